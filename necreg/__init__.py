@@ -1,0 +1,48 @@
+"""necreg: registration and attendee management for the NEC Symposium."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application. ``config`` overrides every other configuration source."""
+    from . import config as settings
+    from . import database, web
+    from .api.views import bp as api_bp
+    from .cli import register_commands
+    from .extensions import csrf, db, migrate
+    from .public.views import bp as public_bp
+    from .resources import resource_dir
+
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("NECREG_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.update(settings.load(Path(app.instance_path), config))
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", app.config["DATABASE_URL"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config))
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["ENV"] == "production"
+    app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO))
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
+    csrf.init_app(app)
+    web.init_app(app)
+    register_commands(app)
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(api_bp)
+    return app

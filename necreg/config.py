@@ -1,0 +1,128 @@
+"""Configuration: defaults -> TOML file -> NECREG_* environment -> the mapping passed in.
+
+Every setting has a default here and one line in config.example.toml. Later layers win.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # "development" or "production". Production refuses to start without SECRET_KEY.
+    "ENV": "development",
+    "SECRET_KEY": "",
+    # Relative SQLite paths are resolved inside the instance folder.
+    "DATABASE_URL": "sqlite:///necreg.db",
+    # Largest request body accepted, in bytes; larger bodies get 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Ask DNS whether an e-mail domain can receive mail (off: no network look-ups).
+    "EMAIL_CHECK_DELIVERABILITY": False,
+    # Prefix of the short attendee codes, e.g. NEC-7K3QXA.
+    "ATTENDEE_CODE_PREFIX": "NEC",
+    # Seconds between refreshes of the public counters in the browser.
+    "STATS_REFRESH_SECONDS": 15,
+    # Log level of the application logger.
+    "LOG_LEVEL": "INFO",
+}
+
+ENV_PREFIX = "NECREG_"
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    """Turn an environment string into the type of the setting's default."""
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def _toml_path(instance_path: Path, environ: Mapping[str, str]) -> Path | None:
+    named = environ.get(f"{ENV_PREFIX}CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_PREFIX}CONFIG names {named}, which is not a file")
+        return path
+    default = instance_path / "config.toml"
+    return default if default.is_file() else None
+
+
+def load(
+    instance_path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the merged settings. Unknown keys from the file or mapping pass through."""
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = dict(DEFAULTS)
+
+    path = _toml_path(instance_path, environ)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        settings.update({key.upper(): value for key, value in data.items()})
+
+    for key, raw in environ.items():
+        if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG":
+            name = key[len(ENV_PREFIX) :]
+            settings[name] = _coerce(name, raw, DEFAULTS.get(name, settings.get(name, "")))
+
+    if overrides:
+        settings.update(overrides)
+
+    if settings["ENV"] not in {"development", "production"}:
+        raise ConfigError(f"ENV must be 'development' or 'production', not {settings['ENV']!r}")
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = _instance_secret(instance_path, settings["ENV"])
+    return settings
+
+
+def _instance_secret(instance_path: Path, env: str) -> str:
+    """Read, or create once, the secret key of the embedded default setup."""
+    if env == "production":
+        raise ConfigError(
+            "SECRET_KEY is not set. In production set NECREG_SECRET_KEY "
+            "(or SECRET_KEY in the config file) to a long random value."
+        )
+    path = instance_path / SECRET_FILE
+    instance_path.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Write a private temporary file, then link it into place: link() fails if the
+        # name exists, so when several workers start at once exactly one key wins and
+        # nobody ever reads a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty; delete it to have a new key generated")
+    return key

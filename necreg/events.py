@@ -1,0 +1,149 @@
+"""Events described in TOML files (``necreg load-event``): validation and create-or-update."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .models import ROLES, Event
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+_TEXT_FIELDS = {"name": 200, "tagline": 300, "venue": 200}
+_KNOWN_KEYS = {
+    "slug", "name", "tagline", "starts_on", "ends_on", "venue", "hosts", "current",
+    "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
+    "description", "capacity_by_role", "testimonials",
+}  # fmt: skip
+
+
+class EventFileError(ValueError):
+    """The event description is not valid; the message names the field and the problem."""
+
+
+def read_event_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise EventFileError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EventFileError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _count(data: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EventFileError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    return value
+
+
+def _timestamp(data: dict[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise EventFileError(f"{key} must be a date-time such as 2025-03-01T00:00:00Z")
+
+
+def validate(data: dict[str, Any]) -> dict[str, Any]:
+    """Check an event description and return the values for the Event columns."""
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    if unknown:
+        raise EventFileError(f"unknown key(s): {', '.join(unknown)}")
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise EventFileError("slug must be lower-case letters, digits and dashes, e.g. nec-2025")
+    values: dict[str, Any] = {"slug": slug}
+    for key, limit in _TEXT_FIELDS.items():
+        value = data.get(key, "")
+        if not isinstance(value, str) or len(value) > limit:
+            raise EventFileError(f"{key} must be text of at most {limit} characters")
+        values[key] = value.strip()
+    if not values["name"]:
+        raise EventFileError("name is required")
+    for key in ("starts_on", "ends_on"):
+        value = data.get(key)
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise EventFileError(f"{key} must be a date such as 2025-09-07")
+        values[key] = value
+    if values["ends_on"] < values["starts_on"]:
+        raise EventFileError("ends_on is before starts_on")
+    hosts = data.get("hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
+        raise EventFileError("hosts must be a list of names")
+    values["hosts"] = [h.strip() for h in hosts]
+    current = data.get("current", False)
+    if not isinstance(current, bool):
+        raise EventFileError("current must be true or false")
+    values["is_current"] = current
+    values["sessions"] = _count(data, "sessions", 0)
+    values["faculty"] = _count(data, "faculty", 0)
+    values["capacity"] = _count(data, "capacity", None)
+    values["registration_opens_at"] = _timestamp(data, "registration_opens_at")
+    values["registration_closes_at"] = _timestamp(data, "registration_closes_at")
+    opens, closes = values["registration_opens_at"], values["registration_closes_at"]
+    if opens and closes and closes <= opens:
+        raise EventFileError("registration_closes_at must be after registration_opens_at")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise EventFileError("description must be text (Markdown)")
+    values["description"] = description.strip()
+    caps = data.get("capacity_by_role", {})
+    if not isinstance(caps, dict):
+        raise EventFileError("capacity_by_role must be a table of role = number")
+    for role in caps:
+        if role not in ROLES:
+            raise EventFileError(
+                f"capacity_by_role names unknown role {role!r}; roles: {', '.join(ROLES)}"
+            )
+    values["capacity_by_role"] = {r: _count(caps, r, None) for r in ROLES if r in caps}
+    testimonials = data.get("testimonials", [])
+    if not isinstance(testimonials, list):
+        raise EventFileError("testimonials must be a list of [[testimonials]] tables")
+    values["testimonials"] = []
+    for number, item in enumerate(testimonials, start=1):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k].strip() for k in ("quote", "name")
+        ):
+            raise EventFileError(f"testimonial {number} needs a quote and a name")
+        values["testimonials"].append(
+            {k: str(item.get(k, "")).strip() for k in ("quote", "name", "title")}
+        )
+    return values
+
+
+def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
+    """Create or update (matched by slug) the event described by ``data``.
+
+    Returns the event and whether it was created. Registrations are never touched. When the
+    event is current, every other event stops being current (the last loaded wins).
+    """
+    values = validate(data)
+    event = session.execute(select(Event).where(Event.slug == values["slug"])).scalar_one_or_none()
+    created = event is None
+    if values["is_current"]:
+        session.execute(
+            update(Event)
+            .where(Event.is_current, Event.slug != values["slug"])
+            .values(is_current=False)
+        )
+    if event is None:
+        event = Event(**values)
+        session.add(event)
+    else:
+        for key, value in values.items():
+            setattr(event, key, value)
+    session.flush()
+    return event, created

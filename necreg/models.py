@@ -1,0 +1,217 @@
+"""The domain's tables. Invariants live here as database constraints, not only in forms."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+#: Attendee roles, in the order they are shown, with their labels. The one source for both.
+ROLES: dict[str, str] = {
+    "clinician": "Clinician",
+    "scientist": "Scientist",
+    "family": "Patient-family",
+    "advocate": "Advocate",
+}
+
+#: Registration statuses. Only ``confirmed`` counts as an active attendee.
+STATUS_CONFIRMED = "confirmed"
+STATUS_WAITLISTED = "waitlisted"
+STATUS_CANCELLED = "cancelled"
+STATUSES = (STATUS_CONFIRMED, STATUS_WAITLISTED, STATUS_CANCELLED)
+
+#: Longest accepted value of each free-text field, in characters.
+MAX_LENGTHS = {
+    "first_name": 100,
+    "last_name": 100,
+    "badge_name": 100,
+    "email": 254,
+    "institution": 200,
+}
+
+#: Alphabet of attendee codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 6
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_token() -> str:
+    """An unguessable token for the attendee's self-service link (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_code(prefix: str) -> str:
+    """A short human code such as ``NEC-7K3QXA`` (31**6, about 890 million values)."""
+    return prefix + "-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as UTC
+    and given back their ``tzinfo`` when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Event(db.Model):
+    """A symposium that people register for. Exactly one event at most is *current*."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("length(slug) BETWEEN 1 AND 64", name="slug_length"),
+        CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint("sessions >= 0 AND faculty >= 0", name="counters_not_negative"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
+        # At most one current event: a unique index over the rows where is_current is true.
+        Index(
+            "uq_events_one_current",
+            "is_current",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tagline: Mapped[str] = mapped_column(String(300), default="")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    #: Organisations hosting the event, in the order they are named.
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The event that ``/`` and ``/register`` serve.
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Public counters that organizers set: educational sessions and faculty.
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    faculty: Mapped[int] = mapped_column(Integer, default=0)
+    #: Active attendees in total; None means unlimited.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    #: Caps per role, e.g. {"family": 60}; roles not named are unlimited.
+    capacity_by_role: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Markdown shown on the landing page.
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: [{"quote": ..., "name": ..., "title": ...}, ...]
+    testimonials: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    attendees: Mapped[list[Attendee]] = relationship(back_populates="event", lazy="raise")
+
+    def registration_open(self, now: datetime) -> bool:
+        if self.registration_opens_at is not None and now < self.registration_opens_at:
+            return False
+        return self.registration_closes_at is None or now < self.registration_closes_at
+
+    def __repr__(self) -> str:
+        return f"<Event {self.slug}>"
+
+
+class Attendee(db.Model):
+    """One person's registration for one event, whatever its status."""
+
+    __tablename__ = "attendees"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint(_in("status", STATUSES), name="status_known"),
+        CheckConstraint("length(trim(first_name)) BETWEEN 1 AND 100", name="first_name_length"),
+        CheckConstraint("length(trim(last_name)) BETWEEN 1 AND 100", name="last_name_length"),
+        CheckConstraint("length(badge_name) BETWEEN 1 AND 100", name="badge_name_length"),
+        CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
+        CheckConstraint("length(institution) <= 200", name="institution_length"),
+        CheckConstraint("length(country) = 2", name="country_length"),
+        # One registration per e-mail per event, in any letter case, unless it was cancelled.
+        Index(
+            "uq_attendees_event_email_active",
+            "event_id",
+            func.lower(text("email")),
+            unique=True,
+            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text("status <> 'cancelled'"),
+        ),
+        Index("ix_attendees_event_status_role", "event_id", "status", "role"),
+        Index("ix_attendees_event_created", "event_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"))
+    #: Short human code printed on the badge and typed at check-in, e.g. NEC-7K3QXA.
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    #: Secret in the attendee's self-service link.
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_CONFIRMED)
+    role: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    #: As typed, normalised by email-validator; uniqueness ignores letter case.
+    email: Mapped[str] = mapped_column(String(254))
+    institution: Mapped[str] = mapped_column(String(200), default="")
+    #: ISO 3166-1 alpha-2 code.
+    country: Mapped[str] = mapped_column(String(2))
+    #: Trainee or early-career investigator.
+    early_career: Mapped[bool] = mapped_column(Boolean, default=False)
+    badge_name: Mapped[str] = mapped_column(String(100))
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship(back_populates="attendees")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def role_label(self) -> str:
+        return ROLES[self.role]
+
+    def __repr__(self) -> str:
+        return f"<Attendee {self.code} {self.status}>"

@@ -1,0 +1,127 @@
+"""Forms of the public side of the site."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from email_validator import EmailNotValidError
+from email_validator import validate_email as check_email_address
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, Field, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from ..countries import countries
+from ..models import MAX_LENGTHS, ROLES
+from ..registration import Registrant
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _choices(prompt: str, pairs) -> list[SelectChoice]:
+    """A select's options: an empty prompt first, then (value, label) pairs."""
+    return [SelectChoice("", prompt)] + [SelectChoice(v, label) for v, label in pairs]
+
+
+def no_control_characters(form: FlaskForm, field: Field) -> None:
+    if field.data and any(unicodedata.category(ch) == "Cc" for ch in field.data):
+        raise ValidationError("Please remove line breaks, tabs and other control characters.")
+
+
+def _text(label: str, name: str, *, required: bool, description: str = "") -> StringField:
+    limit = MAX_LENGTHS[name]
+    presence = (
+        DataRequired(message=f"Please enter your {label.lower()}.") if required else Optional()
+    )
+    return StringField(
+        label,
+        filters=[_strip],
+        description=description,
+        validators=[
+            presence,
+            Length(max=limit, message=f"Please use at most {limit} characters."),
+            no_control_characters,
+        ],
+    )
+
+
+class RegistrationForm(FlaskForm):
+    first_name = _text("First name", "first_name", required=True)
+    last_name = _text("Last name", "last_name", required=True)
+    email = EmailField(
+        "E-mail",
+        filters=[_strip],
+        description="Your confirmation and the link to manage your registration go here.",
+        validators=[
+            DataRequired(message="Please enter your e-mail address."),
+            Length(max=MAX_LENGTHS["email"], message="Please use at most 254 characters."),
+            no_control_characters,
+        ],
+    )
+    role = SelectField(
+        "I attend as",
+        choices=_choices("Choose one", ROLES.items()),
+        validators=[InputRequired(message="Please choose how you attend.")],
+        validate_choice=False,
+    )
+    institution = _text(
+        "Institution or organisation",
+        "institution",
+        required=False,
+        description="Optional, e.g. your hospital, university or foundation.",
+    )
+    country = SelectField(
+        "Country",
+        choices=[],
+        validators=[InputRequired(message="Please choose your country.")],
+        validate_choice=False,
+    )
+    early_career = BooleanField("I am a trainee or early-career investigator")
+    badge_name = _text(
+        "Name on your badge",
+        "badge_name",
+        required=False,
+        description="Optional; we print your first and last name if you leave this empty.",
+    )
+    consent = BooleanField(
+        "I agree that my registration is stored and used as the privacy notice says",
+        validators=[DataRequired(message="Please agree to the privacy notice to register.")],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.country.choices = _choices("Choose a country", countries())
+
+    def validate_role(self, field: Field) -> None:
+        if field.data not in ROLES:
+            raise ValidationError("Please choose one of the roles in the list.")
+
+    def validate_country(self, field: Field) -> None:
+        if field.data not in dict(countries()):
+            raise ValidationError("Please choose a country from the list.")
+
+    def validate_email(self, field: Field) -> None:
+        if not field.data or field.errors:
+            return
+        try:
+            result = check_email_address(
+                field.data,
+                check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
+            )
+        except EmailNotValidError as exc:
+            raise ValidationError(f"This e-mail address does not look right: {exc}") from None
+        field.data = result.normalized
+
+    def registrant(self) -> Registrant:
+        return Registrant(
+            first_name=self.first_name.data,
+            last_name=self.last_name.data,
+            email=self.email.data,
+            role=self.role.data,
+            country=self.country.data,
+            institution=self.institution.data or "",
+            early_career=bool(self.early_career.data),
+            badge_name=self.badge_name.data or "",
+        )

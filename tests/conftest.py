@@ -1,0 +1,160 @@
+"""Fixtures: an app on a fresh database per test, on SQLite and (when
+NECREG_TEST_DATABASE_URL is set) on PostgreSQL, each in a schema of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
+
+from necreg import create_app
+from necreg.extensions import db
+from necreg.models import Attendee, Event, new_code
+
+PG_URL = os.environ.get("NECREG_TEST_DATABASE_URL", "")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def postgres_schema_url(schema: str) -> str:
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A URL to an empty database: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'necreg-test.db'}"
+        return
+    schema = f"necreg_test_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield postgres_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+EVENT_DEFAULTS: dict[str, Any] = {
+    "slug": "nec-2025",
+    "name": "NEC Symposium",
+    "tagline": "Building a World Without NEC",
+    "starts_on": date(2025, 9, 7),
+    "ends_on": date(2025, 9, 10),
+    "venue": "Chicago",
+    "hosts": ["NEC Society", "Cincinnati Children's", "UNC Children's"],
+    "is_current": True,
+    "sessions": 40,
+    "faculty": 100,
+    "description": "The world's largest meeting dedicated to NEC.",
+}
+
+
+@pytest.fixture
+def make_event(app: Flask) -> Callable[..., Event]:
+    def make(**over: Any) -> Event:
+        event = Event(**{**EVENT_DEFAULTS, **over})
+        db.session.add(event)
+        db.session.commit()
+        return event
+
+    return make
+
+
+@pytest.fixture
+def make_attendee(app: Flask) -> Callable[..., Attendee]:
+    counter = iter(range(1, 1_000_000))
+
+    def make(event: Event, **over: Any) -> Attendee:
+        n = next(counter)
+        values: dict[str, Any] = {
+            "event_id": event.id,
+            "code": new_code("NEC"),
+            "status": "confirmed",
+            "role": "clinician",
+            "first_name": f"First{n}",
+            "last_name": f"Last{n}",
+            "email": f"person{n}@example.org",
+            "institution": f"Institution {n}",
+            "country": "US",
+            "badge_name": f"First{n} Last{n}",
+        }
+        values.update(over)
+        attendee = Attendee(**values)
+        db.session.add(attendee)
+        db.session.commit()
+        return attendee
+
+    return make
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/register") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def registration_form(**over: Any) -> dict[str, Any]:
+    form = {
+        "first_name": "Zoë",
+        "last_name": "Núñez-李",
+        "email": "zoe@example.org",
+        "role": "scientist",
+        "institution": "UNC Children's",
+        "country": "US",
+        "early_career": "y",
+        "consent": "y",
+        "badge_name": "",
+    }
+    form.update(over)
+    return {k: v for k, v in form.items() if v is not None}
