@@ -29,6 +29,23 @@ DEFAULTS: dict[str, Any] = {
     "STATS_REFRESH_SECONDS": 15,
     # Log level of the application logger.
     "LOG_LEVEL": "INFO",
+    # Address of the site as attendees reach it, for links in e-mails.
+    "SITE_URL": "http://127.0.0.1:5000",
+    # Say "N places left" on the landing page and form once fewer than this remain.
+    "PLACES_LEFT_THRESHOLD": 20,
+    # Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0"
+    # (shared by every worker and machine).
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Login attempts allowed per client address and per account.
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    # "file" writes .eml files under instance/outbox/; "smtp" sends through MAIL_SERVER.
+    "MAIL_BACKEND": "file",
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_SENDER": "NEC Symposium <registration@localhost>",
 }
 
 ENV_PREFIX = "NECREG_"

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .models import ROLES, Event
+from .registration import lock_event, promote_waitlisted
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -132,7 +133,6 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     """
     values = validate(data)
     event = session.execute(select(Event).where(Event.slug == values["slug"])).scalar_one_or_none()
-    created = event is None
     if values["is_current"]:
         session.execute(
             update(Event)
@@ -142,8 +142,12 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     if event is None:
         event = Event(**values)
         session.add(event)
-    else:
-        for key, value in values.items():
-            setattr(event, key, value)
+        session.flush()
+        return event, True
+    lock_event(session, event)
+    for key, value in values.items():
+        setattr(event, key, value)
     session.flush()
-    return event, created
+    # A cap raised (or removed) makes room for people on the waiting list.
+    promote_waitlisted(session, event)
+    return event, False

@@ -215,3 +215,94 @@ class Attendee(db.Model):
 
     def __repr__(self) -> str:
         return f"<Attendee {self.code} {self.status}>"
+
+
+#: Organizer roles: admins do everything, staff only check people in.
+ORGANIZER_ROLES: dict[str, str] = {"admin": "Administrator", "staff": "Check-in staff"}
+
+
+class Organizer(db.Model):
+    """A person who runs the event from the /organizer/ pages."""
+
+    __tablename__ = "organizers"
+    __table_args__ = (
+        CheckConstraint(_in("role", ORGANIZER_ROLES), name="role_known"),
+        CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
+        Index("uq_organizers_email", func.lower(text("email")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    #: argon2id hash (argon2-cffi), never the password itself.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<Organizer {self.email} {self.role}>"
+
+
+class AttendeeChange(db.Model):
+    """One change to a registration, kept for the audit trail: who, when, what, old and new."""
+
+    __tablename__ = "attendee_changes"
+    __table_args__ = (Index("ix_attendee_changes_attendee", "attendee_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    #: The organizer who made the change; None when the attendee or the system made it.
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What was done, e.g. "update", "cancel", "restore", "promote", "check_in", "undo_check_in".
+    action: Mapped[str] = mapped_column(String(32))
+    #: {field: [old, new]} for every field whose value changed.
+    changes: Mapped[dict[str, list[Any]]] = mapped_column(JSON, default=dict)
+
+    organizer: Mapped[Organizer | None] = relationship()
+
+
+#: States of a queued e-mail.
+MAIL_PENDING = "pending"
+MAIL_SENT = "sent"
+MAIL_FAILED = "failed"
+MAIL_STATUSES = (MAIL_PENDING, MAIL_SENT, MAIL_FAILED)
+
+
+class OutboxMessage(db.Model):
+    """An e-mail queued in the same transaction as the change that causes it (an outbox).
+
+    ``necreg mail-worker`` delivers pending messages and records each attempt.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", MAIL_STATUSES), name="status_known"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int | None] = mapped_column(ForeignKey("attendees.id", ondelete="SET NULL"))
+    #: What the message is: "confirmation", "waitlisted", "promoted", "cancelled", "link".
+    kind: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text, default="")
+    #: [{"filename": ..., "content_type": ..., "content": text}, ...]
+    attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=MAIL_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: A worker that claims the message sets this; another worker leaves it alone until then.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")

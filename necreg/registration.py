@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from .models import (
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
     Attendee,
+    AttendeeChange,
     Event,
     new_code,
     utcnow,
@@ -34,6 +36,26 @@ class RegistrationClosed(RegistrationError):
 
 class DuplicateRegistration(RegistrationError):
     pass
+
+
+class NoRoom(RegistrationError):
+    """A change would put a role or the event over its cap."""
+
+
+class AlreadyCancelled(RegistrationError):
+    pass
+
+
+#: Fields a registrant may correct themselves; organizers may also change ``email``.
+EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "role",
+    "institution",
+    "country",
+    "early_career",
+    "badge_name",
+)
 
 
 @dataclass(frozen=True)
@@ -183,3 +205,186 @@ def find_by_token(session: Session, token: str) -> Attendee | None:
     if not token or len(token) > 64:
         return None
     return session.execute(select(Attendee).where(Attendee.token == token)).scalar_one_or_none()
+
+
+def record_change(
+    session: Session,
+    attendee: Attendee,
+    action: str,
+    changes: dict[str, list[Any]] | None = None,
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> AttendeeChange:
+    """Add an entry to the attendee's audit trail."""
+    entry = AttendeeChange(
+        attendee_id=attendee.id,
+        organizer_id=organizer_id,
+        action=action,
+        changes=changes or {},
+        changed_at=now or utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+def promote_waitlisted(
+    session: Session, event: Event, *, now: datetime | None = None
+) -> list[Attendee]:
+    """Confirm the longest-waiting registrations that now fit, in order; return them.
+
+    The caller holds the event lock (every function here that frees a place takes it). A
+    waiting person whose role is still full is passed over, so someone of another role
+    behind them can take a free place: the room is for whoever fits first.
+    """
+    now = now or utcnow()
+    counts = _active_counts(session, event)
+    promoted: list[Attendee] = []
+    waiting = session.execute(
+        select(Attendee)
+        .where(Attendee.event_id == event.id, Attendee.status == STATUS_WAITLISTED)
+        .order_by(Attendee.created_at, Attendee.id)
+    ).scalars()
+    for attendee in waiting:
+        if event.capacity is not None and sum(counts.values()) >= event.capacity:
+            break
+        if not _has_room(event, counts, attendee.role):
+            continue
+        attendee.status = STATUS_CONFIRMED
+        attendee.updated_at = now
+        counts[attendee.role] = counts.get(attendee.role, 0) + 1
+        record_change(
+            session, attendee, "promote", {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]}, now=now
+        )
+        promoted.append(attendee)
+    session.flush()
+    return promoted
+
+
+def cancel(
+    session: Session,
+    attendee: Attendee,
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> list[Attendee]:
+    """Cancel a registration (confirmed or waitlisted) and promote whoever now fits.
+
+    Returns the promoted registrations. Raises AlreadyCancelled for a cancelled one.
+    """
+    now = now or utcnow()
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    lock_event(session, event)
+    session.refresh(attendee)
+    if attendee.status == STATUS_CANCELLED:
+        raise AlreadyCancelled("This registration is already cancelled.")
+    old_status = attendee.status
+    attendee.status = STATUS_CANCELLED
+    attendee.cancelled_at = now
+    attendee.updated_at = now
+    record_change(
+        session,
+        attendee,
+        "cancel",
+        {"status": [old_status, STATUS_CANCELLED]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    session.flush()
+    return promote_waitlisted(session, event, now=now) if old_status == STATUS_CONFIRMED else []
+
+
+def restore(
+    session: Session,
+    attendee: Attendee,
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> Attendee:
+    """Undo a cancellation (organizers only): confirmed if there is room, else waitlisted.
+
+    The registration keeps its place in time, so restored it waits where it waited before.
+    """
+    now = now or utcnow()
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    lock_event(session, event)
+    session.refresh(attendee)
+    if attendee.status != STATUS_CANCELLED:
+        raise RegistrationError("Only a cancelled registration can be restored.")
+    if email_taken(session, event, attendee.email):
+        raise DuplicateRegistration(
+            "Another registration with this e-mail address is active; cancel it first."
+        )
+    counts = _active_counts(session, event)
+    attendee.status = (
+        STATUS_CONFIRMED if _has_room(event, counts, attendee.role) else STATUS_WAITLISTED
+    )
+    attendee.cancelled_at = None
+    attendee.updated_at = now
+    record_change(
+        session,
+        attendee,
+        "restore",
+        {"status": [STATUS_CANCELLED, attendee.status]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    session.flush()
+    return attendee
+
+
+def update_details(
+    session: Session,
+    attendee: Attendee,
+    values: dict[str, Any],
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[Any]]:
+    """Correct a registration's details; return {field: [old, new]} of what changed.
+
+    Only EDITABLE_FIELDS (and ``email`` when an organizer edits) are taken. A confirmed
+    attendee moving to a role that is full raises NoRoom; the place freed in the old role
+    goes to whoever waits for it.
+    """
+    now = now or utcnow()
+    allowed = set(EDITABLE_FIELDS) | ({"email"} if organizer_id is not None else set())
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"fields that cannot be changed here: {sorted(unknown)}")
+    if "role" in values and values["role"] not in ROLES:
+        raise ValueError(f"unknown role {values['role']!r}")
+    if "badge_name" in values and not values["badge_name"]:
+        first = values.get("first_name", attendee.first_name)
+        last = values.get("last_name", attendee.last_name)
+        values = {**values, "badge_name": f"{first} {last}"[:100]}
+    changes = {
+        field: [getattr(attendee, field), value]
+        for field, value in values.items()
+        if getattr(attendee, field) != value
+    }
+    if not changes:
+        return {}
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    role_move = "role" in changes and attendee.status == STATUS_CONFIRMED
+    email_move = "email" in changes and attendee.status != STATUS_CANCELLED
+    if role_move or email_move:
+        lock_event(session, event)
+    if email_move and email_taken(session, event, values["email"]):
+        raise DuplicateRegistration(duplicate_message(event))
+    if role_move:
+        counts = _active_counts(session, event)
+        counts[attendee.role] -= 1
+        if not _has_room(event, counts, values["role"]):
+            raise NoRoom(f"There is no free place for the role {ROLES[values['role']]}.")
+    for field, (_old, new) in changes.items():
+        setattr(attendee, field, new)
+    attendee.updated_at = now
+    record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
+    session.flush()
+    if role_move:
+        promote_waitlisted(session, event, now=now)
+    return changes
