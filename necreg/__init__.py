@@ -14,7 +14,7 @@ from flask import Flask
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
     from . import config as settings
-    from . import database, web
+    from . import counters, database, web  # noqa: F401 - counters installs its triggers
     from .api.views import bp as api_bp
     from .cli import register_commands
     from .extensions import csrf, db, migrate

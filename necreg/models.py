@@ -217,6 +217,32 @@ class Attendee(db.Model):
         return f"<Attendee {self.code} {self.status}>"
 
 
+class RoleCount(db.Model):
+    """Active (confirmed) attendees of an event in one role, kept by database triggers."""
+
+    __tablename__ = "role_counts"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    active: Mapped[int] = mapped_column(Integer, default=0)
+    #: When a count of this event last changed (set by the triggers).
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InstitutionCount(db.Model):
+    """Active attendees of an event per institution (case-folded), kept by database triggers."""
+
+    __tablename__ = "institution_counts"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    institution_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    active: Mapped[int] = mapped_column(Integer, default=0)
+
+
 #: Organizer roles: admins do everything, staff only check people in.
 ORGANIZER_ROLES: dict[str, str] = {"admin": "Administrator", "staff": "Check-in staff"}
 

@@ -22,6 +22,7 @@ from .models import (
     new_code,
     utcnow,
 )
+from .stats import role_counts
 
 EMAIL_INDEX = "uq_attendees_event_email_active"
 
@@ -104,12 +105,9 @@ def email_taken(session: Session, event: Event, email: str) -> bool:
 
 
 def _active_counts(session: Session, event: Event) -> dict[str, int]:
-    rows = session.execute(
-        select(Attendee.role, func.count())
-        .where(Attendee.event_id == event.id, Attendee.status == STATUS_CONFIRMED)
-        .group_by(Attendee.role)
-    )
-    return dict(rows.all())
+    """Confirmed attendees per role, read from the trigger-kept counters (exact in this
+    transaction, and a few rows however many registrations there are)."""
+    return role_counts(session, event.id)
 
 
 def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
@@ -371,7 +369,10 @@ def update_details(
     assert event is not None
     role_move = "role" in changes and attendee.status == STATUS_CONFIRMED
     email_move = "email" in changes and attendee.status != STATUS_CANCELLED
-    if role_move or email_move:
+    # Every change to what the counters count is made under the event lock, so the triggers
+    # that keep them (counters.py) always take their row locks in one order: no deadlocks.
+    counted = attendee.status == STATUS_CONFIRMED and {"role", "institution"} & set(changes)
+    if counted or email_move:
         lock_event(session, event)
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import ROLES, STATUS_CONFIRMED, Attendee, Event
+from .models import ROLES, Event, InstitutionCount, RoleCount
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -47,25 +47,34 @@ class EventStats:
         return hashlib.sha256(body).hexdigest()[:32]
 
 
-def event_stats(session: Session, event: Event) -> EventStats:
-    """Counters of ``event``: active (confirmed) attendees by role and their institutions."""
-    active = (Attendee.event_id == event.id) & (Attendee.status == STATUS_CONFIRMED)
-    by_role = dict.fromkeys(ROLES, 0)
+def role_counts(session: Session, event_id: int) -> dict[str, int]:
+    """Active attendees per role (every role present), from the trigger-kept counters."""
+    counts = dict.fromkeys(ROLES, 0)
     rows = session.execute(
-        select(Attendee.role, func.count()).where(active).group_by(Attendee.role)
+        select(RoleCount.role, RoleCount.active).where(RoleCount.event_id == event_id)
     )
-    by_role.update(dict(rows.all()))
-    institution = func.lower(func.trim(Attendee.institution))
-    institutions = session.execute(
-        select(func.count(func.distinct(institution))).where(active, institution != "")
-    ).scalar_one()
-    last_change = session.execute(
-        select(func.max(Attendee.updated_at)).where(Attendee.event_id == event.id)
-    ).scalar_one()
-    updated_at = event.updated_at
-    if last_change is not None:
-        last_change = _aware(last_change)
-        updated_at = max(updated_at, last_change)
+    counts.update(dict(rows.all()))
+    return counts
+
+
+def event_stats(session: Session, event: Event) -> EventStats:
+    """Counters of ``event``: active (confirmed) attendees by role and their institutions.
+
+    Read from the rows the database triggers keep (see counters.py): a few rows, not a count
+    over every registration, and exact in the same transaction as each change.
+    """
+    by_role = role_counts(session, event.id)
+    institutions, last_change = session.execute(
+        select(
+            select(func.count())
+            .where(InstitutionCount.event_id == event.id, InstitutionCount.active > 0)
+            .scalar_subquery(),
+            select(func.max(RoleCount.changed_at))
+            .where(RoleCount.event_id == event.id)
+            .scalar_subquery(),
+        )
+    ).one()
+    updated_at = event.updated_at if last_change is None else max(event.updated_at, last_change)
     return EventStats(
         event=event.slug,
         attendees=sum(by_role.values()),
@@ -75,12 +84,3 @@ def event_stats(session: Session, event: Event) -> EventStats:
         institutions=institutions,
         updated_at=updated_at,
     )
-
-
-def _aware(value: datetime | str) -> datetime:
-    """``max()`` over a column bypasses the column type on SQLite; restore a UTC datetime."""
-    from datetime import UTC
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

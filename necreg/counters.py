@@ -1,0 +1,104 @@
+"""Counters the database keeps itself: active attendees per event and role, and per institution.
+
+Triggers on ``attendees`` update ``role_counts`` and ``institution_counts`` in the same
+transaction as every insert, update and delete, whatever code (or hand-written SQL) makes the
+change. So the public counters are read from a handful of rows instead of counted over every
+registration, and they are never stale. The same SQL is frozen in migration 0003; change both.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import DDL, Connection, event
+
+from .models import Attendee
+
+#: How an institution is counted: case and surrounding spaces do not make a new one.
+INSTITUTION_KEY_SQL = "lower(trim({row}.institution))"
+
+_SQLITE_BUMP = """
+    INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
+        SELECT {row}.event_id, {row}.role, 0, CURRENT_TIMESTAMP WHERE {cond};
+    UPDATE role_counts SET active = active {sign} 1, changed_at = CURRENT_TIMESTAMP
+        WHERE {cond} AND event_id = {row}.event_id AND role = {row}.role;
+    INSERT OR IGNORE INTO institution_counts (event_id, institution_key, active)
+        SELECT {row}.event_id, lower(trim({row}.institution)), 0
+        WHERE {cond} AND trim({row}.institution) <> '';
+    UPDATE institution_counts SET active = active {sign} 1
+        WHERE {cond} AND event_id = {row}.event_id
+        AND institution_key = lower(trim({row}.institution));
+"""
+
+
+def _sqlite_bump(row: str, sign: str) -> str:
+    return _SQLITE_BUMP.format(row=row, sign=sign, cond=f"{row}.status = 'confirmed'")
+
+
+SQLITE_CREATE = [
+    "CREATE TRIGGER attendees_counts_insert AFTER INSERT ON attendees BEGIN"
+    + _sqlite_bump("NEW", "+")
+    + "END",
+    "CREATE TRIGGER attendees_counts_delete AFTER DELETE ON attendees BEGIN"
+    + _sqlite_bump("OLD", "-")
+    + "END",
+    "CREATE TRIGGER attendees_counts_update"
+    " AFTER UPDATE OF status, role, institution, event_id ON attendees BEGIN"
+    + _sqlite_bump("OLD", "-")
+    + _sqlite_bump("NEW", "+")
+    + "END",
+]
+SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS attendees_counts_insert",
+    "DROP TRIGGER IF EXISTS attendees_counts_delete",
+    "DROP TRIGGER IF EXISTS attendees_counts_update",
+]
+
+POSTGRESQL_CREATE = [
+    """
+CREATE FUNCTION attendees_counts_bump(e integer, r text, inst text, delta integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO role_counts (event_id, role, active, changed_at) VALUES (e, r, delta, now())
+    ON CONFLICT (event_id, role)
+    DO UPDATE SET active = role_counts.active + delta, changed_at = now();
+    IF trim(inst) <> '' THEN
+        INSERT INTO institution_counts (event_id, institution_key, active)
+        VALUES (e, lower(trim(inst)), delta)
+        ON CONFLICT (event_id, institution_key)
+        DO UPDATE SET active = institution_counts.active + delta;
+    END IF;
+END $$
+""",
+    """
+CREATE FUNCTION attendees_counts_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'confirmed' THEN
+        PERFORM attendees_counts_bump(OLD.event_id, OLD.role, OLD.institution, -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'confirmed' THEN
+        PERFORM attendees_counts_bump(NEW.event_id, NEW.role, NEW.institution, 1);
+    END IF;
+    RETURN NULL;
+END $$
+""",
+    "CREATE TRIGGER attendees_counts AFTER INSERT OR DELETE"
+    " OR UPDATE OF status, role, institution, event_id ON attendees"
+    " FOR EACH ROW EXECUTE FUNCTION attendees_counts_trigger()",
+]
+POSTGRESQL_DROP = [
+    "DROP TRIGGER IF EXISTS attendees_counts ON attendees",
+    "DROP FUNCTION IF EXISTS attendees_counts_trigger()",
+    "DROP FUNCTION IF EXISTS attendees_counts_bump(integer, text, text, integer)",
+]
+
+
+def create_triggers(connection: Connection) -> None:
+    statements = POSTGRESQL_CREATE if connection.dialect.name == "postgresql" else SQLITE_CREATE
+    for statement in statements:
+        connection.execute(DDL(statement))
+
+
+# Tables made by metadata.create_all (tests, a first `db.create_all()`) get the triggers too;
+# the migration installs the same ones.
+@event.listens_for(Attendee.__table__, "after_create")
+def _after_create(_table, connection: Connection, **_kw) -> None:
+    create_triggers(connection)

@@ -1,0 +1,210 @@
+"""The trigger-kept counters always equal a fresh COUNT(*), whatever changes the rows."""
+
+import random
+import threading
+
+from flask_migrate import upgrade
+from sqlalchemy import delete, func, select, text, update
+
+from necreg import create_app
+from necreg.extensions import db
+from necreg.models import Attendee, Event, RoleCount
+from necreg.registration import (
+    Registrant,
+    RegistrationError,
+    cancel,
+    register,
+    restore,
+    update_details,
+)
+from necreg.stats import event_stats
+
+
+def fresh_counts(session, event_id: int) -> tuple[dict[str, int], int]:
+    active = (Attendee.event_id == event_id) & (Attendee.status == "confirmed")
+    by_role = dict(
+        session.execute(
+            select(Attendee.role, func.count()).where(active).group_by(Attendee.role)
+        ).all()
+    )
+    key = func.lower(func.trim(Attendee.institution))
+    institutions = session.execute(
+        select(func.count(func.distinct(key))).where(active, func.trim(Attendee.institution) != "")
+    ).scalar_one()
+    return by_role, institutions
+
+
+def assert_exact(session, event: Event) -> None:
+    session.expire_all()
+    stats = event_stats(session, event)
+    by_role, institutions = fresh_counts(session, event.id)
+    assert {r: n for r, n in stats.by_role.items() if n} == by_role
+    assert stats.institutions == institutions
+    assert stats.attendees == sum(by_role.values())
+
+
+def person(n: int, role: str = "clinician", institution: str = "") -> Registrant:
+    return Registrant(
+        first_name=f"P{n}",
+        last_name="T",
+        email=f"p{n}@example.org",
+        role=role,
+        country="US",
+        institution=institution,
+    )
+
+
+def test_every_kind_of_change_keeps_the_counters_exact(make_event, make_attendee):
+    event = make_event(capacity=3)
+    other = make_event(slug="other", is_current=False)
+    s = db.session
+    a = register(s, event, person(1, "clinician", "UNC"), code_prefix="NEC")
+    b = register(s, event, person(2, "family", "unc "), code_prefix="NEC")
+    c = register(s, event, person(3, "scientist", "Cincinnati"), code_prefix="NEC")
+    d = register(s, event, person(4, "advocate", "Elsewhere"), code_prefix="NEC")  # waitlisted
+    s.commit()
+    assert_exact(s, event)
+    assert event_stats(s, event).institutions == 2
+
+    cancel(s, a)  # promotes d
+    s.commit()
+    assert_exact(s, event)
+    assert s.get(Attendee, d.id).status == "confirmed"
+
+    update_details(s, b, {"institution": "Brand New Institute", "role": "advocate"})
+    s.commit()
+    assert_exact(s, event)
+
+    restore(s, a, organizer_id=None)  # no room: waitlisted
+    s.commit()
+    assert_exact(s, event)
+
+    # Hand-written SQL is counted too: the triggers live in the database.
+    s.execute(update(Attendee).where(Attendee.id == c.id).values(status="cancelled"))
+    s.execute(update(Attendee).where(Attendee.id == d.id).values(event_id=other.id))
+    s.commit()
+    assert_exact(s, event)
+    assert_exact(s, other)
+    s.execute(delete(Attendee).where(Attendee.id == b.id))
+    s.commit()
+    assert_exact(s, event)
+    make_attendee(event, institution="  ")  # blank institutions are not counted
+    assert_exact(s, event)
+
+
+def test_stats_updated_at_moves_when_a_count_changes(make_event, make_attendee):
+    event = make_event()
+    before = event_stats(db.session, event).updated_at
+    db.session.execute(update(Event).values(updated_at=before.replace(year=2020)))
+    db.session.commit()
+    make_attendee(event)
+    after = event_stats(db.session, event).updated_at
+    assert after.year > 2020
+    changed = db.session.execute(select(RoleCount.changed_at)).scalar_one()
+    assert changed.tzinfo is not None
+
+
+def test_the_migration_counts_existing_registrations(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade(revision="0002")
+        db.session.execute(
+            text(
+                "INSERT INTO events (id, slug, name, tagline, starts_on, ends_on, venue, hosts,"
+                " is_current, sessions, faculty, capacity_by_role, description, testimonials,"
+                " created_at, updated_at) VALUES (1, 'e', 'E', '', '2025-09-07', '2025-09-10',"
+                " '', '[]', true, 0, 0, '{}', '', '[]', '2025-01-01 00:00:00+00',"
+                " '2025-01-01 00:00:00+00')"
+            )
+        )
+        for n, (role, status, inst) in enumerate(
+            [
+                ("clinician", "confirmed", "A"),
+                ("clinician", "confirmed", "a"),
+                ("family", "confirmed", "B"),
+                ("family", "waitlisted", "C"),
+                ("scientist", "cancelled", "D"),
+            ]
+        ):
+            db.session.execute(
+                text(
+                    "INSERT INTO attendees (event_id, code, token, status, role, first_name,"
+                    " last_name, email, institution, country, early_career, badge_name,"
+                    " consent_at, created_at, updated_at) VALUES (1, :c, :c, :s, :r, 'A', 'B',"
+                    " :e, :i, 'US', false, 'A B', '2025-01-01 00:00:00+00',"
+                    " '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"
+                ),
+                {"c": f"C{n}", "s": status, "r": role, "e": f"{n}@x.org", "i": inst},
+            )
+        db.session.commit()
+        upgrade()
+        event = db.session.get(Event, 1)
+        stats = event_stats(db.session, event)
+        assert stats.by_role == {"clinician": 2, "scientist": 0, "family": 1, "advocate": 0}
+        assert stats.institutions == 2
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_concurrent_changes_keep_the_counters_exact(app, make_event):
+    """Registrations, cancellations, restores and edits from several connections at once."""
+    event = make_event(capacity=15, capacity_by_role={"family": 5})
+    event_id = event.id
+    roles = ["clinician", "scientist", "family", "advocate"]
+    institutions = ["UNC", "unc", "Cincinnati", "Chicago", ""]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with app.app_context():
+                s = db.session
+                ev = s.get(Event, event_id)
+                barrier.wait(timeout=10)
+                for i in range(12):
+                    n = seed * 100 + i
+                    try:
+                        register(
+                            s,
+                            ev,
+                            person(n, rng.choice(roles), rng.choice(institutions)),
+                            code_prefix="NEC",
+                        )
+                        s.commit()
+                        mine = s.execute(
+                            select(Attendee).where(Attendee.event_id == event_id)
+                        ).scalars()
+                        target = rng.choice(list(mine))
+                        action = rng.choice(["cancel", "restore", "edit"])
+                        if action == "cancel":
+                            cancel(s, target)
+                        elif action == "restore":
+                            restore(s, target, organizer_id=None)
+                        else:
+                            update_details(
+                                s,
+                                target,
+                                {
+                                    "role": rng.choice(roles),
+                                    "institution": rng.choice(institutions),
+                                },
+                            )
+                        s.commit()
+                    except RegistrationError:
+                        s.rollback()
+                s.remove()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    event = db.session.get(Event, event_id)
+    assert_exact(db.session, event)
+    stats = event_stats(db.session, event)
+    assert stats.attendees <= 15
+    assert stats.by_role["family"] <= 5
