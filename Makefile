@@ -8,7 +8,9 @@ WORKERS ?= 2
 EVENT_FILE ?= events/nec-symposium.toml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format dev clean
+BENCH_ARGS ?=
+
+.PHONY: run test lint format dev bench clean
 
 # The venv is (re)built when pyproject.toml changes; the stamps record what was installed.
 $(BIN)/python:
@@ -25,7 +27,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - necreg.wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS) necreg.wsgi:app
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -43,6 +45,12 @@ dev: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
 	$(BIN)/necreg run --debug --host $(HOST) --port $(PORT)
+
+# Benchmarks (not tests): necreg against hello-world under the same gunicorn settings.
+# On SQLite by default; NECREG_BENCH_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
+bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

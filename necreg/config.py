@@ -46,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USERNAME": "",
     "MAIL_PASSWORD": "",
     "MAIL_SENDER": "NEC Symposium <registration@localhost>",
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host in front of
+    # the app (0 = none: the headers are ignored, as they must be when anyone can send them).
+    "PROXY_FIX_X_FOR": 0,
+    "PROXY_FIX_X_PROTO": 0,
+    "PROXY_FIX_X_HOST": 0,
 }
 
 ENV_PREFIX = "NECREG_"

@@ -72,3 +72,35 @@ def test_production_sets_secure_cookies(tmp_path):
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def _remote_addr_seen(tmp_path, **over):
+    app = create_app(
+        {
+            "SECRET_KEY": "x",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            "INSTANCE_PATH": str(tmp_path),
+            **over,
+        }
+    )
+    seen = {}
+
+    @app.get("/whoami")
+    def whoami():
+        from flask import request
+
+        seen["addr"], seen["scheme"] = request.remote_addr, request.scheme
+        return ""
+
+    app.test_client().get(
+        "/whoami",
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    return seen["addr"], seen["scheme"]
+
+
+def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(tmp_path):
+    assert _remote_addr_seen(tmp_path) == ("127.0.0.1", "http")
+    trusted = _remote_addr_seen(tmp_path, PROXY_FIX_X_FOR=1, PROXY_FIX_X_PROTO=1)
+    assert trusted == ("203.0.113.9", "https")

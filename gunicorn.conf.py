@@ -1,0 +1,39 @@
+"""gunicorn settings for necreg: `gunicorn -c gunicorn.conf.py necreg.wsgi:app`.
+
+Each setting can be overridden on the command line or by GUNICORN_CMD_ARGS; the ones read from
+the environment here are named NECREG_*. See the README, "Running in production".
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("NECREG_BIND", "127.0.0.1:8000")
+# The usual (2 x cores) + 1 sync workers: requests are short and wait on the database.
+workers = int(os.environ.get("NECREG_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+# A request that takes longer than this is stuck: the worker is killed and replaced.
+timeout = int(os.environ.get("NECREG_WORKER_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then, with jitter so they do not all restart at once.
+max_requests = 10_000
+max_requests_jitter = 1_000
+# Load the app once in the master: faster worker starts and shared read-only memory.
+preload_app = True
+accesslog = os.environ.get("NECREG_ACCESS_LOG", "-") or None  # "" turns it off
+errorlog = "-"
+loglevel = os.environ.get("NECREG_GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# Client addresses behind a reverse proxy are handled by the app (PROXY_FIX_* settings), so
+# gunicorn trusts forwarded headers only from these addresses.
+forwarded_allow_ips = os.environ.get("NECREG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+def post_fork(server, worker):
+    """Connections opened by the master before forking must not be shared with workers."""
+    app = server.app.wsgi()
+    if "sqlalchemy" in getattr(app, "extensions", {}):
+        from necreg.extensions import db
+
+        with app.app_context():
+            db.engine.dispose(close=False)
