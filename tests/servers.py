@@ -1,0 +1,109 @@
+"""Real servers for tests: necreg under gunicorn on a free loopback port, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class GunicornServer:
+    def __init__(self, settings: dict[str, str], workers: int = 1):
+        self.port = free_port()
+        env = {**os.environ, "NECREG_ACCESS_LOG": ""}
+        env.update({f"NECREG_{k}": str(v) for k, v in settings.items()})
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"{HOST}:{self.port}",
+                "--workers",
+                str(workers),
+                "necreg.wsgi:app",
+            ],  # fmt: skip
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read()}")
+            with socket.socket() as sock:
+                if sock.connect_ex((HOST, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("gunicorn did not start listening within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+    def __enter__(self) -> GunicornServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browserless:
+    """A cookie-keeping HTTP client that does not follow redirects."""
+
+    def __init__(self) -> None:
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def open(self, url: str, form: dict | None = None, headers: dict | None = None):
+        data = urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(url, data=data, headers=headers or {})
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode(), response.headers
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode()
+            exc.close()
+            return exc.code, body, exc.headers
+
+    def csrf(self, url: str) -> str:
+        _status, page, _headers = self.open(url)
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)

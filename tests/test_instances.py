@@ -1,0 +1,31 @@
+"""Several gunicorn instances on one database behave as one site."""
+
+import json
+
+from conftest import registration_form
+from servers import Browserless, GunicornServer
+
+
+def test_two_instances_share_registrations_counters_and_sessions(app, database_url, make_event):
+    make_event()
+    settings = {"DATABASE_URL": database_url, "SECRET_KEY": "shared-secret-of-the-deployment"}
+    with GunicornServer(settings) as one, GunicornServer(settings) as two:
+        person = Browserless()
+        # The form comes from one instance and is sent to the other: same secret, same site.
+        token = person.csrf(f"{two.url}/register")
+        status, _body, headers = person.open(
+            f"{one.url}/register", registration_form(csrf_token=token)
+        )
+        assert status == 303, _body
+        for server in (one, two):
+            status, body, _ = person.open(f"{server.url}/api/stats")
+            assert status == 200
+            assert json.loads(body)["attendees"] == 1
+        status, body, _ = person.open(two.url + headers["Location"].removeprefix(one.url))
+        assert status == 200
+        assert "You are registered" in body
+        # A second registration of the same e-mail through the other instance is refused.
+        status, _body, _ = person.open(
+            f"{two.url}/register", registration_form(csrf_token=token, email="ZOE@example.org")
+        )
+        assert status == 409
