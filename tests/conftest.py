@@ -158,3 +158,65 @@ def registration_form(**over: Any) -> dict[str, Any]:
     }
     form.update(over)
     return {k: v for k, v in form.items() if v is not None}
+
+
+# --- A real browser against a real server (see tests/browser.py) -------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
+
+    if chromium_missing:
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Site:
+    """necreg served by gunicorn on a fresh SQLite database, with the app for looking inside."""
+
+    def __init__(self, app: Flask, server) -> None:
+        self.app = app
+        self.server = server
+        self.url = server.url
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[Site]:
+    from servers import GunicornServer
+
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
+        "SECRET_KEY": "browser-test-secret",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "STATS_REFRESH_SECONDS": 1,
+    }
+    app = create_app(settings)
+    with app.app_context():
+        db.create_all()
+        db.session.add(Event(**EVENT_DEFAULTS))
+        db.session.commit()
+        db.engine.dispose()
+    with GunicornServer(settings, workers=2) as server:
+        yield Site(app, server)
+
+
+@pytest.fixture(params=["phone", "desktop"])
+def viewport(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def page(browser, viewport):
+    from browser import VIEWPORTS
+
+    context = browser.new_context(viewport=VIEWPORTS[viewport])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
