@@ -1,0 +1,66 @@
+"""No page runs a query per row: the number of SQL statements does not grow with the data."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from sqlalchemy import event
+
+from conftest import csrf_token, registration_form
+from necreg.extensions import db
+
+
+@contextlib.contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def queries_for(client, path: str) -> int:
+    with count_queries() as statements:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(statements)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/stats", "/register", "/privacy"])
+def test_public_pages_run_a_fixed_small_number_of_queries(client, make_event, make_attendee, path):
+    event = make_event()
+    for i in range(3):
+        make_attendee(event, institution=f"I{i}")
+    few = queries_for(client, path)
+    for i in range(40):
+        make_attendee(event, institution=f"J{i}", role=["family", "scientist"][i % 2])
+    assert queries_for(client, path) == few
+    assert few <= 4, path
+
+
+def test_registration_runs_a_fixed_number_of_queries(client, make_event, make_attendee):
+    event = make_event(capacity=1000)
+    for _ in range(30):
+        make_attendee(event)
+    counts = []
+    for n in range(2):
+        form = registration_form(csrf_token=csrf_token(client), email=f"q{n}@example.org")
+        with count_queries() as statements:
+            assert client.post("/register", data=form).status_code == 303
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+    assert counts[0] <= 10
+
+
+def test_confirmation_page(client, make_event, make_attendee):
+    event = make_event(capacity=1)
+    make_attendee(event)
+    waiting = make_attendee(event, status="waitlisted")
+    assert queries_for(client, f"/registration/{waiting.token}") <= 4
