@@ -18,8 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import HOST, GunicornServer  # noqa: E402 - the tests' server helper
+
 ORGANIZER = ("bench@example.org", "bench-password-" + secrets.token_hex(4))
 
 EVENT_TOML = """
@@ -46,69 +46,6 @@ capacity = {capacity}
 [capacity_by_role]
 family = {family_cap}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, deadline: float = 60) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        with socket.socket() as sock:
-            if sock.connect_ex((HOST, port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {HOST}:{port} after {deadline}s")
-
-
-class Server:
-    """A gunicorn server started with the project's gunicorn.conf.py, stopped by its pid."""
-
-    def __init__(self, app: str, env: dict[str, str], workers: int, chdir: Path | None = None):
-        self.port = free_port()
-        args = [
-            str(BIN / "gunicorn"),
-            "-c",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"{HOST}:{self.port}",
-            "--workers",
-            str(workers),
-        ]
-        if chdir:
-            args += ["--chdir", str(chdir)]
-        self.proc = subprocess.Popen(
-            [*args, app],
-            env={**env, "NECREG_ACCESS_LOG": ""},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_for_port(self.port)
-        except RuntimeError:
-            self.stop()
-            raise
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def memory_kib(pid: int, field: str) -> int:
@@ -232,7 +169,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="necreg-bench-"))
     cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
-    servers: list[Server] = []
+    servers: list[GunicornServer] = []
     try:
         bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
         if bench_url:
@@ -242,14 +179,14 @@ def main() -> int:
         else:
             database_url = f"sqlite:///{tmp / 'bench.db'}"
             database = "SQLite"
-        env = {
-            **os.environ,
-            "NECREG_INSTANCE_PATH": str(tmp),
-            "NECREG_DATABASE_URL": database_url,
-            "NECREG_SECRET_KEY": secrets.token_hex(32),
-            "NECREG_RATELIMIT_STORAGE_URI": "memory://",
-            "NECREG_LOGIN_RATE_LIMIT": "1000 per second",
+        settings = {
+            "INSTANCE_PATH": str(tmp),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secrets.token_hex(32),
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "LOGIN_RATE_LIMIT": "1000 per second",
         }
+        env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
         event_file = tmp / "bench-event.toml"
         n = options.attendees
         event_file.write_text(EVENT_TOML.format(capacity=n * 2, family_cap=n // 5))
@@ -261,9 +198,9 @@ def main() -> int:
         password = ORGANIZER[1]
         necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
 
-        app = Server("necreg.wsgi:app", env, options.workers)
+        app = GunicornServer(settings, options.workers)
         servers.append(app)
-        hello = Server("hello:app", env, options.workers, chdir=ROOT / "bench")
+        hello = GunicornServer(settings, options.workers, app="hello:app", chdir=ROOT / "bench")
         servers.append(hello)
 
         visitor = Client(app.port)
@@ -329,7 +266,7 @@ def main() -> int:
             )
 
         # The badge CSV, streamed by a single fresh worker whose memory we can watch.
-        csv_server = Server("necreg.wsgi:app", env, 1)
+        csv_server = GunicornServer(settings, 1)
         servers.append(csv_server)
         warm = Client(csv_server.port)
         warm.cookies = dict(organizer.cookies)

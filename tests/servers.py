@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from http.cookiejar import CookieJar
@@ -26,36 +27,48 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    def __init__(self, settings: dict[str, str], workers: int = 1):
+    """gunicorn with the project's gunicorn.conf.py on a free loopback port.
+
+    ``settings`` become NECREG_* environment variables. Its log goes to a temporary file
+    (a pipe nobody reads would fill up and stall the server).
+    """
+
+    def __init__(
+        self,
+        settings: dict[str, object],
+        workers: int = 1,
+        app: str = "necreg.wsgi:app",
+        chdir: Path | None = None,
+    ):
         self.port = free_port()
         env = {**os.environ, "NECREG_ACCESS_LOG": ""}
         env.update({f"NECREG_{k}": str(v) for k, v in settings.items()})
+        args = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
+        args += ["--bind", f"{HOST}:{self.port}", "--workers", str(workers)]
+        if chdir is not None:
+            args += ["--chdir", str(chdir)]
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"{HOST}:{self.port}",
-                "--workers",
-                str(workers),
-                "necreg.wsgi:app",
-            ],  # fmt: skip
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            [*args, app], env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read()}")
+                raise RuntimeError(f"gunicorn exited: {self.read_log()}")
             with socket.socket() as sock:
                 if sock.connect_ex((HOST, self.port)) == 0:
                     return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("gunicorn did not start listening within 30 s")
+
+    def read_log(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
 
     @property
     def url(self) -> str:
@@ -69,8 +82,7 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self.log.close()
 
     def __enter__(self) -> GunicornServer:
         return self
