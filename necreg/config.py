@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USERNAME": "",
     "MAIL_PASSWORD": "",
     "MAIL_SENDER": "NEC Symposium <registration@localhost>",
+    # Delivery attempts of one message before it is marked failed (back-off 1, 2, 4 ... min).
+    "MAIL_MAX_ATTEMPTS": 8,
 }
 
 ENV_PREFIX = "NECREG_"

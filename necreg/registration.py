@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .mail import outbox
 from .models import (
     ROLES,
     STATUS_CANCELLED,
@@ -130,7 +131,8 @@ def register(
     """Register ``person`` for ``event``: confirmed if there is room, else waitlisted.
 
     Raises RegistrationClosed outside the registration window and DuplicateRegistration when
-    the e-mail already holds a registration that is not cancelled.
+    the e-mail already holds a registration that is not cancelled. Queues the confirmation or
+    the waiting-list notice in the same transaction.
     """
     now = now or utcnow()
     if person.role not in ROLES:
@@ -168,6 +170,10 @@ def register(
         if EMAIL_INDEX in str(exc.orig):
             raise DuplicateRegistration(duplicate_message(event)) from None
         raise
+    outbox.queue_status_message(
+        session, event, attendee, waitlist_position(session, attendee), now=now
+    )
+    session.flush()
     return attendee
 
 
@@ -257,6 +263,7 @@ def promote_waitlisted(
             session, attendee, "promote", {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]}, now=now
         )
         promoted.append(attendee)
+        outbox.queue_promoted(session, event, attendee, now=now)
     session.flush()
     return promoted
 
@@ -271,6 +278,7 @@ def cancel(
     """Cancel a registration (confirmed or waitlisted) and promote whoever now fits.
 
     Returns the promoted registrations. Raises AlreadyCancelled for a cancelled one.
+    Queues the cancellation message, and the promotion messages for the promoted.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -291,6 +299,7 @@ def cancel(
         organizer_id=organizer_id,
         now=now,
     )
+    outbox.queue_cancelled(session, event, attendee, now=now)
     session.flush()
     return promote_waitlisted(session, event, now=now) if old_status == STATUS_CONFIRMED else []
 
@@ -305,6 +314,7 @@ def restore(
     """Undo a cancellation (organizers only): confirmed if there is room, else waitlisted.
 
     The registration keeps its place in time, so restored it waits where it waited before.
+    Queues the confirmation or the waiting-list notice.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -330,6 +340,10 @@ def restore(
         {"status": [STATUS_CANCELLED, attendee.status]},
         organizer_id=organizer_id,
         now=now,
+    )
+    session.flush()
+    outbox.queue_status_message(
+        session, event, attendee, waitlist_position(session, attendee), now=now
     )
     session.flush()
     return attendee
