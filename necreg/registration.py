@@ -120,6 +120,33 @@ def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
     return role_cap is None or counts.get(role, 0) < role_cap
 
 
+@dataclass(frozen=True)
+class Room:
+    """Free places of an event: in total and per role (None: unlimited)."""
+
+    places_left: int | None
+    by_role: dict[str, int | None]
+
+    @property
+    def full_roles(self) -> list[str]:
+        """Roles whose new registrations would join the waiting list, in ROLES order."""
+        return [role for role in ROLES if self.by_role[role] == 0]
+
+
+def room_left(session: Session, event: Event) -> Room:
+    """How many more registrations would be confirmed now (a snapshot, without the lock)."""
+    counts = _active_counts(session, event)
+    total = None if event.capacity is None else max(event.capacity - sum(counts.values()), 0)
+    by_role: dict[str, int | None] = {}
+    for role in ROLES:
+        cap = (event.capacity_by_role or {}).get(role)
+        left = None if cap is None else max(cap - counts.get(role, 0), 0)
+        if total is not None:
+            left = total if left is None else min(left, total)
+        by_role[role] = left
+    return Room(places_left=total, by_role=by_role)
+
+
 def register(
     session: Session,
     event: Event,
@@ -205,6 +232,23 @@ def waitlist_position(session: Session, attendee: Attendee) -> int | None:
         )
     ).scalar_one()
     return ahead + 1
+
+
+def resend_links(session: Session, event: Event, email: str, *, now: datetime | None = None) -> int:
+    """Queue the self-service links of ``email``'s registrations for ``event``; return how
+    many registrations were found. The caller must not tell the visitor the number."""
+    found = list(
+        session.execute(
+            select(Attendee)
+            .where(Attendee.event_id == event.id, func.lower(Attendee.email) == email.lower())
+            .order_by(Attendee.created_at.desc(), Attendee.id.desc())
+            .limit(5)
+        ).scalars()
+    )
+    if found:
+        outbox.queue_links(session, event, found[0].email, found, now=now)
+        session.flush()
+    return len(found)
 
 
 def find_by_token(session: Session, token: str) -> Attendee | None:
