@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import email
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -310,3 +315,40 @@ def test_mail_worker_refuses_an_unknown_backend(app, runner, make_event):
     result = runner.invoke(args=["mail-worker", "--once"])
     assert result.exit_code != 0
     assert "MAIL_BACKEND" in str(result.exception)
+
+
+def test_mail_worker_loop_delivers_as_mail_is_queued_and_stops_on_sigterm(
+    app, make_event, database_url, tmp_path
+):
+    event = make_event()
+    instance = tmp_path / "worker-instance"
+    env = {
+        **os.environ,
+        "NECREG_DATABASE_URL": database_url,
+        "NECREG_INSTANCE_PATH": str(instance),
+        "NECREG_SECRET_KEY": "test-secret",
+        "NECREG_MAIL_BACKEND": "file",
+    }
+    necreg = Path(sys.executable).with_name("necreg")
+    worker = subprocess.Popen(
+        [str(necreg), "mail-worker", "--interval", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        sign_up(event, 1)  # queued while the worker runs
+        deadline = time.monotonic() + 20
+        while not list((instance / "outbox").glob("*.eml")):
+            assert time.monotonic() < deadline, "the worker delivered nothing in 20 s"
+            assert worker.poll() is None, worker.stdout.read().decode()
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        worker.stdout.close()
+    db.session.expire_all()
+    assert [m.status for m in messages()] == [MAIL_SENT]
