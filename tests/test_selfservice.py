@@ -278,3 +278,15 @@ def test_fix_details_and_cancel_from_the_link_in_the_email(app, client, make_eve
     assert (attendee.last_name, attendee.status) == ("Núñez", "cancelled")
     deliver_due(db.session, backend, sender="reg@example.org")
     assert len(list(Path(tmp_path / "outbox").glob("*-cancelled.eml"))) == 1
+
+
+def test_registration_error_summary_follows_the_page_order(client, make_event):
+    make_event()
+    form = registration_form(csrf_token=csrf_token(client), first_name="", email="", consent=None)
+    response = client.post("/register", data=form)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    summary = page[page.index('id="error-summary"') :]
+    positions = [summary.index(f'href="#{name}"') for name in ("first_name", "email", "consent")]
+    assert positions == sorted(positions)
+    assert count(Attendee) == 0

@@ -74,36 +74,52 @@ def _normalised_email(field: Field) -> None:
     field.data = result.normalized
 
 
-class DetailsForm(FlaskForm):
-    """The details a registrant gives and may later correct themselves (not the e-mail)."""
-
-    first_name = _text("First name", "first_name", required=True)
-    last_name = _text("Last name", "last_name", required=True)
-    role = SelectField(
+def _role_field() -> SelectField:
+    return SelectField(
         "I attend as",
         choices=_choices("Choose one", ROLES.items()),
         validators=[InputRequired(message="Please choose how you attend.")],
         validate_choice=False,
     )
-    institution = _text(
+
+
+def _institution_field() -> StringField:
+    return _text(
         "Institution or organisation",
         "institution",
         required=False,
         description="Optional, e.g. your hospital, university or foundation.",
     )
-    country = SelectField(
+
+
+def _country_field() -> SelectField:
+    return SelectField(
         "Country",
         choices=[],
         validators=[InputRequired(message="Please choose your country.")],
         validate_choice=False,
     )
-    early_career = BooleanField("I am a trainee or early-career investigator")
-    badge_name = _text(
+
+
+def _early_career_field() -> BooleanField:
+    return BooleanField("I am a trainee or early-career investigator")
+
+
+def _badge_name_field() -> StringField:
+    return _text(
         "Name on your badge",
         "badge_name",
         required=False,
         description="Optional; we print your first and last name if you leave this empty.",
     )
+
+
+class _DetailsChecks:
+    """Checks and helpers shared by the forms that carry a registrant's details.
+
+    Each form declares its fields itself, in the order of its page, so that its error summary
+    follows the page.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -132,6 +148,18 @@ class DetailsForm(FlaskForm):
             labels.append((role, label))
         self.role.choices = _choices("Choose one", labels)
 
+
+class DetailsForm(_DetailsChecks, FlaskForm):
+    """What a registrant may correct themselves from their link (not the e-mail)."""
+
+    first_name = _text("First name", "first_name", required=True)
+    last_name = _text("Last name", "last_name", required=True)
+    role = _role_field()
+    early_career = _early_career_field()
+    institution = _institution_field()
+    country = _country_field()
+    badge_name = _badge_name_field()
+
     def details(self) -> dict[str, object]:
         """The values for ``registration.update_details``."""
         values = {name: self[name].data for name in EDITABLE_FIELDS}
@@ -141,8 +169,15 @@ class DetailsForm(FlaskForm):
         return values
 
 
-class RegistrationForm(DetailsForm):
+class RegistrationForm(_DetailsChecks, FlaskForm):
+    first_name = _text("First name", "first_name", required=True)
+    last_name = _text("Last name", "last_name", required=True)
     email = _email_field("Your confirmation and the link to manage your registration go here.")
+    role = _role_field()
+    institution = _institution_field()
+    country = _country_field()
+    early_career = _early_career_field()
+    badge_name = _badge_name_field()
     consent = BooleanField(
         "I agree that my registration is stored and used as the privacy notice says",
         validators=[DataRequired(message="Please agree to the privacy notice to register.")],
