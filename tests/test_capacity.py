@@ -152,6 +152,9 @@ def test_full_role_is_named_on_the_form_without_javascript(client, make_event, m
     assert '<option value="scientist">Scientist (30 places left)</option>' not in page  # >= 20
     assert 'data-full-roles="family"' in page
     assert "js/role-note.js" in page
+    script = client.get("/static/js/role-note.js")
+    assert script.status_code == 200 and b"role-waitlist-note" in script.data
+    script.close()
     landing = client.get("/").get_data(as_text=True)
     assert "Full: <strong>Patient-family</strong>." in landing
 

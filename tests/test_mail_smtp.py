@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import email
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,7 +17,7 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from necreg.extensions import db
@@ -212,3 +217,63 @@ def test_mail_worker_command_sends_over_smtp(app, runner, make_event, smtp_serve
     assert result.exit_code == 0, result.output
     assert "sent 3" in result.output
     assert len(smtp_server.inbox.received) == 3
+
+
+def worker_process(database_url: str, instance, port: int, *args: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "NECREG_DATABASE_URL": database_url,
+        "NECREG_INSTANCE_PATH": str(instance),
+        "NECREG_SECRET_KEY": "test-secret",
+        "NECREG_MAIL_BACKEND": "smtp",
+        "NECREG_MAIL_SERVER": "127.0.0.1",
+        "NECREG_MAIL_PORT": str(port),
+        "NECREG_MAIL_SENDER": SENDER,
+    }
+    necreg = os.path.join(os.path.dirname(sys.executable), "necreg")
+    return subprocess.Popen(
+        [necreg, "mail-worker", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def test_two_worker_processes_after_an_outage_deliver_each_message_once(
+    app, make_event, database_url, tmp_path
+):
+    server = SMTPServer()  # down
+    workers: list[subprocess.Popen] = []
+    try:
+        event = make_event()
+        register_people(event, 30)
+        once = worker_process(database_url, tmp_path, server.port, "--once")
+        output = once.communicate(timeout=60)[0].decode()
+        assert once.returncode == 0, output
+        assert "sent 0, retrying 30" in output
+        assert all(m.status == MAIL_PENDING and m.attempts == 1 for m in outbox())
+
+        server.start()
+        # The back-off has passed (rather than waiting a minute for it).
+        db.session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        workers = [
+            worker_process(database_url, tmp_path, server.port, "--interval", "0.2", "--limit", "3")
+            for _ in range(2)
+        ]
+        deadline = time.monotonic() + 30
+        while any(m.status != MAIL_SENT for m in outbox()):
+            assert time.monotonic() < deadline, "not all messages delivered within 30 s"
+            assert all(w.poll() is None for w in workers), "a worker stopped"
+            time.sleep(0.1)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=20) == 0
+        ids = server.inbox.message_ids()
+        assert len(ids) == 30 and set(ids.values()) == {1}
+        assert all(m.attempts == 2 and m.last_error == "" for m in outbox())
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            worker.stdout.close()
+        server.stop()
