@@ -147,6 +147,27 @@ def test_restore_queues_the_status_message(make_event):
     assert kinds_for(first) == ["confirmation", "cancelled", "confirmation"]
 
 
+def test_html_part_escapes_what_registrants_typed(make_event):
+    event = make_event()
+    register(
+        db.session,
+        event,
+        Registrant(
+            first_name="<script>alert(1)</script>",
+            last_name="O'Neil & Co",
+            email="x@example.org",
+            role="family",
+            country="US",
+        ),
+        code_prefix="NEC",
+    )
+    db.session.commit()
+    [message] = messages()
+    assert "<script>" not in message.html_body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in message.html_body
+    assert "Dear <script>alert(1)</script>," in message.text_body  # plain text stays as typed
+
+
 def test_a_refused_registration_queues_nothing(make_event):
     event = make_event()
     sign_up(event, 1)

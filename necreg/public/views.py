@@ -169,7 +169,7 @@ def cancel_registration(token: str):
             db.session.rollback()
         else:
             db.session.commit()
-            flash("Your registration is cancelled. We have sent you a confirmation.")
+            flash("Your registration is cancelled. A confirmation is on its way to your e-mail.")
         return redirect(url_for(".registration", token=token), 303)
     if form.is_submitted():
         return redirect(url_for(".registration", token=token), 303)
