@@ -373,3 +373,20 @@ def test_mail_worker_loop_delivers_as_mail_is_queued_and_stops_on_sigterm(
         worker.stdout.close()
     db.session.expire_all()
     assert [m.status for m in messages()] == [MAIL_SENT]
+
+
+def test_raising_the_cap_with_load_event_promotes_and_mails(runner, make_event, tmp_path):
+    event = make_event(capacity=1)
+    sign_up(event, 1)
+    waiting = sign_up(event, 2)
+    still_waiting = sign_up(event, 3)
+    event_file = tmp_path / "event.toml"
+    event_file.write_text(
+        'slug = "nec-2025"\nname = "NEC Symposium"\nstarts_on = 2025-09-07\n'
+        "ends_on = 2025-09-10\ncurrent = true\ncapacity = 2\n"
+    )
+    result = runner.invoke(args=["load-event", str(event_file)])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert kinds_for(waiting) == ["waitlisted", "promoted"]
+    assert kinds_for(still_waiting) == ["waitlisted"]
