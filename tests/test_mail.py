@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from necreg.extensions import db
 from necreg.mail.delivery import FileBackend, build_message
 from necreg.mail.ics import event_calendar, fold
 from necreg.mail.worker import claim, deliver_due, retry_delay
-from necreg.models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Attendee, OutboxMessage
+from necreg.models import (
+    MAIL_FAILED,
+    MAIL_PENDING,
+    MAIL_SENT,
+    Attendee,
+    OutboxMessage,
+    utcnow,
+)
 from necreg.registration import (
     DuplicateRegistration,
     Registrant,
@@ -317,6 +325,37 @@ def test_a_claimed_message_cannot_be_claimed_again_until_the_claim_expires(make_
     # A worker that died holding the claim does not block the message for ever.
     expired = now + timedelta(minutes=6)
     assert claim(db.session, message.id, expired, expired + timedelta(minutes=5))
+
+
+class ClaimCheckingBackend:
+    """While sending, another worker (its own session) tries to take the same message."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.stolen: list[bool] = []
+
+    def send(self, msg, message) -> None:
+        with Session(self.engine) as other:
+            now = utcnow()
+            self.stolen.append(claim(other, message.id, now, now + timedelta(minutes=5)))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_claim_covers_the_real_time_of_sending_even_late_in_a_long_round(make_event):
+    event = make_event()
+    sign_up(event, 1)
+    sign_up(event, 2)
+    backend = ClaimCheckingBackend(db.engine)
+    # A round that began ten minutes ago (longer than a claim lasts) is still sending.
+    started = utcnow() - timedelta(minutes=10)
+    for message in messages():
+        message.next_attempt_at = started
+    db.session.commit()
+    done = deliver_due(db.session, backend, sender=SENDER, now=started)
+    assert done.sent == 2
+    assert backend.stolen == [False, False]
 
 
 def test_mail_worker_once_delivers_to_files(app, runner, make_event):

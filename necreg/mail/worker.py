@@ -95,7 +95,6 @@ def deliver_due(
 ) -> Round:
     """Deliver up to ``limit`` due messages, oldest due first; return what happened."""
     now = now or utcnow()
-    until = now + timedelta(seconds=CLAIM_SECONDS)
     done = Round()
     ids = (
         session.execute(
@@ -110,7 +109,12 @@ def deliver_due(
     session.commit()
     try:
         for message_id in ids:
-            if not claim(session, message_id, now, until):
+            # Each claim is timed by the clock when it is taken, not when the round began:
+            # after a long round a claim dated from its start would be over already, and
+            # another worker could take the message while this one sends it.
+            claimed_at = max(now, utcnow())
+            until = claimed_at + timedelta(seconds=CLAIM_SECONDS)
+            if not claim(session, message_id, claimed_at, until):
                 done.skipped += 1
                 continue
             message = session.get(OutboxMessage, message_id, populate_existing=True)
