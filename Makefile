@@ -27,7 +27,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
-	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS) necreg.wsgi:app
+	BIN=$(BIN) scripts/run.sh $(HOST) $(PORT) $(WORKERS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
+from .mail.worker import mail_worker_command
 from .models import Event
 
 
@@ -40,6 +41,7 @@ def load_event_command(file: Path, if_empty: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(load_event_command)
+    app.cli.add_command(mail_worker_command)
 
 
 def _create_app():

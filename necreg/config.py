@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USERNAME": "",
     "MAIL_PASSWORD": "",
     "MAIL_SENDER": "NEC Symposium <registration@localhost>",
+    # Delivery attempts of one message before it is marked failed (back-off 1, 2, 4 ... min).
+    "MAIL_MAX_ATTEMPTS": 8,
     # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host in front of
     # the app (0 = none: the headers are ignored, as they must be when anyone can send them).
     "PROXY_FIX_X_FOR": 0,

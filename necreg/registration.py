@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .mail import outbox
 from .models import (
     ROLES,
     STATUS_CANCELLED,
@@ -117,6 +118,33 @@ def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
     return role_cap is None or counts.get(role, 0) < role_cap
 
 
+@dataclass(frozen=True)
+class Room:
+    """Free places of an event: in total and per role (None: unlimited)."""
+
+    places_left: int | None
+    by_role: dict[str, int | None]
+
+    @property
+    def full_roles(self) -> list[str]:
+        """Roles whose new registrations would join the waiting list, in ROLES order."""
+        return [role for role in ROLES if self.by_role[role] == 0]
+
+
+def room_left(session: Session, event: Event) -> Room:
+    """How many more registrations would be confirmed now (a snapshot, without the lock)."""
+    counts = _active_counts(session, event)
+    total = None if event.capacity is None else max(event.capacity - sum(counts.values()), 0)
+    by_role: dict[str, int | None] = {}
+    for role in ROLES:
+        cap = (event.capacity_by_role or {}).get(role)
+        left = None if cap is None else max(cap - counts.get(role, 0), 0)
+        if total is not None:
+            left = total if left is None else min(left, total)
+        by_role[role] = left
+    return Room(places_left=total, by_role=by_role)
+
+
 def register(
     session: Session,
     event: Event,
@@ -128,7 +156,8 @@ def register(
     """Register ``person`` for ``event``: confirmed if there is room, else waitlisted.
 
     Raises RegistrationClosed outside the registration window and DuplicateRegistration when
-    the e-mail already holds a registration that is not cancelled.
+    the e-mail already holds a registration that is not cancelled. Queues the confirmation or
+    the waiting-list notice in the same transaction.
     """
     now = now or utcnow()
     if person.role not in ROLES:
@@ -166,6 +195,10 @@ def register(
         if EMAIL_INDEX in str(exc.orig):
             raise DuplicateRegistration(duplicate_message(event)) from None
         raise
+    outbox.queue_status_message(
+        session, event, attendee, waitlist_position(session, attendee), now=now
+    )
+    session.flush()
     return attendee
 
 
@@ -197,6 +230,23 @@ def waitlist_position(session: Session, attendee: Attendee) -> int | None:
         )
     ).scalar_one()
     return ahead + 1
+
+
+def resend_links(session: Session, event: Event, email: str, *, now: datetime | None = None) -> int:
+    """Queue the self-service links of ``email``'s registrations for ``event``; return how
+    many registrations were found. The caller must not tell the visitor the number."""
+    found = list(
+        session.execute(
+            select(Attendee)
+            .where(Attendee.event_id == event.id, func.lower(Attendee.email) == email.lower())
+            .order_by(Attendee.created_at.desc(), Attendee.id.desc())
+            .limit(5)
+        ).scalars()
+    )
+    if found:
+        outbox.queue_links(session, event, found[0].email, found, now=now)
+        session.flush()
+    return len(found)
 
 
 def find_by_token(session: Session, token: str) -> Attendee | None:
@@ -255,6 +305,7 @@ def promote_waitlisted(
             session, attendee, "promote", {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]}, now=now
         )
         promoted.append(attendee)
+        outbox.queue_promoted(session, event, attendee, now=now)
     session.flush()
     return promoted
 
@@ -269,6 +320,7 @@ def cancel(
     """Cancel a registration (confirmed or waitlisted) and promote whoever now fits.
 
     Returns the promoted registrations. Raises AlreadyCancelled for a cancelled one.
+    Queues the cancellation message, and the promotion messages for the promoted.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -289,6 +341,7 @@ def cancel(
         organizer_id=organizer_id,
         now=now,
     )
+    outbox.queue_cancelled(session, event, attendee, now=now)
     session.flush()
     return promote_waitlisted(session, event, now=now) if old_status == STATUS_CONFIRMED else []
 
@@ -303,6 +356,7 @@ def restore(
     """Undo a cancellation (organizers only): confirmed if there is room, else waitlisted.
 
     The registration keeps its place in time, so restored it waits where it waited before.
+    Queues the confirmation or the waiting-list notice.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -328,6 +382,10 @@ def restore(
         {"status": [STATUS_CANCELLED, attendee.status]},
         organizer_id=organizer_id,
         now=now,
+    )
+    session.flush()
+    outbox.queue_status_message(
+        session, event, attendee, waitlist_position(session, attendee), now=now
     )
     session.flush()
     return attendee

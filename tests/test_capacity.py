@@ -1,5 +1,6 @@
 """Capacity rules: confirmed while there is room, waitlisted after, promoted in order."""
 
+from conftest import csrf_token, registration_form
 from necreg.extensions import db
 from necreg.models import Attendee
 from necreg.registration import (
@@ -9,6 +10,7 @@ from necreg.registration import (
     cancel,
     register,
     restore,
+    room_left,
     update_details,
     waitlist_position,
 )
@@ -91,3 +93,73 @@ def test_role_change_into_a_full_role_is_refused(make_event):
     else:
         raise AssertionError("moving into a full role must be refused")
     assert db.session.get(Attendee, a.id).role == "clinician"
+
+
+# --- places left and the waiting list, before anyone submits --------------------------------
+
+
+def test_room_left_counts_places_per_role(make_event, make_attendee):
+    event = make_event(capacity=5, capacity_by_role={"family": 2, "advocate": 4})
+    make_attendee(event, role="family")
+    make_attendee(event, role="family")
+    make_attendee(event, role="clinician")
+    make_attendee(event, role="clinician", status="waitlisted")
+    make_attendee(event, role="clinician", status="cancelled")
+    room = room_left(db.session, event)
+    assert room.places_left == 2
+    assert room.by_role == {"clinician": 2, "scientist": 2, "family": 0, "advocate": 2}
+    assert room.full_roles == ["family"]
+    unlimited = room_left(db.session, make_event(slug="other", is_current=False))
+    assert unlimited.places_left is None and unlimited.full_roles == []
+
+
+def test_few_places_left_are_announced_on_landing_and_form(app, client, make_event, make_attendee):
+    event = make_event(capacity=10)
+    for _ in range(7):
+        make_attendee(event)
+    for path in ("/", "/register"):
+        assert "Only 3 places left." in client.get(path).get_data(as_text=True)
+    app.config["PLACES_LEFT_THRESHOLD"] = 3
+    for path in ("/", "/register"):
+        assert "places left" not in client.get(path).get_data(as_text=True)
+
+
+def test_plenty_of_room_says_nothing(client, make_event):
+    make_event(capacity=300)
+    for path in ("/", "/register"):
+        page = client.get(path).get_data(as_text=True)
+        assert "left." not in page and "waiting list" not in page
+
+
+def test_full_event_says_waiting_list_before_submitting(client, make_event, make_attendee):
+    event = make_event(capacity=1)
+    make_attendee(event)
+    for path in ("/", "/register"):
+        assert "The symposium is full." in client.get(path).get_data(as_text=True)
+    response = client.post("/register", data=registration_form(csrf_token=csrf_token(client)))
+    assert response.status_code == 303
+    assert "You are on the waiting list" in client.get(response.location).get_data(as_text=True)
+
+
+def test_full_role_is_named_on_the_form_without_javascript(client, make_event, make_attendee):
+    event = make_event(capacity_by_role={"family": 1, "scientist": 30})
+    make_attendee(event, role="family")
+    page = client.get("/register").get_data(as_text=True)
+    assert "Full: <strong>Patient-family</strong>." in page
+    assert "Registrations for this role join the waiting list." in page
+    assert '<option value="family">Patient-family (full: joins the waiting list)</option>' in page
+    assert '<option value="scientist">Scientist (30 places left)</option>' not in page  # >= 20
+    assert 'data-full-roles="family"' in page
+    assert "js/role-note.js" in page
+    script = client.get("/static/js/role-note.js")
+    assert script.status_code == 200 and b"role-waitlist-note" in script.data
+    script.close()
+    landing = client.get("/").get_data(as_text=True)
+    assert "Full: <strong>Patient-family</strong>." in landing
+
+
+def test_role_places_left_in_the_role_list(client, make_event):
+    make_event(capacity_by_role={"scientist": 2})
+    page = client.get("/register").get_data(as_text=True)
+    assert '<option value="scientist">Scientist (2 places left)</option>' in page
+    assert "Only" not in page  # the event itself is unlimited

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from ..countries import countries
 from ..models import MAX_LENGTHS, ROLES
-from ..registration import Registrant
+from ..registration import EDITABLE_FIELDS, Registrant, Room
 
 
 def _strip(value: str | None) -> str | None:
@@ -47,48 +47,79 @@ def _text(label: str, name: str, *, required: bool, description: str = "") -> St
     )
 
 
-class RegistrationForm(FlaskForm):
-    first_name = _text("First name", "first_name", required=True)
-    last_name = _text("Last name", "last_name", required=True)
-    email = EmailField(
+def _email_field(description: str = "") -> EmailField:
+    return EmailField(
         "E-mail",
         filters=[_strip],
-        description="Your confirmation and the link to manage your registration go here.",
+        description=description,
         validators=[
             DataRequired(message="Please enter your e-mail address."),
             Length(max=MAX_LENGTHS["email"], message="Please use at most 254 characters."),
             no_control_characters,
         ],
     )
-    role = SelectField(
+
+
+def _normalised_email(field: Field) -> None:
+    """Check an address with email-validator and keep its normalised form."""
+    if not field.data or field.errors:
+        return
+    try:
+        result = check_email_address(
+            field.data,
+            check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
+        )
+    except EmailNotValidError as exc:
+        raise ValidationError(f"This e-mail address does not look right: {exc}") from None
+    field.data = result.normalized
+
+
+def _role_field() -> SelectField:
+    return SelectField(
         "I attend as",
         choices=_choices("Choose one", ROLES.items()),
         validators=[InputRequired(message="Please choose how you attend.")],
         validate_choice=False,
     )
-    institution = _text(
+
+
+def _institution_field() -> StringField:
+    return _text(
         "Institution or organisation",
         "institution",
         required=False,
         description="Optional, e.g. your hospital, university or foundation.",
     )
-    country = SelectField(
+
+
+def _country_field() -> SelectField:
+    return SelectField(
         "Country",
         choices=[],
         validators=[InputRequired(message="Please choose your country.")],
         validate_choice=False,
     )
-    early_career = BooleanField("I am a trainee or early-career investigator")
-    badge_name = _text(
+
+
+def _early_career_field() -> BooleanField:
+    return BooleanField("I am a trainee or early-career investigator")
+
+
+def _badge_name_field() -> StringField:
+    return _text(
         "Name on your badge",
         "badge_name",
         required=False,
         description="Optional; we print your first and last name if you leave this empty.",
     )
-    consent = BooleanField(
-        "I agree that my registration is stored and used as the privacy notice says",
-        validators=[DataRequired(message="Please agree to the privacy notice to register.")],
-    )
+
+
+class _DetailsChecks:
+    """Checks and helpers shared by the forms that carry a registrant's details.
+
+    Each form declares its fields itself, in the order of its page, so that its error summary
+    follows the page.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,17 +133,58 @@ class RegistrationForm(FlaskForm):
         if field.data not in dict(countries()):
             raise ValidationError("Please choose a country from the list.")
 
+    def show_room(self, room: Room, threshold: int, keep: str | None = None) -> None:
+        """Say in the role list which roles are full (and how few places others have left).
+
+        ``keep``: the role the registrant already holds, which is never shown as full to them.
+        """
+        labels = []
+        for role, label in ROLES.items():
+            left = room.by_role[role]
+            if role != keep and left == 0:
+                label = f"{label} (full: joins the waiting list)"
+            elif role != keep and left is not None and left < threshold:
+                label = f"{label} ({left} {'place' if left == 1 else 'places'} left)"
+            labels.append((role, label))
+        self.role.choices = _choices("Choose one", labels)
+
+
+class DetailsForm(_DetailsChecks, FlaskForm):
+    """What a registrant may correct themselves from their link (not the e-mail)."""
+
+    first_name = _text("First name", "first_name", required=True)
+    last_name = _text("Last name", "last_name", required=True)
+    role = _role_field()
+    early_career = _early_career_field()
+    institution = _institution_field()
+    country = _country_field()
+    badge_name = _badge_name_field()
+
+    def details(self) -> dict[str, object]:
+        """The values for ``registration.update_details``."""
+        values = {name: self[name].data for name in EDITABLE_FIELDS}
+        values["institution"] = values["institution"] or ""
+        values["badge_name"] = values["badge_name"] or ""
+        values["early_career"] = bool(values["early_career"])
+        return values
+
+
+class RegistrationForm(_DetailsChecks, FlaskForm):
+    first_name = _text("First name", "first_name", required=True)
+    last_name = _text("Last name", "last_name", required=True)
+    email = _email_field("Your confirmation and the link to manage your registration go here.")
+    role = _role_field()
+    institution = _institution_field()
+    country = _country_field()
+    early_career = _early_career_field()
+    badge_name = _badge_name_field()
+    consent = BooleanField(
+        "I agree that my registration is stored and used as the privacy notice says",
+        validators=[DataRequired(message="Please agree to the privacy notice to register.")],
+    )
+
     def validate_email(self, field: Field) -> None:
-        if not field.data or field.errors:
-            return
-        try:
-            result = check_email_address(
-                field.data,
-                check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
-            )
-        except EmailNotValidError as exc:
-            raise ValidationError(f"This e-mail address does not look right: {exc}") from None
-        field.data = result.normalized
+        _normalised_email(field)
 
     def registrant(self) -> Registrant:
         return Registrant(
@@ -125,3 +197,14 @@ class RegistrationForm(FlaskForm):
             early_career=bool(self.early_career.data),
             badge_name=self.badge_name.data or "",
         )
+
+
+class CancelForm(FlaskForm):
+    """The "Yes, cancel" button: nothing but the CSRF token."""
+
+
+class LostLinkForm(FlaskForm):
+    email = _email_field("The address you registered with.")
+
+    def validate_email(self, field: Field) -> None:
+        _normalised_email(field)

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    url_for,
+)
 
 from ..countries import country_name
 from ..extensions import db
-from ..models import Event, utcnow
+from ..models import STATUS_CANCELLED, Attendee, Event, utcnow
 from ..registration import (
+    AlreadyCancelled,
+    NoRoom,
     RegistrationError,
+    cancel,
     current_event,
     find_by_token,
     register,
+    resend_links,
+    room_left,
+    update_details,
     waitlist_position,
 )
 from ..stats import COUNTERS, event_stats
-from .forms import RegistrationForm
+from .forms import CancelForm, DetailsForm, LostLinkForm, RegistrationForm
 
 bp = Blueprint("public", __name__)
+
+#: Headers of every page reached through a personal link: never cached, never indexed.
+PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 def _current_event_or_404() -> Event:
@@ -25,6 +43,10 @@ def _current_event_or_404() -> Event:
     if event is None:
         abort(404)
     return event
+
+
+def _threshold() -> int:
+    return int(current_app.config["PLACES_LEFT_THRESHOLD"])
 
 
 @bp.get("/")
@@ -39,12 +61,24 @@ def landing():
         counters=COUNTERS,
         registration_open=event.registration_open(utcnow()),
         refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
+        room=room_left(db.session, event),
+        threshold=_threshold(),
     )
 
 
 def _form_page(form: RegistrationForm, event: Event, status: int = 200, **extra):
     is_open = event.registration_open(utcnow())
-    page = render_template("public/register.html", form=form, event=event, is_open=is_open, **extra)
+    room = room_left(db.session, event)
+    form.show_room(room, _threshold())
+    page = render_template(
+        "public/register.html",
+        form=form,
+        event=event,
+        is_open=is_open,
+        room=room,
+        threshold=_threshold(),
+        **extra,
+    )
     return page, status
 
 
@@ -73,19 +107,99 @@ def register_page():
     return redirect(url_for(".registration", token=attendee.token), 303)
 
 
-@bp.get("/registration/<token>")
-def registration(token: str):
+def _attendee_or_404(token: str) -> Attendee:
     attendee = find_by_token(db.session, token)
     if attendee is None:
         abort(404)
+    return attendee
+
+
+def _registration_page(attendee: Attendee, form: DetailsForm | None = None, status: int = 200):
+    event = attendee.event
+    if form is None and attendee.status != STATUS_CANCELLED:
+        form = DetailsForm(obj=attendee)
+    if form is not None:
+        form.show_room(room_left(db.session, event), _threshold(), keep=attendee.role)
     page = render_template(
         "public/registration.html",
         attendee=attendee,
-        event=attendee.event,
+        event=event,
         country=country_name(attendee.country),
         position=waitlist_position(db.session, attendee),
+        form=form,
+        notices=get_flashed_messages(),
     )
-    return page, 200, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    return page, status, PRIVATE
+
+
+@bp.route("/registration/<token>", methods=["GET", "POST"])
+def registration(token: str):
+    """The confirmation and self-service page; POST corrects the details."""
+    attendee = _attendee_or_404(token)
+    form = DetailsForm()
+    if not form.is_submitted():
+        return _registration_page(attendee)
+    if attendee.status == STATUS_CANCELLED:
+        return _registration_page(attendee, status=409)
+    if not form.validate():
+        return _registration_page(attendee, form, 400)
+    try:
+        changes = update_details(db.session, attendee, form.details())
+    except NoRoom as exc:
+        db.session.rollback()
+        form.role.errors = [*form.role.errors, str(exc)]
+        return _registration_page(attendee, form, 409)
+    db.session.commit()
+    flash("Your details are saved." if changes else "Nothing was changed.")
+    return redirect(url_for(".registration", token=token), 303)
+
+
+@bp.route("/registration/<token>/cancel", methods=["GET", "POST"])
+def cancel_registration(token: str):
+    """Are you sure? GET asks, POST cancels; a cancelled registration stays cancelled."""
+    attendee = _attendee_or_404(token)
+    form = CancelForm()
+    if form.is_submitted() and attendee.status != STATUS_CANCELLED:
+        if not form.validate():
+            abort(400)
+        try:
+            cancel(db.session, attendee)
+        except AlreadyCancelled:
+            # Cancelled by a request that won the lock meanwhile: the outcome stands.
+            db.session.rollback()
+        else:
+            db.session.commit()
+            flash("Your registration is cancelled. A confirmation is on its way to your e-mail.")
+        return redirect(url_for(".registration", token=token), 303)
+    if form.is_submitted():
+        return redirect(url_for(".registration", token=token), 303)
+    page = render_template(
+        "public/cancel.html",
+        attendee=attendee,
+        event=attendee.event,
+        form=form,
+        position=waitlist_position(db.session, attendee),
+    )
+    return page, 200, PRIVATE
+
+
+@bp.route("/registration/lost-link", methods=["GET", "POST"])
+def lost_link():
+    """Re-send the self-service link; the answer never says whether the address is known."""
+    event = _current_event_or_404()
+    form = LostLinkForm()
+    if not form.is_submitted():
+        return render_template("public/lost_link.html", form=form, event=event)
+    if not form.validate():
+        return render_template("public/lost_link.html", form=form, event=event), 400
+    resend_links(db.session, event, form.email.data)
+    db.session.commit()
+    return redirect(url_for(".lost_link_sent"), 303)
+
+
+@bp.get("/registration/lost-link/sent")
+def lost_link_sent():
+    return render_template("public/lost_link_sent.html", event=_current_event_or_404())
 
 
 @bp.get("/privacy")

@@ -1,0 +1,153 @@
+"""Turning an outbox row into a MIME message, and the backends that deliver it."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..models import OutboxMessage, utcnow
+
+#: Seconds an SMTP connection may stall before the attempt counts as failed.
+SMTP_TIMEOUT_SECONDS = 30
+
+
+def build_message(
+    message: OutboxMessage, sender: str, *, now: datetime | None = None
+) -> EmailMessage:
+    """The MIME message: plain text and HTML alternatives, then the attachments.
+
+    The Message-ID is derived from the outbox row, so should a message ever be handed over
+    twice (a worker dying between sending and recording), receivers can tell it is the same.
+    """
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    msg = EmailMessage()
+    msg["Subject"] = message.subject
+    msg["From"] = sender
+    msg["To"] = message.to_address
+    msg["Date"] = format_datetime(now or utcnow())
+    msg["Message-ID"] = f"<necreg.{message.id}.{message.kind}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(message.text_body)
+    if message.html_body:
+        msg.add_alternative(message.html_body, subtype="html")
+    for attachment in message.attachments or []:
+        maintype, _, subtype = attachment["content_type"].partition("/")
+        # Bytes, not text: the email package would rewrite the line endings of text, and
+        # an .ics file must keep its CRLFs.
+        msg.add_attachment(
+            attachment["content"].encode("utf-8"),
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment["filename"],
+        )
+    return msg
+
+
+class Backend(Protocol):
+    def send(self, msg: EmailMessage, message: OutboxMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileBackend:
+    """Writes each message to ``<directory>/<id>-<kind>.eml`` (the embedded default)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path_for(self, message: OutboxMessage) -> Path:
+        return self.directory / f"{message.id}-{message.kind}.eml"
+
+    def send(self, msg: EmailMessage, message: OutboxMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Write a temporary file beside the target, then rename: a reader never sees half a
+        # message, and a crash leaves no partial .eml behind.
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(msg.as_bytes(policy=policy.SMTP))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path_for(message))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        pass
+
+
+class SMTPBackend:
+    """Sends through an SMTP server with the standard library, one connection per round."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        use_tls: bool = False,
+        username: str = "",
+        password: str = "",
+        timeout: float = SMTP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.host, self.port = host, int(port)
+        self.use_tls, self.username, self.password = use_tls, username, password
+        self.timeout = timeout
+        self._connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._connection is None:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                if self.use_tls:
+                    connection.starttls(context=ssl.create_default_context())
+                if self.username:
+                    connection.login(self.username, self.password)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def send(self, msg: EmailMessage, message: OutboxMessage) -> None:
+        try:
+            refused = self._connect().send_message(msg, to_addrs=[message.to_address])
+        except BaseException:
+            # The connection may be half-way through a transaction: start afresh next time.
+            self.close()
+            raise
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+
+def backend_from_config(config: Mapping[str, Any], instance_path: str | Path) -> Backend:
+    name = str(config["MAIL_BACKEND"]).lower()
+    if name == "file":
+        return FileBackend(Path(instance_path) / "outbox")
+    if name == "smtp":
+        return SMTPBackend(
+            config["MAIL_SERVER"],
+            int(config["MAIL_PORT"]),
+            use_tls=bool(config["MAIL_USE_TLS"]),
+            username=config["MAIL_USERNAME"],
+            password=config["MAIL_PASSWORD"],
+        )
+    raise ValueError(f"MAIL_BACKEND must be 'smtp' or 'file', not {name!r}")

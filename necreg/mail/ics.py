@@ -1,0 +1,82 @@
+"""A minimal iCalendar (RFC 5545) file for an event: one all-day VEVENT."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+#: Content lines longer than this many octets are folded (RFC 5545 section 3.1).
+FOLD_OCTETS = 75
+
+
+def escape_text(value: str) -> str:
+    """Escape a TEXT value: backslash, semicolon, comma and line breaks."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def fold(line: str) -> str:
+    """Fold one content line at 75 octets, never inside a UTF-8 character.
+
+    Continuation lines start with a space, which counts towards their 75 octets.
+    """
+    parts: list[str] = []
+    current = ""
+    size = 0
+    limit = FOLD_OCTETS
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > limit:
+            parts.append(current)
+            current, size, limit = " ", 1, FOLD_OCTETS
+        current += char
+        size += width
+    parts.append(current)
+    return "\r\n".join(parts)
+
+
+def _date(value: date) -> str:
+    return value.strftime("%Y%m%d")
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def event_calendar(
+    *,
+    uid: str,
+    summary: str,
+    location: str,
+    starts_on: date,
+    ends_on: date,
+    stamp: datetime,
+    description: str = "",
+    url: str = "",
+) -> str:
+    """The .ics text: CRLF line endings, all-day dates, DTEND exclusive (the day after)."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//necreg//NEC Symposium registration//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{_stamp(stamp)}",
+        f"DTSTART;VALUE=DATE:{_date(starts_on)}",
+        f"DTEND;VALUE=DATE:{_date(ends_on + timedelta(days=1))}",
+        f"SUMMARY:{escape_text(summary)}",
+        f"LOCATION:{escape_text(location)}",
+    ]
+    if description:
+        lines.append(f"DESCRIPTION:{escape_text(description)}")
+    if url:
+        lines.append(f"URL:{url}")
+    lines += ["TRANSP:TRANSPARENT", "END:VEVENT", "END:VCALENDAR"]
+    return "".join(fold(line) + "\r\n" for line in lines)

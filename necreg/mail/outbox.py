@@ -1,0 +1,184 @@
+"""Queue e-mails in the outbox, in the caller's transaction, rendered from templates/emails/.
+
+Each message is rendered when it is queued, so the row holds exactly what will be sent and the
+worker needs nothing but the row. Links are built from ``SITE_URL``: a message is often queued
+outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know the address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy.orm import Session
+
+from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
+from .ics import event_calendar
+
+#: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
+KINDS = ("confirmation", "waitlisted", "promoted", "cancelled", "link")
+
+
+def site_url() -> str:
+    return str(current_app.config["SITE_URL"]).rstrip("/")
+
+
+def self_service_url(attendee: Attendee) -> str:
+    """The attendee's link to see, correct and cancel their registration."""
+    return f"{site_url()}/registration/{attendee.token}"
+
+
+def queue(
+    session: Session,
+    kind: str,
+    *,
+    to_address: str,
+    attendee: Attendee | None = None,
+    attachments: Iterable[dict[str, str]] = (),
+    now: datetime | None = None,
+    **context: Any,
+) -> OutboxMessage:
+    """Render the ``kind`` templates with ``context`` and add the message to the session."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of message {kind!r}")
+    now = now or utcnow()
+    context = {"attendee": attendee, "site_url": site_url(), **context}
+    subject = render_template(f"emails/{kind}.subject.txt", **context)
+    message = OutboxMessage(
+        attendee_id=attendee.id if attendee is not None else None,
+        kind=kind,
+        to_address=to_address,
+        # One line: a template's trailing newline or a stray line break must not reach a header.
+        subject=" ".join(subject.split())[:300],
+        text_body=render_template(f"emails/{kind}.txt", **context),
+        html_body=render_template(f"emails/{kind}.html", **context),
+        attachments=list(attachments),
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict[str, str]:
+    """The event as an .ics attachment; its UID is stable per event and attendee."""
+    host = urlsplit(site_url()).hostname or "necreg"
+    content = event_calendar(
+        uid=f"{event.slug}-{attendee.code}@{host}",
+        summary=event.name,
+        location=event.venue,
+        starts_on=event.starts_on,
+        ends_on=event.ends_on,
+        stamp=now,
+        description=f"Your attendee code: {attendee.code}. Your registration: "
+        + self_service_url(attendee),
+        url=self_service_url(attendee),
+    )
+    return {"filename": f"{event.slug}.ics", "content_type": "text/calendar", "content": content}
+
+
+def _common(event: Event, attendee: Attendee) -> dict[str, Any]:
+    return {"event": event, "link": self_service_url(attendee)}
+
+
+def queue_confirmation(
+    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+) -> OutboxMessage:
+    now = now or utcnow()
+    return queue(
+        session,
+        "confirmation",
+        to_address=attendee.email,
+        attendee=attendee,
+        attachments=[calendar_attachment(event, attendee, now)],
+        now=now,
+        **_common(event, attendee),
+    )
+
+
+def queue_waitlisted(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    position: int | None,
+    *,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    return queue(
+        session,
+        "waitlisted",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        position=position,
+        **_common(event, attendee),
+    )
+
+
+def queue_promoted(
+    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+) -> OutboxMessage:
+    now = now or utcnow()
+    return queue(
+        session,
+        "promoted",
+        to_address=attendee.email,
+        attendee=attendee,
+        attachments=[calendar_attachment(event, attendee, now)],
+        now=now,
+        **_common(event, attendee),
+    )
+
+
+def queue_cancelled(
+    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+) -> OutboxMessage:
+    return queue(
+        session,
+        "cancelled",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        **_common(event, attendee),
+    )
+
+
+def queue_links(
+    session: Session,
+    event: Event,
+    to_address: str,
+    attendees: list[Attendee],
+    *,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """One message with the self-service links of ``attendees`` (newest first)."""
+    if not attendees:
+        raise ValueError("queue_links needs at least one registration")
+    return queue(
+        session,
+        "link",
+        to_address=to_address,
+        attendee=attendees[0],
+        now=now,
+        event=event,
+        registrations=[(a, self_service_url(a)) for a in attendees],
+    )
+
+
+def queue_status_message(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    position: int | None,
+    *,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Confirmation for a confirmed registration, the waiting-list notice for a waiting one."""
+    if attendee.status == STATUS_CONFIRMED:
+        return queue_confirmation(session, event, attendee, now=now)
+    if attendee.status == STATUS_WAITLISTED:
+        return queue_waitlisted(session, event, attendee, position, now=now)
+    raise ValueError(f"no status message for a {attendee.status} registration")

@@ -1,0 +1,192 @@
+"""Proof under concurrency, on PostgreSQL: simultaneous registrations and cancellations from
+threads with their own connections never exceed a cap, lose nothing and promote in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from necreg.models import (
+    STATUS_CANCELLED,
+    STATUS_CONFIRMED,
+    STATUS_WAITLISTED,
+    Attendee,
+    AttendeeChange,
+    Event,
+    OutboxMessage,
+)
+from necreg.registration import Registrant, cancel, register
+
+ROUNDS = 20
+THREADS = 24
+EVENT_CAP = 50
+FAMILY_CAP = 20
+#: Per round: 30 patient-family registrants (cap 20) and 40 clinicians (no role cap).
+FIRST_WAVE = [("family", n) for n in range(30)] + [("clinician", n) for n in range(40)]
+
+
+def person(round_no: int, role: str, n: int, wave: str = "a") -> Registrant:
+    return Registrant(
+        first_name=f"{role}{n}",
+        last_name=f"Round{round_no}",
+        email=f"{wave}{role}{n}.r{round_no}@example.org",
+        role=role,
+        country="US",
+    )
+
+
+def run_at_once(app, engine, tasks) -> list[BaseException]:
+    """Run ``tasks`` (callables taking a session) on THREADS threads, each with its own
+    connection, released together by a barrier; return the errors."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(min(THREADS, len(tasks)))
+    shares = [tasks[i :: barrier.parties] for i in range(barrier.parties)]
+
+    def worker(share) -> None:
+        try:
+            with app.app_context(), Session(engine) as session:
+                session.connection()  # connect before the start, so all start together
+                barrier.wait(timeout=30)
+                for task in share:
+                    task(session)
+                    session.commit()
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish in 60 s"
+    return errors
+
+
+def registering(event_id: int, registrant: Registrant):
+    def task(session: Session) -> None:
+        event = session.get(Event, event_id)
+        register(session, event, registrant, code_prefix="NEC")
+
+    return task
+
+
+def cancelling(attendee_id: int):
+    def task(session: Session) -> None:
+        cancel(session, session.get(Attendee, attendee_id))
+
+    return task
+
+
+def state(session: Session, event_id: int) -> list[Attendee]:
+    session.expire_all()
+    return list(
+        session.execute(
+            select(Attendee)
+            .where(Attendee.event_id == event_id)
+            .order_by(Attendee.created_at, Attendee.id)
+        ).scalars()
+    )
+
+
+def active(rows, role=None) -> int:
+    return sum(1 for a in rows if a.status == STATUS_CONFIRMED and role in (None, a.role))
+
+
+def check_caps(rows) -> None:
+    assert active(rows) <= EVENT_CAP
+    assert active(rows, "family") <= FAMILY_CAP
+
+
+def kinds(session: Session, event_id: int) -> Counter[str]:
+    rows = session.execute(
+        select(OutboxMessage.kind)
+        .join(Attendee, Attendee.id == OutboxMessage.attendee_id)
+        .where(Attendee.event_id == event_id)
+    ).scalars()
+    return Counter(rows)
+
+
+def test_bursts_never_exceed_a_cap_and_promote_in_order(app, database_url, is_postgres):
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL: set NECREG_TEST_DATABASE_URL to run the burst test")
+    engine = create_engine(database_url, pool_size=THREADS + 2, max_overflow=0)
+    started = time.monotonic()
+    try:
+        with Session(engine) as check:
+            for round_no in range(ROUNDS):
+                event = Event(
+                    slug=f"burst-{round_no}",
+                    name=f"Burst {round_no}",
+                    starts_on=date(2025, 9, 7),
+                    ends_on=date(2025, 9, 10),
+                    capacity=EVENT_CAP,
+                    capacity_by_role={"family": FAMILY_CAP},
+                )
+                check.add(event)
+                check.commit()
+                event_id = event.id
+
+                # Wave 1: 70 people register at the same moment for 50 places.
+                tasks = [registering(event_id, person(round_no, r, n)) for r, n in FIRST_WAVE]
+                assert run_at_once(app, engine, tasks) == []
+                rows = state(check, event_id)
+                assert len(rows) == len(FIRST_WAVE)  # nobody lost
+                check_caps(rows)
+                # 70 > 50 with at most 20 family: the event fills exactly.
+                assert active(rows) == EVENT_CAP
+                assert sum(a.status == STATUS_WAITLISTED for a in rows) == 20
+                mail = kinds(check, event_id)
+                assert mail == {"confirmation": 50, "waitlisted": 20}
+
+                # Wave 2: 5 family and 5 clinicians cancel while 10 more people register.
+                confirmed = [a for a in rows if a.status == STATUS_CONFIRMED]
+                leaving = [a for a in confirmed if a.role == "family"][:5] + [
+                    a for a in confirmed if a.role == "clinician"
+                ][:5]
+                waiting_before = {a.id for a in rows if a.status == STATUS_WAITLISTED}
+                newcomers = [("family", n) for n in range(5)] + [("clinician", n) for n in range(5)]
+                tasks = [cancelling(a.id) for a in leaving] + [
+                    registering(event_id, person(round_no, r, n, "b")) for r, n in newcomers
+                ]
+                assert run_at_once(app, engine, tasks) == []
+                rows = state(check, event_id)
+                assert len(rows) == len(FIRST_WAVE) + len(newcomers)
+                check_caps(rows)
+                # Each cancellation promoted someone in its own transaction, so the event
+                # never had a free place that a newcomer could take.
+                assert active(rows) == EVENT_CAP
+                assert sum(a.status == STATUS_CANCELLED for a in rows) == 10
+                by_id = {a.id: a for a in rows}
+                promoted = [i for i in waiting_before if by_id[i].status == STATUS_CONFIRMED]
+                assert len(promoted) == 10
+                newcomer_rows = [a for a in rows if a.email.startswith("b")]
+                assert all(a.status == STATUS_WAITLISTED for a in newcomer_rows)
+                # In order: within a role, nobody still waiting was passed by a later one.
+                for role in ("family", "clinician"):
+                    order = [a for a in rows if a.role == role]
+                    up = [k for k, a in enumerate(order) if a.id in promoted]
+                    still = [k for k, a in enumerate(order) if a.status == STATUS_WAITLISTED]
+                    if up and still:
+                        assert max(up) < min(still), f"round {round_no}: {role} out of order"
+                audit = check.execute(
+                    select(func.count())
+                    .select_from(AttendeeChange)
+                    .join(Attendee, Attendee.id == AttendeeChange.attendee_id)
+                    .where(Attendee.event_id == event_id, AttendeeChange.action == "promote")
+                ).scalar_one()
+                assert audit == 10
+                assert kinds(check, event_id) == {
+                    "confirmation": 50,
+                    "waitlisted": 30,
+                    "cancelled": 10,
+                    "promoted": 10,
+                }
+    finally:
+        engine.dispose()
+    assert time.monotonic() - started < 60, "the burst test should stay well under a minute"
