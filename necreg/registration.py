@@ -430,7 +430,9 @@ def update_details(
     # Every change to what the counters count is made under the event lock, so the triggers
     # that keep them (counters.py) always take their row locks in one order: no deadlocks.
     counted = attendee.status == STATUS_CONFIRMED and {"role", "institution"} & set(changes)
-    if counted or email_move:
+    # A waiting person who moves to a role with room is promoted at once.
+    waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
+    if counted or email_move or waiting_move:
         lock_event(session, event)
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
@@ -444,6 +446,6 @@ def update_details(
     attendee.updated_at = now
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
-    if role_move:
+    if role_move or waiting_move:
         promote_waitlisted(session, event, now=now)
     return changes

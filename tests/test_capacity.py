@@ -163,3 +163,13 @@ def test_role_places_left_in_the_role_list(client, make_event):
     page = client.get("/register").get_data(as_text=True)
     assert '<option value="scientist">Scientist (2 places left)</option>' in page
     assert "Only" not in page  # the event itself is unlimited
+
+
+def test_a_waiting_person_moving_to_a_role_with_room_is_promoted(make_event):
+    event = make_event(capacity_by_role={"family": 1})
+    sign_up(event, 1, "family")
+    waiting = sign_up(event, 2, "family")
+    assert waiting.status == "waitlisted"
+    update_details(db.session, waiting, {"role": "advocate"})
+    db.session.commit()
+    assert waiting.status == "confirmed"
