@@ -11,6 +11,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .models import ROLES, utcnow
+from .qr import qr_svg
 
 # Raw HTML in event text is shown as text, never run: organizers write Markdown only.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -60,6 +61,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["date_range"] = date_range
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["now_utc"] = utcnow
+    app.jinja_env.globals["qr_svg"] = qr_svg
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -28,6 +28,7 @@ from necreg.models import (
     OutboxMessage,
     utcnow,
 )
+from necreg.qr import qr_png
 from necreg.registration import (
     DuplicateRegistration,
     Registrant,
@@ -93,7 +94,8 @@ def test_register_queues_a_confirmation_with_link_code_and_calendar(app, make_ev
         assert link in body
         assert attendee.code in body
     assert "<html" in message.html_body and "<html" not in message.text_body
-    [attachment] = message.attachments
+    qr, attachment = message.attachments
+    assert (qr["content_type"], qr["content_id"]) == ("image/png", "attendee-qr")
     assert attachment["filename"] == "nec-2025.ics"
     assert attachment["content_type"] == "text/calendar"
     assert f"UID:nec-2025-{attendee.code}@reg.example.org\r\n" in attachment["content"]
@@ -122,7 +124,7 @@ def test_cancel_queues_cancellation_and_promotion_mails(make_event):
     assert kinds_for(third) == ["waitlisted"]
     [promotion] = messages(kind="promoted")
     assert second.code in promotion.text_body
-    assert promotion.attachments[0]["filename"] == "nec-2025.ics"
+    assert [a["filename"] for a in promotion.attachments] == [f"{second.code}.png", "nec-2025.ics"]
 
 
 def test_leaving_the_waiting_list_promotes_nobody(make_event):
@@ -247,6 +249,12 @@ def test_built_message_has_text_html_and_calendar_with_crlf(make_event):
     assert ics.get_filename() == "nec-2025.ics"
     payload = ics.get_payload(decode=True)
     assert b"BEGIN:VEVENT\r\n" in payload and b"\n" not in payload.replace(b"\r\n", b"")
+    # The QR code of the attendee code is an image inside the HTML part, shown inline.
+    html = parsed.get_body(("html",)).get_content()
+    assert 'src="cid:attendee-qr"' in html
+    [qr] = [part for part in parsed.walk() if part.get_content_type() == "image/png"]
+    assert qr["Content-ID"] == "<attendee-qr>"
+    assert qr.get_payload(decode=True) == qr_png(attendee.code)
 
 
 def test_file_backend_writes_one_eml_per_message(app, make_event, tmp_path):

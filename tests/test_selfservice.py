@@ -15,6 +15,7 @@ from necreg.extensions import db
 from necreg.mail.delivery import FileBackend
 from necreg.mail.worker import deliver_due
 from necreg.models import Attendee, AttendeeChange, OutboxMessage
+from necreg.qr import qr_svg
 
 
 def details_form(**over):
@@ -290,3 +291,16 @@ def test_registration_error_summary_follows_the_page_order(client, make_event):
     positions = [summary.index(f'href="#{name}"') for name in ("first_name", "email", "consent")]
     assert positions == sorted(positions)
     assert count(Attendee) == 0
+
+
+def test_the_page_of_a_confirmed_registration_carries_its_qr_code(
+    client, make_event, make_attendee
+):
+    event = make_event(capacity=1)
+    confirmed = make_attendee(event)
+    waiting = make_attendee(event, status="waitlisted")
+    html = client.get(f"/registration/{confirmed.token}").get_data(as_text=True)
+    assert f'aria-label="QR code of {confirmed.code}"' in html
+    assert str(qr_svg(confirmed.code)) in html  # the same code as the e-mail and the badge
+    html = client.get(f"/registration/{waiting.token}").get_data(as_text=True)
+    assert "QR code of" not in html  # no check-in while waiting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import ssl
@@ -37,9 +38,24 @@ def build_message(
     msg["Message-ID"] = f"<necreg.{message.id}.{message.kind}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(message.text_body)
+    attachments = message.attachments or []
     if message.html_body:
         msg.add_alternative(message.html_body, subtype="html")
-    for attachment in message.attachments or []:
+        html_part = msg.get_payload()[-1]
+        for image in (a for a in attachments if a.get("content_id")):
+            # An image the HTML shows inline (<img src="cid:...">), related to that part.
+            maintype, _, subtype = image["content_type"].partition("/")
+            html_part.add_related(
+                base64.b64decode(image["content_base64"]),
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{image['content_id']}>",
+                filename=image["filename"],
+                disposition="inline",
+            )
+    for attachment in attachments:
+        if attachment.get("content_id"):
+            continue
         maintype, _, subtype = attachment["content_type"].partition("/")
         # Bytes, not text: the email package would rewrite the line endings of text, and
         # an .ics file must keep its CRLFs.

@@ -7,6 +7,7 @@ outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know t
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
 from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
+from ..qr import qr_png
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
@@ -80,6 +82,21 @@ def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict
     return {"filename": f"{event.slug}.ics", "content_type": "text/calendar", "content": content}
 
 
+#: Content-ID of the QR code image inside the HTML part of a message.
+QR_CONTENT_ID = "attendee-qr"
+
+
+def qr_attachment(attendee: Attendee) -> dict[str, str]:
+    """The attendee code as a QR image shown inside the HTML part (the same as on the badge
+    and the self-service page), so the attendee can be checked in from their phone."""
+    return {
+        "filename": f"{attendee.code}.png",
+        "content_type": "image/png",
+        "content_base64": base64.b64encode(qr_png(attendee.code)).decode("ascii"),
+        "content_id": QR_CONTENT_ID,
+    }
+
+
 def _common(event: Event, attendee: Attendee) -> dict[str, Any]:
     return {"event": event, "link": self_service_url(attendee)}
 
@@ -93,8 +110,9 @@ def queue_confirmation(
         "confirmation",
         to_address=attendee.email,
         attendee=attendee,
-        attachments=[calendar_attachment(event, attendee, now)],
+        attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
         now=now,
+        qr_cid=QR_CONTENT_ID,
         **_common(event, attendee),
     )
 
@@ -127,8 +145,9 @@ def queue_promoted(
         "promoted",
         to_address=attendee.email,
         attendee=attendee,
-        attachments=[calendar_attachment(event, attendee, now)],
+        attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
         now=now,
+        qr_cid=QR_CONTENT_ID,
         **_common(event, attendee),
     )
 
