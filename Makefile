@@ -25,6 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
+	$(BIN)/necreg ensure-organizer
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - necreg.wsgi:app
 
 test: $(VENV)/.installed-test

@@ -13,11 +13,12 @@ from flask import Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
+    from . import attendee_search, auth, database, web
     from . import config as settings
-    from . import database, web
     from .api.views import bp as api_bp
     from .cli import register_commands
-    from .extensions import csrf, db, migrate
+    from .extensions import csrf, db, limiter, migrate
+    from .organizer.views import bp as organizer_bp
     from .public.views import bp as public_bp
     from .resources import resource_dir
 
@@ -40,9 +41,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
+    auth.init_app(app)
+    limiter.init_app(app)
+    attendee_search.init_app(app)
     web.init_app(app)
     register_commands(app)
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(organizer_bp)
     return app
