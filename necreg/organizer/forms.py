@@ -12,6 +12,7 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -137,7 +138,7 @@ class AttendeeForm(FlaskForm):
         filters=[_strip],
         validators=[DataRequired(message="Please enter an e-mail address."), Length(max=254)],
     )
-    role = SelectField("Role", choices=list(ROLES.items()))
+    role = SelectField("Role", choices=[SelectChoice(v, label) for v, label in ROLES.items()])
     institution = StringField(
         "Institution", filters=[_strip], validators=[Optional(), Length(max=200)]
     )
@@ -152,7 +153,7 @@ class AttendeeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.country.choices = list(countries())
+        self.country.choices = [SelectChoice(code, name) for code, name in countries()]
 
     def validate_email(self, field) -> None:
         if not field.data or field.errors:
