@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -31,8 +31,14 @@ MIN_PASSWORD_LENGTH = 12
 FIRST_ADMIN_EMAIL = "admin@example.org"
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (above OWASP ASVS 5.0)
-# Verified when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
+
+    Made on first use, not at import: every CLI command and worker would pay for it."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -104,7 +110,7 @@ def authenticate(
     """The active organizer with this e-mail and password, else None (one answer for all)."""
     organizer = find_organizer(session, email) if email else None
     if organizer is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         return None
     if not verify_password(organizer.password_hash, password) or not organizer.is_active:
         return None
