@@ -10,12 +10,13 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from .attendee_search import fold
 from .models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -124,7 +125,11 @@ def seed_demo(
         raise ValueError("the number of attendees cannot be negative")
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets (tokens use secrets)
     now = now or utcnow()
-    end = min(now, event.registration_closes_at or now)
+    # Registrations come in before the registration deadline, else before the event starts.
+    deadline = event.registration_closes_at or datetime.combine(
+        event.starts_on, datetime.min.time(), tzinfo=UTC
+    )
+    end = min(now, deadline)
     lock_event(session, event)
     counts: dict[str, int] = dict(
         session.execute(
@@ -156,7 +161,7 @@ def seed_demo(
             counts[role] = counts.get(role, 0) + 1
         else:
             status = STATUS_WAITLISTED
-        local = f"{first}.{last}".lower().replace("'", "").encode("ascii", "ignore").decode()
+        local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
         rows.append(
             {
                 "event_id": event.id,
@@ -166,7 +171,7 @@ def seed_demo(
                 "role": role,
                 "first_name": first,
                 "last_name": last,
-                "email": f"{local}.{run}{n}@{rng.choice(DOMAINS)}",
+                "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
                 "institution": institution,
                 "country": country,
                 "early_career": rng.random() < EARLY_CAREER_SHARE[role],
