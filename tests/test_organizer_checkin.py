@@ -59,6 +59,8 @@ def test_page_has_one_autofocused_input_and_the_script(staff_client, event):
     assert 'name="code"' in page
     assert "js/organizer-checkin.js" in page
     assert "<script>" not in page
+    # The script builds its undo form from this address, with the attendee's id for the 0.
+    assert 'data-undo-url="/organizer/attendees/0/undo-check-in"' in page
 
 
 def test_staff_checks_in_with_json_and_second_scan_says_when(staff_client, event, make_attendee):

@@ -21,6 +21,24 @@
     return node;
   }
 
+  // The same plain form the server renders: undo posts and comes back to this page.
+  function undoForm(attendeeId) {
+    var undo = el("form");
+    undo.method = "post";
+    undo.action = form.getAttribute("data-undo-url").replace("/0/", "/" + attendeeId + "/");
+    [["csrf_token", form.elements.csrf_token.value], ["back", "check-in"]].forEach(function (pair) {
+      var input = el("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      undo.appendChild(input);
+    });
+    var button = el("button", "button button-secondary button-small", "Undo this check-in");
+    button.type = "submit";
+    undo.appendChild(button);
+    return undo;
+  }
+
   function show(answer) {
     var box = el("section", "checkin-result checkin-" + answer.outcome);
     box.appendChild(el("h2", "", TITLES[answer.outcome] || "Check-in"));
@@ -30,6 +48,7 @@
       box.appendChild(el("p", "badge-name", a.badge_name));
       box.appendChild(el("p", "role", a.role_label));
       box.appendChild(el("p", "", a.name + " · " + a.code + (a.institution ? " · " + a.institution : "")));
+      box.appendChild(undoForm(a.id));
     }
     out.replaceChildren(box);
   }
