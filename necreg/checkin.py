@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 
 from sqlalchemy import select, update
@@ -97,8 +97,10 @@ def find_by_code(session: Session, event: Event, code: str) -> Attendee | None:
     ).scalar_one_or_none()
 
 
-def _clock(moment: datetime) -> str:
-    return moment.strftime("%H:%M")
+def _clock(moment: datetime, tz: tzinfo) -> str:
+    """'09:12 CDT': the time of day where the event is, with the zone's abbreviation."""
+    local = moment.astimezone(tz)
+    return f"{local:%H:%M} {local.tzname()}"
 
 
 def check_in(
@@ -109,10 +111,12 @@ def check_in(
     prefix: str,
     organizer_id: int | None,
     now: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> CheckInResult:
     """Check in the registration whose code is in ``payload``.
 
-    Only a confirmed registration is checked in, and only once: the update is conditional on
+    Times in messages are shown in ``tz`` (the event's time zone). Only a confirmed
+    registration is checked in, and only once: the update is conditional on
     ``checked_in_at IS NULL``, so two scanners at two doors cannot both check in one person.
     """
     now = now or utcnow()
@@ -150,7 +154,7 @@ def check_in(
         assert attendee.checked_in_at is not None
         return CheckInResult(
             ALREADY,
-            f"{attendee.full_name} is already checked in at {_clock(attendee.checked_in_at)} UTC.",
+            f"{attendee.full_name} is already checked in at {_clock(attendee.checked_in_at, tz)}.",
             attendee,
             code,
         )

@@ -205,11 +205,15 @@ def test_correct_a_name_is_recorded_and_shown(admin_client, people):
 def test_invalid_correction_is_refused_and_changes_nothing(admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
-    form = _edit_form(admin_client, ana, first_name="", email="not an address")
+    form = _edit_form(admin_client, ana, first_name="", email="not an address",
+                      institution="Line\nbreak", role="king", country="XX")  # fmt: skip
     response = admin_client.post(url, data=form)
     assert response.status_code == 400
     assert "Please enter a first name." in response.text
     assert "does not look right" in response.text
+    assert "control characters" in response.text
+    assert "Not a valid choice" in response.text
+    assert "Please choose a country from the list." in response.text
     db.session.refresh(ana)
     assert ana.first_name == "Ana"
     assert db.session.execute(select(AttendeeChange)).first() is None

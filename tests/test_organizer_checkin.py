@@ -167,3 +167,38 @@ def test_domain_check_in_is_once_only(app, event, make_attendee):
     assert "already checked in at 09:12" in second.message
     assert undo_check_in(db.session, person, organizer_id=None) is True
     assert undo_check_in(db.session, person, organizer_id=None) is False
+
+
+def test_times_are_shown_in_the_display_timezone(app, event, make_attendee):
+    from zoneinfo import ZoneInfo
+
+    person = make_attendee(event)
+    at = datetime(2025, 9, 7, 14, 12, tzinfo=UTC)
+    check_in(db.session, event, person.code, prefix="NEC", organizer_id=None, now=at)
+    again = check_in(db.session, event, person.code, prefix="NEC", organizer_id=None,
+                     tz=ZoneInfo("America/Chicago"))  # fmt: skip
+    assert again.message.endswith("already checked in at 09:12 CDT.")
+
+
+def test_display_timezone_setting(app_config, make_event, make_attendee):
+    from necreg import create_app
+    from necreg.config import ConfigError
+
+    with pytest.raises(ConfigError, match="DISPLAY_TIMEZONE 'Mars/Olympus'"):
+        create_app({**app_config, "DISPLAY_TIMEZONE": "Mars/Olympus"})
+    chicago = create_app({**app_config, "DISPLAY_TIMEZONE": "America/Chicago"})
+    with chicago.app_context():
+        event = make_event()
+        person = make_attendee(event, checked_in_at=datetime(2025, 9, 7, 14, 12, tzinfo=UTC))
+        from necreg.auth import create_organizer
+
+        create_organizer(db.session, "door@example.org", "door password 123", role="staff")
+        db.session.commit()
+        from organizer_fixtures import sign_in
+
+        client = chicago.test_client()
+        assert sign_in(client, "door@example.org", "door password 123").status_code == 303
+        answer = _scan(client, person.code, headers=JSON).get_json()
+        assert "already checked in at 09:12 CDT" in answer["message"]
+        db.session.remove()
+        db.engine.dispose()

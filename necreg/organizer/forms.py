@@ -26,8 +26,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..countries import countries
+from ..countries import countries, country_names
 from ..models import ROLES
+from ..public.forms import no_control_characters
 
 
 def _strip(value: str | None) -> str | None:
@@ -126,21 +127,35 @@ class AttendeeForm(FlaskForm):
     first_name = StringField(
         "First name",
         filters=[_strip],
-        validators=[DataRequired(message="Please enter a first name."), Length(max=100)],
+        validators=[
+            DataRequired(message="Please enter a first name."),
+            Length(max=100),
+            no_control_characters,
+        ],
     )
     last_name = StringField(
         "Last name",
         filters=[_strip],
-        validators=[DataRequired(message="Please enter a last name."), Length(max=100)],
+        validators=[
+            DataRequired(message="Please enter a last name."),
+            Length(max=100),
+            no_control_characters,
+        ],
     )
     email = EmailField(
         "E-mail",
         filters=[_strip],
-        validators=[DataRequired(message="Please enter an e-mail address."), Length(max=254)],
+        validators=[
+            DataRequired(message="Please enter an e-mail address."),
+            Length(max=254),
+            no_control_characters,
+        ],
     )
     role = SelectField("Role", choices=[SelectChoice(v, label) for v, label in ROLES.items()])
     institution = StringField(
-        "Institution", filters=[_strip], validators=[Optional(), Length(max=200)]
+        "Institution",
+        filters=[_strip],
+        validators=[Optional(), Length(max=200), no_control_characters],
     )
     country = SelectField("Country", choices=[])
     early_career = BooleanField("Trainee or early-career investigator")
@@ -148,12 +163,16 @@ class AttendeeForm(FlaskForm):
         "Name on the badge",
         filters=[_strip],
         description="Empty: first and last name.",
-        validators=[Optional(), Length(max=100)],
+        validators=[Optional(), Length(max=100), no_control_characters],
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.country.choices = [SelectChoice(code, name) for code, name in countries()]
+
+    def validate_country(self, field) -> None:
+        if field.data not in country_names():
+            raise ValidationError("Please choose a country from the list.")
 
     def validate_email(self, field) -> None:
         if not field.data or field.errors:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
@@ -43,6 +45,7 @@ from ..checkin import (
     undo_check_in,
 )
 from ..checkin import check_in as check_in_domain
+from ..config import ConfigError
 from ..countries import countries, country_name
 from ..events import SETTINGS_FIELDS, EventFileError, update_settings
 from ..extensions import db, limiter
@@ -69,6 +72,28 @@ from .forms import (
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
 LOGIN_FAILED = "Wrong e-mail or password."
+
+
+def display_timezone(name: str) -> tzinfo:
+    """The zone that times are shown in at the door (setting DISPLAY_TIMEZONE, default UTC)."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DISPLAY_TIMEZONE {name!r} is not a time zone; use a name such as America/Chicago"
+        ) from None
+
+
+@bp.record_once
+def _check_settings(state) -> None:
+    # A wrong time zone stops the app at start-up, not at the first scan at the door.
+    display_timezone(state.app.config.get("DISPLAY_TIMEZONE", "UTC"))
+
+
+def _timezone() -> tzinfo:
+    return display_timezone(current_app.config.get("DISPLAY_TIMEZONE", "UTC"))
 
 
 def _login_limit() -> str:
@@ -323,6 +348,7 @@ def check_in_attendee(attendee_id: int):
             attendee.code,
             prefix=current_app.config["ATTENDEE_CODE_PREFIX"],
             organizer_id=current_user.id,
+            tz=_timezone(),
         )
         if result.outcome not in {CHECKED_IN, ALREADY}:
             raise RegistrationError(result.message)
@@ -389,6 +415,7 @@ def check_in():
         form.code.data or "",
         prefix=current_app.config["ATTENDEE_CODE_PREFIX"],
         organizer_id=current_user.id,
+        tz=_timezone(),
     )
     db.session.commit()
     if wants_json:
