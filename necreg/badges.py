@@ -104,7 +104,7 @@ def iter_badge_csv(
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(names)
     yield (EXCEL_BOM if excel else "") + header.getvalue()
-    stmt = attendee_select(event, filters, *(getattr(Attendee, name) for name in names))
+    stmt = attendee_select(session, event, filters, *(getattr(Attendee, name) for name in names))
     result = session.execute(stmt.execution_options(yield_per=batch_size))
     try:
         yield from _chunks(result, names, batch_size, progress)

@@ -227,7 +227,7 @@ def attendees():
         )
         return page, 400
     page = db.paginate(
-        attendee_select(event, filters),
+        attendee_select(db.session, event, filters),
         page=int(page_arg),
         per_page=PER_PAGE,
         error_out=False,
