@@ -59,11 +59,6 @@ def badge_row(values: Sequence[Any], names: Sequence[str]) -> list[str]:
     return [cell(name, value) for name, value in zip(names, values, strict=True)]
 
 
-def attendee_row(attendee: Attendee, include_email: bool = False) -> list[str]:
-    names = columns(include_email)
-    return badge_row([getattr(attendee, name) for name in names], names)
-
-
 def _chunks(
     rows: Iterable[Sequence[Any]],
     names: Sequence[str],

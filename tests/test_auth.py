@@ -222,6 +222,7 @@ def test_login_is_rate_limited_per_address(app, app_config):
         blocked = _attempt(client, "another@example.org")
         assert blocked.status_code == 429
         assert "Too many sign-in attempts" in blocked.get_data(as_text=True)
+        assert "at most 3 per 1 minute" in blocked.get_data(as_text=True)
         # Another address is not blocked.
         assert _attempt(client, "x@example.org", addr="10.0.0.2").status_code == 401
 

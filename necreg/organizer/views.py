@@ -145,7 +145,8 @@ def login():
 def too_many_attempts(exc: RateLimitExceeded):
     form = LoginForm()
     message = (
-        "Too many sign-in attempts for this address or account. Please wait a minute and try again."
+        "Too many sign-in attempts for this address or account "
+        f"(at most {exc.description}). Please wait a little and try again."
     )
     return render_template("organizer/login.html", form=form, failure=message), 429
 
@@ -157,14 +158,10 @@ def logout():
     return redirect(url_for(".login"), 303)
 
 
-def _event_or_none():
-    return current_event(db.session)
-
-
 @bp.get("/")
 @organizer_required(admin=True)
 def dashboard():
-    event = _event_or_none()
+    event = current_event(db.session)
     if event is None:
         return render_template("organizer/no_event.html")
     figures = dashboard_stats(db.session, event)
@@ -182,7 +179,7 @@ def dashboard():
 @bp.get("/stats.json")
 @organizer_required(admin=True)
 def stats_json():
-    event = _event_or_none()
+    event = current_event(db.session)
     if event is None:
         return jsonify(error="There is no current event.", status=404), 404
     response = jsonify(dashboard_stats(db.session, event).as_json())
