@@ -266,3 +266,15 @@ def test_redis_limits_are_shared_between_app_instances(app, app_config):
     other_prefix = {**shared, "RATELIMIT_KEY_PREFIX": secrets.token_hex(8)}
     with _limited_app(app_config, **other_prefix) as third:
         assert _attempt(third.test_client(), "a@example.org").status_code == 401
+
+
+def test_unreachable_redis_falls_back_to_per_process_limits(app, app_config, make_organizer):
+    make_organizer()
+    # Nothing listens on port 9 (discard): the storage is down from the start.
+    with _limited_app(app_config, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0") as limited:
+        client = limited.test_client()
+        for _ in range(2):
+            assert _attempt(client, ADMIN_EMAIL).status_code == 401
+        assert _attempt(client, ADMIN_EMAIL, PASSWORD).status_code == 303
+        with limited.app_context():  # a fresh ``g``: the signed-in client's user is not ours
+            assert _attempt(limited.test_client(), ADMIN_EMAIL).status_code == 429
