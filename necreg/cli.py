@@ -44,9 +44,13 @@ def load_event_command(file: Path, if_empty: bool) -> None:
     click.echo(f"{verb} event {event.slug}: {event.name}{current}")
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _read_password() -> str:
     """Prompt twice on a terminal; read one line from stdin when it is not a terminal."""
-    if not sys.stdin.isatty():
+    if not _stdin_is_terminal():
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise click.ClickException("No password given on standard input.")

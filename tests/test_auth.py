@@ -278,3 +278,18 @@ def test_unreachable_redis_falls_back_to_per_process_limits(app, app_config, mak
         assert _attempt(client, ADMIN_EMAIL, PASSWORD).status_code == 303
         with limited.app_context():  # a fresh ``g``: the signed-in client's user is not ours
             assert _attempt(limited.test_client(), ADMIN_EMAIL).status_code == 429
+
+
+def test_create_organizer_command_prompts_twice_on_a_terminal(app, runner, monkeypatch):
+    import necreg.cli
+
+    monkeypatch.setattr(necreg.cli, "_stdin_is_terminal", lambda: True)
+    result = runner.invoke(
+        args=["create-organizer", "x@example.org"],
+        input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Error: The two entered values do not match." in result.output
+    assert "Repeat for confirmation" in result.output
+    organizer = db.session.execute(select(Organizer)).scalar_one()
+    assert verify_password(organizer.password_hash, PASSWORD)
