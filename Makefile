@@ -27,6 +27,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
+	$(BIN)/necreg ensure-organizer
 	BIN=$(BIN) scripts/run.sh $(HOST) $(PORT) $(WORKERS)
 
 test: $(VENV)/.installed-test

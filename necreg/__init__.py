@@ -14,11 +14,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
+    # counters installs the database triggers that keep the public counters
+    from . import attendee_search, auth, counters, database, web  # noqa: F401
     from . import config as settings
-    from . import counters, database, web  # noqa: F401 - counters installs its triggers
     from .api.views import bp as api_bp
     from .cli import register_commands
-    from .extensions import csrf, db, migrate
+    from .extensions import csrf, db, limiter, migrate
+    from .organizer.views import bp as organizer_bp
     from .public.views import bp as public_bp
     from .resources import resource_dir
 
@@ -42,6 +44,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
+    auth.init_app(app)
+    limiter.init_app(app)
+    attendee_search.init_app(app)
     web.init_app(app)
     register_commands(app)
 
@@ -55,4 +60,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(organizer_bp)
     return app

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import func, select
 
+from .attendee_search import FilterError, count_select, parse_filters
+from .auth import FIRST_ADMIN_EMAIL, AccountError, create_organizer, ensure_organizer
+from .badges import iter_badge_csv
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
 from .mail.worker import mail_worker_command
-from .models import Event
+from .models import ORGANIZER_ROLES, ROLES, STATUSES, Event
+from .registration import current_event
+from .seed import seed_demo
 
 
 @click.command("load-event")
@@ -39,9 +45,156 @@ def load_event_command(file: Path, if_empty: bool) -> None:
     click.echo(f"{verb} event {event.slug}: {event.name}{current}")
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _read_password() -> str:
+    """Prompt twice on a terminal; read one line from stdin when it is not a terminal."""
+    if not _stdin_is_terminal():
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("No password given on standard input.")
+        return password
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@click.command("create-organizer")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice(list(ORGANIZER_ROLES)),
+    default="admin",
+    show_default=True,
+    help="admin: everything; staff: check-in only.",
+)
+@with_appcontext
+def create_organizer_command(email: str, role: str) -> None:
+    """Create an organizer account; the password is asked for twice (or read from stdin)."""
+    password = _read_password()
+    try:
+        organizer = create_organizer(db.session, email, password, role=role)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created {ORGANIZER_ROLES[organizer.role].lower()} account {organizer.email}.")
+
+
+@click.command("ensure-organizer")
+@click.option("--email", default=FIRST_ADMIN_EMAIL, show_default=True)
+@with_appcontext
+def ensure_organizer_command(email: str) -> None:
+    """On a database without organizers, create an administrator and print its password once."""
+    try:
+        created = ensure_organizer(db.session, email)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    if created is None:
+        click.echo("An organizer account exists already; none created.")
+        return
+    db.session.commit()
+    address, password = created
+    click.echo(
+        "Created the first organizer account (administrator); this password is shown only once:\n"
+        f"  e-mail:   {address}\n"
+        f"  password: {password}\n"
+        "Sign in at /organizer/login."
+    )
+
+
+def _event_for(slug: str | None) -> Event:
+    if slug:
+        event = db.session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
+        if event is None:
+            raise click.ClickException(f"There is no event with the slug {slug!r}.")
+        return event
+    event = current_event(db.session)
+    if event is None:
+        raise click.ClickException("There is no current event; name one with --event SLUG.")
+    return event
+
+
+@click.command("export-badges")
+@click.option("--event", "slug", help="Slug of the event (default: the current event).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: standard output).",
+)
+@click.option("--q", default="", help="Search: part of a name, e-mail, institution or code.")
+@click.option("--role", default="", help=f"Only this role ({', '.join(ROLES)}).")
+@click.option("--status", default="", help=f"Only this status ({', '.join(STATUSES)}).")
+@click.option("--early-career", default="", help="yes or no.")
+@click.option("--checked-in", default="", help="yes or no.")
+@click.option("--country", default="", help="ISO country code, e.g. US.")
+@click.option("--sort", default="", help="Sort key, as in the attendee list.")
+@click.option("--email", "include_email", is_flag=True, help="Add the e-mail column.")
+@click.option("--excel", is_flag=True, help="Start with a byte-order mark for Excel.")
+@with_appcontext
+def export_badges_command(
+    slug: str | None, out: Path | None, include_email: bool, excel: bool, **filter_args: str
+) -> None:
+    """Write the badge CSV (the same file as the dashboard's export)."""
+    event = _event_for(slug)
+    try:
+        filters = parse_filters(filter_args)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
+    if out is None:
+        stream = sys.stdout
+        for chunk in iter_badge_csv(
+            db.session, event, filters, include_email=include_email, excel=excel
+        ):
+            stream.write(chunk)
+        stream.flush()
+        return
+    total = db.session.execute(count_select(db.session, event, filters)).scalar_one()
+    with (
+        out.open("w", encoding="utf-8", newline="") as fh,
+        click.progressbar(length=total, label="Exporting badges", file=sys.stderr) as bar,
+    ):
+        for chunk in iter_badge_csv(
+            db.session,
+            event,
+            filters,
+            include_email=include_email,
+            excel=excel,
+            progress=bar.update,
+        ):
+            fh.write(chunk)
+    click.echo(f"Wrote {total} attendees to {out}.", err=True)
+
+
+@click.command("seed-demo")
+@click.option("--attendees", "count", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option("--event", "slug", help="Slug of the event (default: the current event).")
+@click.option("--seed", type=int, help="Random seed, for the same data every time.")
+@with_appcontext
+def seed_demo_command(count: int, slug: str | None, seed: int | None) -> None:
+    """Add N synthetic registrations (for trying the site and for benchmarks)."""
+    event = _event_for(slug)
+    with click.progressbar(length=count, label="Registering", file=sys.stderr) as bar:
+        added = seed_demo(
+            db.session,
+            event,
+            count,
+            code_prefix=current_app.config["ATTENDEE_CODE_PREFIX"],
+            seed=seed,
+            progress=bar.update,
+        )
+    db.session.commit()
+    click.echo(f"Added {added} synthetic registrations to {event.slug}.", err=True)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(load_event_command)
     app.cli.add_command(mail_worker_command)
+    app.cli.add_command(create_organizer_command)
+    app.cli.add_command(ensure_organizer_command)
+    app.cli.add_command(export_badges_command)
+    app.cli.add_command(seed_demo_command)
 
 
 def _create_app():

@@ -151,3 +151,59 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     # A cap raised (or removed) makes room for people on the waiting list.
     promote_waitlisted(session, event)
     return event, False
+
+
+#: What organizers change on the event settings page (the rest comes from the event file).
+SETTINGS_FIELDS = (
+    "sessions",
+    "faculty",
+    "capacity",
+    "capacity_by_role",
+    "registration_opens_at",
+    "registration_closes_at",
+    "tagline",
+    "description",
+)
+
+
+def update_settings(session: Session, event: Event, values: dict[str, Any]) -> dict[str, Any]:
+    """Change the event's settings; return {field: [old, new]} of what changed.
+
+    Values are checked as an event file's are (EventFileError says what is wrong, and nothing
+    changes). The change is made under the event lock, and a raised or removed cap promotes
+    whoever now fits from the waiting list.
+    """
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise EventFileError(f"settings that cannot be changed here: {', '.join(sorted(unknown))}")
+    for key in ("sessions", "faculty", "capacity"):
+        if key in values:
+            _count(values, key, None)
+    caps = values.get("capacity_by_role", {})
+    if not isinstance(caps, dict) or any(role not in ROLES for role in caps):
+        raise EventFileError(f"capacity_by_role may only name the roles {', '.join(ROLES)}")
+    for role in caps:
+        _count(caps, role, None)
+    opens = values.get("registration_opens_at", event.registration_opens_at)
+    closes = values.get("registration_closes_at", event.registration_closes_at)
+    if opens and closes and closes <= opens:
+        raise EventFileError("registration_closes_at must be after registration_opens_at")
+    if len(values.get("tagline", "")) > _TEXT_FIELDS["tagline"]:
+        raise EventFileError(f"tagline must be at most {_TEXT_FIELDS['tagline']} characters")
+    if "capacity_by_role" in values:
+        values = {**values, "capacity_by_role": {r: v for r, v in caps.items() if v is not None}}
+
+    lock_event(session, event)
+    session.refresh(event)
+    changes = {
+        key: [getattr(event, key), value]
+        for key, value in values.items()
+        if getattr(event, key) != value
+    }
+    for key, (_old, new) in changes.items():
+        setattr(event, key, new)
+    if changes:
+        event.updated_at = datetime.now(UTC)
+    session.flush()
+    promote_waitlisted(session, event)
+    return changes

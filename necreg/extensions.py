@@ -1,5 +1,9 @@
 """Flask extensions, created unbound here and bound to an app in create_app."""
 
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -22,3 +26,23 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
+
+
+class AppLimiter(Limiter):
+    """Flask-Limiter, re-read from each app's config.
+
+    The stock extension keeps the first app's key prefix and "enabled" flag for every later app
+    bound to the same (module-level) instance; tests and the CLI build many apps in one process.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        self.enabled = bool(app.config.get("RATELIMIT_ENABLED", True))
+        self._key_prefix = str(app.config.get("RATELIMIT_KEY_PREFIX", ""))
+        # When Redis is unreachable, count in this process rather than refuse every sign-in.
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        self._storage_dead = False
+        super().init_app(app)
+
+
+login_manager = LoginManager()
+limiter = AppLimiter(key_func=get_remote_address)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import ROLES, Event, InstitutionCount, RoleCount
+from .models import ROLES, STATUS_CONFIRMED, STATUSES, Attendee, Event, InstitutionCount, RoleCount
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -83,4 +83,101 @@ def event_stats(session: Session, event: Event) -> EventStats:
         faculty=event.faculty,
         institutions=institutions,
         updated_at=updated_at,
+    )
+
+
+# --- The organizer dashboard: the public counters and the breakdowns behind them -------------
+
+#: How many institutions and countries the dashboard lists.
+TOP_N = 10
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    """Everything the organizer dashboard shows. ``public`` is exactly what /api/stats says."""
+
+    public: EventStats
+    #: Registrations per status (confirmed = active, waitlisted, cancelled).
+    by_status: dict[str, int]
+    #: Active attendees who are trainees or early-career investigators.
+    early_career: int
+    #: Active attendees checked in at the door.
+    checked_in: int
+    #: [(institution as most often written, active attendees)], most first.
+    top_institutions: list[tuple[str, int]]
+    #: [(ISO country code, active attendees)], most first.
+    top_countries: list[tuple[str, int]]
+    #: [(day in UTC, registrations made that day, whatever their status now)], oldest first.
+    per_day: list[tuple[date, int]]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            **self.public.as_json(),
+            "by_status": dict(self.by_status),
+            "early_career": self.early_career,
+            "checked_in": self.checked_in,
+            "top_institutions": [[name, n] for name, n in self.top_institutions],
+            "top_countries": [[code, n] for code, n in self.top_countries],
+            "per_day": [[day.isoformat(), n] for day, n in self.per_day],
+        }
+
+
+def _utc_day(session: Session, column):
+    """The UTC calendar day of a timestamp column, in the database's own dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite stores UTC text: 'YYYY-MM-DD HH:MM:SS...'
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> DashboardStats:
+    """The public counters plus the breakdowns organizers see (a handful of grouped queries)."""
+    public = event_stats(session, event)
+    of_event = Attendee.event_id == event.id
+    active = of_event & (Attendee.status == STATUS_CONFIRMED)
+
+    by_status = dict.fromkeys(STATUSES, 0)
+    by_status.update(
+        session.execute(
+            select(Attendee.status, func.count()).where(of_event).group_by(Attendee.status)
+        ).all()
+    )
+    early_career, checked_in = session.execute(
+        select(
+            func.count().filter(Attendee.early_career.is_(True)),
+            func.count(Attendee.checked_in_at),
+        ).where(active)
+    ).one()
+
+    institution = func.lower(func.trim(Attendee.institution))
+    count = func.count().label("n")
+    top_institutions = session.execute(
+        select(func.min(func.trim(Attendee.institution)), count)
+        .where(active, institution != "")
+        .group_by(institution)
+        .order_by(count.desc(), institution)
+        .limit(top)
+    ).all()
+    top_countries = session.execute(
+        select(Attendee.country, count)
+        .where(active)
+        .group_by(Attendee.country)
+        .order_by(count.desc(), Attendee.country)
+        .limit(top)
+    ).all()
+    day = _utc_day(session, Attendee.created_at).label("day")
+    per_day = session.execute(
+        select(day, func.count()).where(of_event).group_by(day).order_by(day)
+    ).all()
+    return DashboardStats(
+        public=public,
+        by_status=by_status,
+        early_career=early_career or 0,
+        checked_in=checked_in or 0,
+        top_institutions=[(name, n) for name, n in top_institutions],
+        top_countries=[(code, n) for code, n in top_countries],
+        per_day=[(_as_date(d), n) for d, n in per_day],
     )

@@ -1,0 +1,274 @@
+"""The attendee query shared by the organizer list, the badge CSV and ``necreg export-badges``.
+
+Search matches part of the name, e-mail, institution or code, ignoring letter case and accents,
+with no database extension (``unaccent``) needed:
+
+- PostgreSQL: each search word becomes a case-insensitive regular expression (``~*``) in which
+  every letter stands for itself and its accented forms (``hopital`` -> ``h[oôö...]p[ií...]...``).
+  The columns are compared as stored, so this costs about as much as ``ILIKE`` (0.2 s for
+  100,000 attendees), where folding every column with ``translate()`` took 8 s.
+- SQLite: the columns are folded by a Python function registered on each connection
+  (``necreg_fold``) and compared with ``LIKE`` to the folded word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import ColumnElement, Select, String, event, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from .countries import country_names
+from .models import ROLES, STATUSES, Attendee, Event
+
+
+def _accent_table() -> tuple[str, str]:
+    """Accented Latin letters (upper and lower case) and the plain letters they fold to."""
+    accented, plain = [], []
+    for point in range(0xC0, 0x250):
+        char = chr(point)
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        if len(base) == 1 and base.isascii() and base.isalpha() and base != char:
+            accented.append(char)
+            plain.append(base.lower())
+    extra = {"ß": "s", "ø": "o", "Ø": "o", "æ": "a", "Æ": "a", "đ": "d", "Đ": "d", "ł": "l"}
+    extra |= {"Ł": "l", "ı": "i"}
+    for char, base in extra.items():
+        if char not in accented:
+            accented.append(char)
+            plain.append(base)
+    return "".join(accented), "".join(plain)
+
+
+ACCENTED, PLAIN = _accent_table()
+_TRANSLATION = str.maketrans(ACCENTED, PLAIN)
+
+
+def _variants() -> dict[str, str]:
+    """Plain lower-case letter -> a regex character class of it and all its accented forms."""
+    forms: dict[str, set[str]] = {}
+    for accented, plain in zip(ACCENTED, PLAIN, strict=True):
+        forms.setdefault(plain, {plain, plain.upper()}).add(accented)
+    return {plain: "[" + "".join(sorted(chars)) + "]" for plain, chars in forms.items()}
+
+
+_VARIANTS = _variants()
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, as the database folds a column for searching."""
+    return text.lower().translate(_TRANSLATION)
+
+
+def accent_regex(word: str) -> str:
+    """A regular expression (PostgreSQL ARE) matching ``word`` with or without accents."""
+    return "".join(_VARIANTS.get(char) or re.escape(char) for char in fold(word))
+
+
+class folded(FunctionElement[str]):  # noqa: N801 - used like a SQL function
+    """``folded(column)``: the column lower-cased and without accents, for searching."""
+
+    type = String()
+    inherit_cache = True
+    name = "necreg_fold"
+
+
+@compiles(folded)
+def _fold_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
+    # The Python function registered on each SQLite connection (init_app).
+    return f"necreg_fold({compiler.process(element.clauses, **kw)})"
+
+
+def _sqlite_fold(value: str | None) -> str | None:
+    return fold(value) if isinstance(value, str) else value
+
+
+def _register_sqlite_functions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function("necreg_fold", 1, _sqlite_fold, deterministic=True)
+
+
+def init_app(app: Flask) -> None:
+    from .extensions import db
+
+    with app.app_context():
+        engine: Engine = db.engine
+        if engine.dialect.name == "sqlite" and not event.contains(
+            engine, "connect", _register_sqlite_functions
+        ):
+            event.listen(engine, "connect", _register_sqlite_functions)
+
+
+#: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
+SORTS: dict[str, tuple[Any, ...]] = {
+    "name": (Attendee.last_name, Attendee.first_name),
+    "registered": (Attendee.created_at,),
+    "institution": (Attendee.institution, Attendee.last_name),
+    "country": (Attendee.country, Attendee.last_name),
+    "role": (Attendee.role, Attendee.last_name),
+    "status": (Attendee.status, Attendee.last_name),
+    "code": (Attendee.code,),
+    "checked_in": (Attendee.checked_in_at,),
+}
+SORT_LABELS = {
+    "name": "Name",
+    "registered": "Registered",
+    "institution": "Institution",
+    "country": "Country",
+    "role": "Role",
+    "status": "Status",
+    "code": "Code",
+    "checked_in": "Checked in",
+}
+MAX_QUERY = 200
+
+
+class FilterError(ValueError):
+    """A filter value that makes no sense; ``str(exc)`` says which and why."""
+
+
+@dataclass(frozen=True)
+class AttendeeFilters:
+    q: str = ""
+    role: str = ""
+    status: str = ""
+    #: None: either; True/False: only those who are / are not.
+    early_career: bool | None = None
+    checked_in: bool | None = None
+    country: str = ""
+    sort: str = "registered"
+    descending: bool = False
+
+    def as_args(self) -> dict[str, str]:
+        """The query-string form, for links that keep the filters (empty values left out)."""
+        args = {
+            "q": self.q,
+            "role": self.role,
+            "status": self.status,
+            "early_career": _yes_no(self.early_career),
+            "checked_in": _yes_no(self.checked_in),
+            "country": self.country,
+            "sort": self.sort if self.sort != "registered" else "",
+            "order": "desc" if self.descending else "",
+        }
+        return {k: v for k, v in args.items() if v}
+
+    def with_sort(self, sort: str) -> AttendeeFilters:
+        """The same filters sorted by ``sort``; again by the same key flips the order."""
+        return replace(
+            self, sort=sort, descending=not self.descending if sort == self.sort else False
+        )
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _tristate(name: str, raw: str) -> bool | None:
+    value = raw.strip().lower()
+    if value in {"", "any"}:
+        return None
+    if value in {"yes", "true", "1", "y"}:
+        return True
+    if value in {"no", "false", "0", "n"}:
+        return False
+    raise FilterError(f"{name} must be yes, no or empty, not {raw!r}.")
+
+
+def parse_filters(args: Mapping[str, str]) -> AttendeeFilters:
+    """Read filters from a query string (or CLI options); FilterError for values that are wrong."""
+    q = " ".join(str(args.get("q", "")).split())
+    if len(q) > MAX_QUERY:
+        raise FilterError(f"The search text is longer than {MAX_QUERY} characters.")
+    role = str(args.get("role", "")).strip()
+    if role and role not in ROLES:
+        raise FilterError(f"Unknown role {role!r}; roles: {', '.join(ROLES)}.")
+    status = str(args.get("status", "")).strip()
+    if status and status not in STATUSES:
+        raise FilterError(f"Unknown status {status!r}; statuses: {', '.join(STATUSES)}.")
+    country = str(args.get("country", "")).strip().upper()
+    if country and country not in country_names():
+        raise FilterError(f"Unknown country code {country!r}; use ISO codes such as US or DE.")
+    sort = str(args.get("sort", "") or "registered").strip()
+    if sort not in SORTS:
+        raise FilterError(f"Cannot sort by {sort!r}; choose one of: {', '.join(SORTS)}.")
+    order = str(args.get("order", "")).strip().lower()
+    if order not in {"", "asc", "desc"}:
+        raise FilterError(f"order must be asc or desc, not {order!r}.")
+    return AttendeeFilters(
+        q=q,
+        role=role,
+        status=status,
+        early_career=_tristate("early_career", str(args.get("early_career", ""))),
+        checked_in=_tristate("checked_in", str(args.get("checked_in", ""))),
+        country=country,
+        sort=sort,
+        descending=order == "desc",
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+#: The columns that search looks in.
+SEARCHED = (
+    Attendee.first_name,
+    Attendee.last_name,
+    Attendee.email,
+    Attendee.institution,
+    Attendee.code,
+    Attendee.badge_name,
+)
+
+
+def word_matches(column: Any, word: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` contains ``word``, ignoring letter case and accents."""
+    if dialect == "postgresql":
+        return column.op("~*")(accent_regex(word))
+    return folded(column).like(f"%{_escape_like(fold(word))}%", escape="\\")
+
+
+def conditions(session: Session, event: Event, filters: AttendeeFilters) -> list[Any]:
+    dialect = session.get_bind().dialect.name
+    where: list[Any] = [Attendee.event_id == event.id]
+    for word in filters.q.split(" ") if filters.q else []:
+        # Every word must be found, each in any of the searched columns.
+        where.append(or_(*(word_matches(column, word, dialect) for column in SEARCHED)))
+    if filters.role:
+        where.append(Attendee.role == filters.role)
+    if filters.status:
+        where.append(Attendee.status == filters.status)
+    if filters.early_career is not None:
+        where.append(Attendee.early_career.is_(filters.early_career))
+    if filters.checked_in is not None:
+        column = Attendee.checked_in_at
+        where.append(column.is_not(None) if filters.checked_in else column.is_(None))
+    if filters.country:
+        where.append(Attendee.country == filters.country)
+    return where
+
+
+def attendee_select(
+    session: Session, event: Event, filters: AttendeeFilters, *columns: Any
+) -> Select[Any]:
+    """SELECT ``columns`` (default: whole Attendee rows) matching ``filters``, sorted."""
+    stmt = select(*(columns or (Attendee,))).where(*conditions(session, event, filters))
+    keys = [*SORTS[filters.sort], Attendee.id]
+    if filters.descending:
+        keys = [key.desc() for key in keys]
+    return stmt.order_by(*keys)
+
+
+def count_select(session: Session, event: Event, filters: AttendeeFilters) -> Select[Any]:
+    where = conditions(session, event, filters)
+    return select(func.count()).select_from(Attendee).where(*where)

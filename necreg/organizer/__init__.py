@@ -1,0 +1,1 @@
+"""The organizer side of the site: sign-in, dashboard, settings, attendees, check-in, export."""

@@ -1,0 +1,198 @@
+"""Synthetic registrations for demos and benchmarks (``necreg seed-demo``).
+
+Rows are built as plain dicts and inserted in batches with one executemany per batch
+(``session.execute(insert(Attendee), rows)``), which makes 100,000 registrations in seconds.
+Capacity is respected as registration would: confirmed while there is room, else waitlisted.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from .attendee_search import fold
+from .models import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    STATUS_CANCELLED,
+    STATUS_CONFIRMED,
+    STATUS_WAITLISTED,
+    Attendee,
+    Event,
+    utcnow,
+)
+from .registration import lock_event
+
+#: Shares of the four roles among registrants.
+ROLE_SHARES = {"clinician": 0.46, "scientist": 0.27, "family": 0.17, "advocate": 0.10}
+CANCELLED_SHARE = 0.04
+EARLY_CAREER_SHARE = {"clinician": 0.35, "scientist": 0.45, "family": 0.0, "advocate": 0.05}
+#: Registrations are spread over this many days before the registration deadline.
+SPREAD_DAYS = 180
+
+FIRST_NAMES = (  # noqa: SIM905 - easier to read and extend as text
+    "Emma Liam Olivia Noah Ava Mateo Sofía Lucas Mia Elijah Zoë Aarav Ananya Wei Mei Hiroshi "
+    "Yuki Fatima Omar Amara Kwame Chidi Ngozi Ingrid Lars Søren Anaïs Léa Chloé Étienne Giulia "
+    "Marco Lucía Diego Joaquín María José Ana João Inês Nadia Ivan Olga Priya Rohan Sara David "
+    "Hannah Jonas Lena Felix Ayşe Mehmet Thandiwe Sipho Aroha Nikau Camila Valentina Benjamin "
+    "Charlotte Amelia James Henry Grace Daniel Rachel Samuel Leah Aisha Yusuf Layla Tomás Björn"
+).split()
+LAST_NAMES = (  # noqa: SIM905
+    "Smith Johnson Williams Brown Jones García Martínez Rodríguez López Hernández Müller Schmidt "
+    "Schneider Fischer Weber Rossi Russo Bianchi Dubois Lefèvre Moreau Nguyen Tran Kim Lee Park "
+    "Wang Li Zhang Chen Liu Tanaka Suzuki Sato Patel Sharma Singh Gupta Khan Ahmed Okafor "
+    "Adeyemi Mensah Nkosi Dlamini Kowalski Nowak Novák Horváth Jensen Nielsen Hansen Johansson "
+    "Andersson Virtanen O'Brien Murphy Kelly Silva Santos Oliveira Pereira Costa Yılmaz Kaya "
+    "Cohen Levi Haddad Ivanova Petrov Popescu Papadopoulos Núñez Søndergaard Walsh Thompson"
+).split()
+INSTITUTIONS = (
+    ("Cincinnati Children's", "US"), ("UNC Children's", "US"), ("Boston Children's Hospital", "US"),
+    ("Children's Hospital of Philadelphia", "US"), ("Texas Children's Hospital", "US"),
+    ("Lurie Children's Hospital of Chicago", "US"), ("Johns Hopkins Children's Center", "US"),
+    ("Stanford Medicine Children's Health", "US"), ("Nationwide Children's Hospital", "US"),
+    ("Seattle Children's", "US"), ("UCSF Benioff Children's Hospitals", "US"),
+    ("Children's Mercy Kansas City", "US"), ("University of Pittsburgh", "US"),
+    ("Washington University in St. Louis", "US"), ("NEC Society", "US"),
+    ("Mayo Clinic", "US"), ("Yale School of Medicine", "US"), ("Emory University", "US"),
+    ("The Hospital for Sick Children", "CA"), ("McGill University Health Centre", "CA"),
+    ("CHU Sainte-Justine", "CA"), ("Great Ormond Street Hospital", "GB"),
+    ("Imperial College London", "GB"), ("Newcastle University", "GB"),
+    ("University of Oxford", "GB"), ("Rotunda Hospital", "IE"),
+    ("Charité – Universitätsmedizin Berlin", "DE"), ("Universitätsklinikum Tübingen", "DE"),
+    ("Hôpital Necker–Enfants malades", "FR"), ("Hôpital Robert-Debré", "FR"),
+    ("Karolinska Institutet", "SE"), ("Rigshospitalet", "DK"), ("Oslo universitetssykehus", "NO"),
+    ("Erasmus MC Sophia", "NL"), ("Amsterdam UMC", "NL"), ("UZ Leuven", "BE"),
+    ("Ospedale Pediatrico Bambino Gesù", "IT"), ("Hospital Sant Joan de Déu", "ES"),
+    ("Hospital Universitario La Paz", "ES"), ("Centro Hospitalar Universitário do Porto", "PT"),
+    ("Universitäts-Kinderspital Zürich", "CH"), ("Medizinische Universität Wien", "AT"),
+    ("Uniwersytet Medyczny w Warszawie", "PL"), ("Hospital Israelita Albert Einstein", "BR"),
+    ("Universidade de São Paulo", "BR"), ("Hospital Italiano de Buenos Aires", "AR"),
+    ("Pontificia Universidad Católica de Chile", "CL"), ("Hospital Infantil de México", "MX"),
+    ("Royal Children's Hospital Melbourne", "AU"), ("Murdoch Children's Research Institute", "AU"),
+    ("Starship Children's Hospital", "NZ"), ("Tokyo Medical and Dental University", "JP"),
+    ("Seoul National University Hospital", "KR"), ("Fudan University Children's Hospital", "CN"),
+    ("KK Women's and Children's Hospital", "SG"), ("All India Institute of Medical Sciences", "IN"),
+    ("Aga Khan University", "PK"), ("Red Cross War Memorial Children's Hospital", "ZA"),
+    ("University of Nairobi", "KE"), ("Lagos University Teaching Hospital", "NG"),
+    ("Korle Bu Teaching Hospital", "GH"), ("Hacettepe Üniversitesi", "TR"),
+    ("Sheba Medical Center", "IL"), ("Sidra Medicine", "QA"),
+)  # fmt: skip
+#: Family members and advocates come without an institution more often than not.
+NO_INSTITUTION_SHARE = {"clinician": 0.02, "scientist": 0.02, "family": 0.7, "advocate": 0.4}
+DOMAINS = ("example.org", "example.com", "example.net")
+
+
+def _codes(rng: random.Random, prefix: str, taken: set[str]) -> Callable[[], str]:
+    def new() -> str:
+        while True:
+            code = prefix + "-" + "".join(rng.choices(CODE_ALPHABET, k=CODE_LENGTH))
+            if code not in taken:
+                taken.add(code)
+                return code
+
+    return new
+
+
+def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
+    if event.capacity is not None and sum(counts.values()) >= event.capacity:
+        return False
+    cap = (event.capacity_by_role or {}).get(role)
+    return cap is None or counts.get(role, 0) < cap
+
+
+def seed_demo(
+    session: Session,
+    event: Event,
+    count: int,
+    *,
+    code_prefix: str,
+    batch_size: int = 5000,
+    seed: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Add ``count`` synthetic registrations to ``event``; return how many were added.
+
+    ``progress`` is called with the number of rows of each batch as it is inserted.
+    """
+    if count < 0:
+        raise ValueError("the number of attendees cannot be negative")
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets (tokens use secrets)
+    now = now or utcnow()
+    # Registrations come in before the registration deadline, else before the event starts.
+    deadline = event.registration_closes_at or datetime.combine(
+        event.starts_on, datetime.min.time(), tzinfo=UTC
+    )
+    end = min(now, deadline)
+    lock_event(session, event)
+    counts: dict[str, int] = dict(
+        session.execute(
+            select(Attendee.role, func.count())
+            .where(Attendee.event_id == event.id, Attendee.status == STATUS_CONFIRMED)
+            .group_by(Attendee.role)
+        ).all()
+    )
+    taken = set(session.execute(select(Attendee.code)).scalars())
+    new_code = _codes(rng, code_prefix, taken)
+    run = secrets.token_hex(3)
+    roles, weights = list(ROLE_SHARES), list(ROLE_SHARES.values())
+    # Registration times, oldest first, so the waiting list forms in the order people came.
+    offsets = sorted((rng.random() ** 0.6 for _ in range(count)), reverse=True)
+    rows: list[dict[str, Any]] = []
+    added = 0
+    for n, offset in enumerate(offsets, start=1):
+        role = rng.choices(roles, weights)[0]
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        if rng.random() < NO_INSTITUTION_SHARE[role]:
+            institution, country = "", rng.choice(INSTITUTIONS)[1]
+        else:
+            institution, country = rng.choice(INSTITUTIONS)
+        created = end - timedelta(days=SPREAD_DAYS * offset, seconds=rng.randrange(86_400))
+        if rng.random() < CANCELLED_SHARE:
+            status = STATUS_CANCELLED
+        elif _has_room(event, counts, role):
+            status = STATUS_CONFIRMED
+            counts[role] = counts.get(role, 0) + 1
+        else:
+            status = STATUS_WAITLISTED
+        local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
+        rows.append(
+            {
+                "event_id": event.id,
+                "code": new_code(),
+                "token": secrets.token_urlsafe(32),
+                "status": status,
+                "role": role,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
+                "institution": institution,
+                "country": country,
+                "early_career": rng.random() < EARLY_CAREER_SHARE[role],
+                "badge_name": f"{first} {last}",
+                "consent_at": created,
+                "created_at": created,
+                "updated_at": created,
+                "cancelled_at": (
+                    min(created + timedelta(days=1), end) if status == STATUS_CANCELLED else None
+                ),
+            }
+        )
+        if len(rows) >= batch_size:
+            session.execute(insert(Attendee), rows)
+            added += len(rows)
+            if progress:
+                progress(len(rows))
+            rows = []
+    if rows:
+        session.execute(insert(Attendee), rows)
+        added += len(rows)
+        if progress:
+            progress(len(rows))
+    return added

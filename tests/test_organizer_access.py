@@ -1,0 +1,111 @@
+"""Authorisation: every /organizer/ route refuses anonymous visitors and staff where it must.
+
+The test walks the app's URL map, so a new organizer route without protection fails here.
+"""
+
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
+from __future__ import annotations
+
+import pytest
+from organizer_fixtures import admin_client, make_organizer, staff_client  # noqa: F401
+
+#: Routes open to anonymous visitors.
+PUBLIC = {"organizer.login"}
+#: Routes check-in staff may use; every other organizer route is for administrators only.
+STAFF_ALLOWED = {"organizer.check_in", "organizer.undo_check_in_attendee", "organizer.logout"}
+
+
+def _organizer_requests(app, attendee_id: int):
+    """(endpoint, method, path) for every organizer route and method in the URL map."""
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("organizer."):
+            continue
+        path = rule.build({"attendee_id": attendee_id} if rule.arguments else {})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, path
+
+
+@pytest.fixture
+def attendee(make_event, make_attendee):
+    return make_attendee(make_event())
+
+
+def test_url_map_has_the_organizer_routes(app, attendee):
+    endpoints = {endpoint for endpoint, _m, _p in _organizer_requests(app, attendee.id)}
+    assert {
+        "organizer.dashboard",
+        "organizer.attendees",
+        "organizer.check_in",
+        "organizer.export_badges",
+        "organizer.settings",
+        "organizer.stats_json",
+    } <= endpoints
+
+
+def test_anonymous_gets_login_redirect_or_401_and_never_data(app, client, attendee):
+    for endpoint, method, path in _organizer_requests(app, attendee.id):
+        if endpoint in PUBLIC:
+            continue
+        response = client.open(path, method=method)
+        body = response.get_data(as_text=True)
+        if path.endswith((".csv", ".json")):
+            assert response.status_code == 401, (method, path)
+            assert response.is_json
+        elif method == "GET":
+            assert response.status_code == 302, (method, path)
+            assert "/organizer/login" in response.location
+        else:
+            # A POST without a CSRF token stops there (400); never a change, never data.
+            assert response.status_code in {302, 400}, (method, path, response.status_code)
+        assert attendee.email not in body
+        assert attendee.code not in body
+
+
+def test_anonymous_json_request_gets_401(client, attendee):
+    response = client.get("/organizer/attendees", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.get_json()["status"] == 401
+
+
+def test_staff_gets_403_on_admin_pages(app, staff_client, attendee):
+    checked = 0
+    for endpoint, method, path in _organizer_requests(app, attendee.id):
+        if endpoint in PUBLIC or endpoint in STAFF_ALLOWED or method != "GET":
+            continue
+        response = staff_client.open(path, method=method)
+        assert response.status_code == 403, (method, path)
+        assert attendee.email not in response.get_data(as_text=True)
+        checked += 1
+    assert checked >= 5
+
+
+def test_staff_cannot_post_to_admin_routes(app, staff_client, attendee):
+    from organizer_fixtures import page_csrf
+
+    token = page_csrf(staff_client, "/organizer/check-in")
+    for endpoint, method, path in _organizer_requests(app, attendee.id):
+        if endpoint in PUBLIC or endpoint in STAFF_ALLOWED or method != "POST":
+            continue
+        response = staff_client.post(path, data={"csrf_token": token, "first_name": "X"})
+        assert response.status_code == 403, (method, path)
+    from necreg.extensions import db
+
+    db.session.refresh(attendee)
+    assert attendee.status == "confirmed"
+    assert attendee.first_name != "X"
+
+
+def test_every_organizer_view_is_protected_by_the_decorator(app):
+    """A view added without ``organizer_required`` fails here even before anyone requests it."""
+    for endpoint, view in app.view_functions.items():
+        if endpoint.startswith("organizer.") and endpoint not in PUBLIC:
+            access = getattr(view, "organizer_access", None)
+            expected = "staff" if endpoint in STAFF_ALLOWED else "admin"
+            assert access == expected, f"{endpoint} is {access!r}, expected {expected!r}"
+
+
+def test_admin_reaches_every_get_page(app, admin_client, attendee):
+    for endpoint, method, path in _organizer_requests(app, attendee.id):
+        if method == "GET" and endpoint != "organizer.login":
+            assert admin_client.get(path).status_code == 200, path

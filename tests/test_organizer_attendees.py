@@ -1,0 +1,278 @@
+"""The attendee list (search, filters, sorting, pages, totals) and the attendee page."""
+
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+from organizer_fixtures import ADMIN_EMAIL, admin_client, make_organizer, page_csrf  # noqa: F401
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+
+from necreg.attendee_search import FilterError, accent_regex, fold, parse_filters
+from necreg.extensions import db
+from necreg.models import AttendeeChange
+
+
+def codes_on(page: str) -> list[str]:
+    return re.findall(r'/organizer/attendees/\d+">(NEC-[A-Z0-9]{6})<', page)
+
+
+def total_on(page: str) -> int:
+    match = re.search(r'<strong id="total">(\d+)</strong>', page)
+    assert match, "no total on the page"
+    return int(match.group(1))
+
+
+@pytest.fixture
+def people(make_event, make_attendee):
+    event = make_event()
+    return event, {
+        "zoe": make_attendee(event, first_name="Zoë", last_name="Núñez", role="scientist",
+                             institution="Hôpital Necker–Enfants malades", country="FR",
+                             early_career=True),
+        "ana": make_attendee(event, first_name="Ana", last_name="Smith", role="clinician",
+                             institution="UNC Children's", country="US", email="ana@unc.example"),
+        "bob": make_attendee(event, first_name="Bob", last_name="Adams", role="family",
+                             institution="", country="US", status="waitlisted"),
+        "cy": make_attendee(event, first_name="Cy", last_name="Young", role="advocate",
+                            institution="NEC Society", country="CA", status="cancelled"),
+    }  # fmt: skip
+
+
+def test_list_shows_everyone_with_total(admin_client, people):
+    page = admin_client.get("/organizer/attendees").get_data(as_text=True)
+    assert total_on(page) == 4
+    assert sorted(codes_on(page)) == sorted(a.code for a in people[1].values())
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("unc child", {"ana"}),  # part of the institution
+        ("NECKER", {"zoe"}),  # letter case
+        ("hopital", {"zoe"}),  # accents in the data, none in the search
+        ("nunez zoe", {"zoe"}),  # every word must match somewhere
+        ("ANA@UNC", {"ana"}),  # e-mail
+        ("nec society", {"cy"}),
+        ("Zoë", {"zoe"}),  # accents in the search too
+        ("100%", set()),  # LIKE wildcards are taken literally
+        ("_", set()),
+    ],
+)
+def test_search(admin_client, people, query, expected):
+    page = admin_client.get("/organizer/attendees", query_string={"q": query})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert set(codes_on(html)) == {people[1][k].code for k in expected}
+    assert total_on(html) == len(expected)
+
+
+def test_search_by_code_lower_case(admin_client, people):
+    code = people[1]["bob"].code
+    html = admin_client.get("/organizer/attendees", query_string={"q": code.lower()}).text
+    assert codes_on(html) == [code]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({"role": "scientist"}, {"zoe"}),
+        ({"status": "waitlisted"}, {"bob"}),
+        ({"early_career": "yes"}, {"zoe"}),
+        ({"early_career": "no", "country": "us"}, {"ana", "bob"}),
+        ({"checked_in": "no", "status": "confirmed"}, {"zoe", "ana"}),
+        ({"checked_in": "yes"}, set()),
+        ({"country": "CA"}, {"cy"}),
+    ],
+)
+def test_filters(admin_client, people, args, expected):
+    html = admin_client.get("/organizer/attendees", query_string=args).get_data(as_text=True)
+    assert set(codes_on(html)) == {people[1][k].code for k in expected}
+    assert total_on(html) == len(expected)
+
+
+def test_sorting_and_direction(admin_client, people):
+    by_name = codes_on(admin_client.get("/organizer/attendees?sort=name").text)
+    names = ["bob", "zoe", "ana", "cy"]  # Adams, Núñez, Smith, Young
+    assert by_name == [people[1][k].code for k in names]
+    reverse = codes_on(admin_client.get("/organizer/attendees?sort=name&order=desc").text)
+    assert reverse == list(reversed(by_name))
+
+
+def test_pagination_keeps_filters(admin_client, make_event, make_attendee):
+    event = make_event()
+    for n in range(55):
+        make_attendee(event, institution="Big Hospital" if n % 2 else "Small Clinic")
+    page1 = admin_client.get("/organizer/attendees?q=big&sort=code").text
+    assert total_on(page1) == 27
+    assert len(codes_on(page1)) == 27
+    for n in range(30):
+        make_attendee(event, institution="Big Hospital", email=f"more{n}@example.org")
+    page1 = admin_client.get("/organizer/attendees?q=big&sort=code").text
+    assert total_on(page1) == 57 and len(codes_on(page1)) == 50
+    assert "/organizer/attendees?page=2&amp;q=big&amp;sort=code" in page1
+    page2 = admin_client.get("/organizer/attendees?page=2&q=big&sort=code").text
+    assert len(codes_on(page2)) == 7
+    assert not set(codes_on(page1)) & set(codes_on(page2))
+
+
+@contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+
+def test_one_query_per_page_plus_one_count(admin_client, make_event, make_attendee):
+    event = make_event()
+    for _ in range(30):
+        make_attendee(event)
+    admin_client.get("/organizer/attendees")  # warm up: session and user loading
+    with count_queries() as statements:
+        admin_client.get("/organizer/attendees?q=first&role=clinician")
+    on_attendees = [s for s in statements if "FROM attendees" in s]
+    assert len(on_attendees) == 2, on_attendees
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"role": "king"}, {"status": "gone"}, {"country": "XX"}, {"sort": "email; drop"},
+     {"early_career": "maybe"}, {"page": "0"}, {"page": "two"}, {"q": "x" * 201}],
+)  # fmt: skip
+def test_bad_filters_answer_400_with_a_message(admin_client, people, args):
+    response = admin_client.get("/organizer/attendees", query_string=args)
+    assert response.status_code == 400
+    assert "These filters cannot be used" in response.text
+
+
+def test_parse_filters_and_fold():
+    assert fold("ZOË Núñez-Łódź") == "zoe nunez-lodz"
+    pattern = re.compile(accent_regex("Nunez-L."), re.IGNORECASE)
+    assert pattern.fullmatch("NÚÑEZ-Ł.") and pattern.fullmatch("nunez-l.")
+    assert not pattern.fullmatch("nunez-lx")  # the dot is literal
+    filters = parse_filters({"q": "  a   b ", "country": "de", "early_career": "no"})
+    assert (filters.q, filters.country, filters.early_career) == ("a b", "DE", False)
+    with pytest.raises(FilterError, match="Unknown role"):
+        parse_filters({"role": "x"})
+
+
+# --- the attendee page ------------------------------------------------------------------------
+
+
+def _edit_form(client, attendee, **over):
+    form = {
+        "csrf_token": page_csrf(client, f"/organizer/attendees/{attendee.id}"),
+        "first_name": attendee.first_name,
+        "last_name": attendee.last_name,
+        "email": attendee.email,
+        "role": attendee.role,
+        "institution": attendee.institution,
+        "country": attendee.country,
+        "badge_name": attendee.badge_name,
+    }
+    if attendee.early_career:
+        form["early_career"] = "y"
+    form.update(over)
+    return form
+
+
+def test_correct_a_name_is_recorded_and_shown(admin_client, people):
+    ana = people[1]["ana"]
+    url = f"/organizer/attendees/{ana.id}"
+    response = admin_client.post(url, data=_edit_form(admin_client, ana, first_name="Anna"))
+    assert response.status_code == 303
+    db.session.refresh(ana)
+    assert ana.first_name == "Anna"
+    change = db.session.execute(select(AttendeeChange)).scalar_one()
+    assert change.action == "update"
+    assert change.changes == {"first_name": ["Ana", "Anna"]}
+    assert change.organizer.email == ADMIN_EMAIL
+    page = admin_client.get(url).text
+    assert "Saved: first_name changed." in page
+    assert "first name: “Ana” → “Anna”" in page
+    assert f"by {ADMIN_EMAIL}" in page
+
+
+def test_invalid_correction_is_refused_and_changes_nothing(admin_client, people):
+    ana = people[1]["ana"]
+    url = f"/organizer/attendees/{ana.id}"
+    form = _edit_form(admin_client, ana, first_name="", email="not an address",
+                      institution="Line\nbreak", role="king", country="XX")  # fmt: skip
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 400
+    assert "Please enter a first name." in response.text
+    assert "does not look right" in response.text
+    assert "control characters" in response.text
+    assert "Not a valid choice" in response.text
+    assert "Please choose a country from the list." in response.text
+    db.session.refresh(ana)
+    assert ana.first_name == "Ana"
+    assert db.session.execute(select(AttendeeChange)).first() is None
+
+
+def test_email_taken_by_another_registration_is_a_clear_409(admin_client, people):
+    ana, zoe = people[1]["ana"], people[1]["zoe"]
+    form = _edit_form(admin_client, ana, email=zoe.email)
+    response = admin_client.post(f"/organizer/attendees/{ana.id}", data=form)
+    assert response.status_code == 409
+    assert "already registered" in response.text
+    db.session.refresh(ana)
+    assert ana.email == "ana@unc.example"
+
+
+def test_cancel_and_restore_are_recorded(admin_client, people):
+    ana = people[1]["ana"]
+    url = f"/organizer/attendees/{ana.id}"
+    token = page_csrf(admin_client, url)
+    assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(ana)
+    assert ana.status == "cancelled"
+    assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
+    assert "already cancelled" in admin_client.get(url).text
+    assert admin_client.post(url + "/restore", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(ana)
+    assert ana.status == "confirmed"
+    actions = db.session.execute(
+        select(AttendeeChange.action, AttendeeChange.organizer_id)
+        .where(AttendeeChange.attendee_id == ana.id)
+        .order_by(AttendeeChange.id)
+    ).all()
+    assert [a for a, _ in actions] == ["cancel", "restore"]
+    assert all(organizer_id is not None for _, organizer_id in actions)
+
+
+def test_check_in_and_undo_from_attendee_page(admin_client, people):
+    ana = people[1]["ana"]
+    url = f"/organizer/attendees/{ana.id}"
+    token = page_csrf(admin_client, url)
+    assert admin_client.post(url + "/check-in", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(ana)
+    assert ana.checked_in_at is not None
+    assert admin_client.post(url + "/undo-check-in", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(ana)
+    assert ana.checked_in_at is None
+    page = admin_client.get(url).text
+    assert "check in" in page and "undo check in" in page
+
+
+def test_action_without_csrf_changes_nothing(admin_client, people):
+    ana = people[1]["ana"]
+    assert admin_client.post(f"/organizer/attendees/{ana.id}/cancel").status_code == 400
+    db.session.refresh(ana)
+    assert ana.status == "confirmed"
+
+
+def test_unknown_attendee_is_404(admin_client, people):
+    assert admin_client.get("/organizer/attendees/999999").status_code == 404

@@ -1,0 +1,79 @@
+"""The dashboard: public counters as /api/stats says them, breakdowns, chart and refresh."""
+
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from organizer_fixtures import admin_client, make_organizer  # noqa: F401
+
+from necreg.extensions import db
+from necreg.stats import dashboard_stats, event_stats
+
+
+def _people(event, make_attendee):
+    day1 = datetime(2025, 5, 1, 10, tzinfo=UTC)
+    day3 = datetime(2025, 5, 3, 23, 30, tzinfo=UTC)
+    make_attendee(event, role="clinician", institution="UNC Children's", country="US",
+                  created_at=day1, early_career=True)  # fmt: skip
+    make_attendee(event, role="clinician", institution=" unc children's ", country="US",
+                  created_at=day1, checked_in_at=day3)  # fmt: skip
+    make_attendee(event, role="scientist", institution="Charité", country="DE", created_at=day3)
+    make_attendee(event, role="family", institution="", country="DE", created_at=day3,
+                  status="waitlisted")  # fmt: skip
+    make_attendee(event, role="advocate", institution="Gone", country="FR", created_at=day3,
+                  status="cancelled")  # fmt: skip
+
+
+def test_dashboard_stats_breakdowns(app, make_event, make_attendee):
+    event = make_event()
+    _people(event, make_attendee)
+    figures = dashboard_stats(db.session, event)
+    assert figures.public == event_stats(db.session, event)
+    assert figures.by_status == {"confirmed": 3, "waitlisted": 1, "cancelled": 1}
+    assert figures.public.by_role == {"clinician": 2, "scientist": 1, "family": 0, "advocate": 0}
+    assert (figures.early_career, figures.checked_in) == (1, 1)
+    assert figures.top_institutions[0] == ("UNC Children's", 2)
+    assert figures.top_institutions[1] == ("Charité", 1)
+    assert figures.top_countries == [("US", 2), ("DE", 1)]
+    assert figures.per_day == [(date(2025, 5, 1), 2), (date(2025, 5, 3), 3)]
+
+
+def test_dashboard_page_matches_api_stats(admin_client, make_event, make_attendee):
+    event = make_event()
+    _people(event, make_attendee)
+    api = admin_client.get("/api/stats").get_json()
+    page = admin_client.get("/organizer/").get_data(as_text=True)
+    for key in ("attendees", "sessions", "faculty", "institutions"):
+        assert re.search(rf'data-stat="{key}">{api[key]}<', page), key
+    for role, n in api["by_role"].items():
+        assert f'data-stat="by_role.{role}">{n}<' in page
+    assert 'data-stat="by_status.waitlisted">1<' in page
+    assert 'data-stat="checked_in">1<' in page
+    assert "Charité" in page and "Germany" in page
+    # The chart is inline SVG with an accessible name and a table fallback; 3 days, one empty.
+    assert '<svg viewBox="0 0 720 220" role="img" aria-labelledby="chart-svg-title"' in page
+    assert page.count('class="chart-bar"') == 3
+    assert '<td>2025-05-03</td><td class="num">3</td>' in page
+    assert "<script>" not in page and "style=" not in page
+    assert "js/organizer-dashboard.js" in page
+
+
+def test_stats_json_is_the_api_stats_plus_breakdowns(admin_client, make_event, make_attendee):
+    event = make_event()
+    _people(event, make_attendee)
+    api = admin_client.get("/api/stats").get_json()
+    figures = admin_client.get("/organizer/stats.json")
+    assert figures.status_code == 200
+    assert figures.headers["Cache-Control"] == "no-store"
+    data = figures.get_json()
+    assert {k: data[k] for k in api} == api
+    assert data["by_status"]["cancelled"] == 1
+    assert data["per_day"] == [["2025-05-01", 2], ["2025-05-03", 3]]
+
+
+def test_dashboard_without_event(admin_client):
+    assert "No current event" in admin_client.get("/organizer/").get_data(as_text=True)
+    assert admin_client.get("/organizer/stats.json").status_code == 404
