@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     # Login attempts allowed per client address and per account.
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Rate limiting on or off, and a prefix for its keys (to share one Redis between sites).
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_KEY_PREFIX": "",
+    # The time zone that times are shown in to organizers, e.g. "America/Chicago".
+    "DISPLAY_TIMEZONE": "UTC",
     # "file" writes .eml files under instance/outbox/; "smtp" sends through MAIL_SERVER.
     "MAIL_BACKEND": "file",
     "MAIL_SERVER": "localhost",

@@ -36,8 +36,8 @@ class AppLimiter(Limiter):
     """
 
     def init_app(self, app: Flask) -> None:
-        self.enabled = bool(app.config.get("RATELIMIT_ENABLED", True))
-        self._key_prefix = str(app.config.get("RATELIMIT_KEY_PREFIX", ""))
+        self.enabled = bool(app.config["RATELIMIT_ENABLED"])
+        self._key_prefix = str(app.config["RATELIMIT_KEY_PREFIX"])
         # When Redis is unreachable, count in this process rather than refuse every sign-in.
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
         self._storage_dead = False

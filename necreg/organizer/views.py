@@ -89,11 +89,11 @@ def display_timezone(name: str) -> tzinfo:
 @bp.record_once
 def _check_settings(state) -> None:
     # A wrong time zone stops the app at start-up, not at the first scan at the door.
-    display_timezone(state.app.config.get("DISPLAY_TIMEZONE", "UTC"))
+    display_timezone(state.app.config["DISPLAY_TIMEZONE"])
 
 
 def _timezone() -> tzinfo:
-    return display_timezone(current_app.config.get("DISPLAY_TIMEZONE", "UTC"))
+    return display_timezone(current_app.config["DISPLAY_TIMEZONE"])
 
 
 def _login_limit() -> str:
