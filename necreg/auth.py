@@ -174,8 +174,8 @@ def load_organizer(session_id: str) -> SignedInOrganizer | None:
 
 
 def wants_machine_answer() -> bool:
-    """CSV and JSON clients get 401/403 bodies they can read, not an HTML page or redirect."""
-    if request.path.endswith((".csv", ".json")):
+    """Downloads (CSV, PDF) and JSON clients get 401/403 bodies, not an HTML page or redirect."""
+    if request.path.endswith((".csv", ".json", ".pdf")):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > 0

@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from .attendee_search import AttendeeFilters, attendee_select
-from .models import Attendee, Event
+from .badges_pdf import Badge
+from .countries import country_name
+from .models import STATUS_CONFIRMED, Attendee, Event
 
 #: The badge CSV's columns in order (CONTRACT.md), then ``status``.
 COLUMNS: tuple[str, ...] = (
@@ -103,5 +106,27 @@ def iter_badge_csv(
     result = session.execute(stmt.execution_options(yield_per=batch_size))
     try:
         yield from _chunks(result, names, batch_size, progress)
+    finally:
+        result.close()
+
+
+#: Fields of an attendee that a printed badge shows (see badges_pdf.Badge).
+PRINTED = ("code", "badge_name", "role", "institution", "country", "early_career")
+
+
+def for_printing(filters: AttendeeFilters) -> AttendeeFilters:
+    """Printed badges are for people who come: confirmed attendees, unless a status is chosen."""
+    return filters if filters.status else replace(filters, status=STATUS_CONFIRMED)
+
+
+def iter_badges(
+    session: Session, event: Event, filters: AttendeeFilters, *, batch_size: int = BATCH_SIZE
+) -> Iterator[Badge]:
+    """The badges of the attendees ``filters`` selects, in list order, fetched in batches."""
+    stmt = attendee_select(session, event, filters, *(getattr(Attendee, n) for n in PRINTED))
+    result = session.execute(stmt.execution_options(yield_per=batch_size))
+    try:
+        for code, badge_name, role, institution, country, early_career in result:
+            yield Badge(code, badge_name, role, institution, country_name(country), early_career)
     finally:
         result.close()

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from .attendee_search import FilterError, count_select, parse_filters
 from .auth import FIRST_ADMIN_EMAIL, AccountError, create_organizer, ensure_organizer
-from .badges import iter_badge_csv
+from .badges import for_printing, iter_badge_csv, iter_badges
+from .badges_pdf import LAYOUTS, write_badges
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
 from .mail.worker import mail_worker_command
@@ -132,16 +133,39 @@ def _event_for(slug: str | None) -> Event:
 @click.option("--sort", default="", help="Sort key, as in the attendee list.")
 @click.option("--email", "include_email", is_flag=True, help="Add the e-mail column.")
 @click.option("--excel", is_flag=True, help="Start with a byte-order mark for Excel.")
+@click.option("--pdf", is_flag=True, help="Printable badges with QR codes instead of CSV.")
+@click.option(
+    "--layout",
+    type=click.Choice(list(LAYOUTS)),
+    default="a4",
+    show_default=True,
+    help="With --pdf: the sheet or badge stock.",
+)
 @with_appcontext
 def export_badges_command(
-    slug: str | None, out: Path | None, include_email: bool, excel: bool, **filter_args: str
+    slug: str | None,
+    out: Path | None,
+    include_email: bool,
+    excel: bool,
+    pdf: bool,
+    layout: str,
+    **filter_args: str,
 ) -> None:
-    """Write the badge CSV (the same file as the dashboard's export)."""
+    """Write the badge CSV (the same file as the dashboard's export), or with --pdf the
+    printable badges (confirmed attendees unless --status is given)."""
     event = _event_for(slug)
     try:
         filters = parse_filters(filter_args)
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
+    if pdf:
+        if out is None:
+            raise click.UsageError("--pdf needs --out FILE.pdf")
+        with out.open("wb") as fh:
+            badges = iter_badges(db.session, event, for_printing(filters))
+            count = write_badges(badges, fh, layout=layout, event_name=event.name)
+        click.echo(f"Wrote {count} badges ({LAYOUTS[layout].label}) to {out}.", err=True)
+        return
     if out is None:
         stream = sys.stdout
         for chunk in iter_badge_csv(

@@ -1,5 +1,7 @@
 """Badge PDFs: page counts per layout, and QR codes that scan back to the attendee codes."""
 
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
 from __future__ import annotations
 
 import io
@@ -7,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 
 from necreg.badges_pdf import LAYOUTS, Badge, write_badges
 
@@ -86,3 +89,80 @@ def test_qr_codes_scan_back_to_the_codes(layout, tmp_path):
         )
         scanned |= set(result.stdout.split())
     assert scanned == {b.code for b in items}
+
+
+# --- The organizer's export and the command line ------------------------------------------
+
+
+def scan(pdf: bytes, tmp_path) -> list[str]:
+    """Every QR code in the PDF, page by page (pdftoppm, then zbarimg)."""
+    (tmp_path / "export.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", str(tmp_path / "export.pdf"), str(tmp_path / "p")],
+        check=True,
+    )
+    codes = []
+    for page in sorted(tmp_path.glob("p*.png")):
+        result = subprocess.run(
+            ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(page)],
+            capture_output=True,
+            text=True,
+        )
+        codes += result.stdout.split()
+    return codes
+
+
+@pytest.fixture
+def people(make_event, make_attendee):
+    event = make_event()
+    confirmed = [
+        make_attendee(event, role=ROLES[i % 4], first_name=name, badge_name=name)
+        for i, name in enumerate(["Zoë Núñez-李", "山田 太郎", "Jae", "Misty", "Ann", "Bo", "Cy"])
+    ]
+    make_attendee(event, status="waitlisted")
+    make_attendee(event, status="cancelled")
+    return confirmed
+
+
+@needs_tools
+def test_organizer_downloads_badges_of_confirmed_attendees(admin_client, people, tmp_path):
+    response = admin_client.get("/organizer/export/badges.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert sorted(scan(response.get_data(), tmp_path)) == sorted(a.code for a in people)
+
+
+@needs_tools
+def test_pdf_export_follows_the_list_filters_and_layout(admin_client, people, tmp_path):
+    response = admin_client.get("/organizer/export/badges.pdf?role=scientist&layout=badge-4x3")
+    assert response.status_code == 200
+    scientists = [a.code for a in people if a.role == "scientist"]
+    assert scan(response.get_data(), tmp_path) == scientists
+    assert response.get_data().count(b"/Type /Page\n") in (0, len(scientists))
+
+
+def test_unknown_layout_is_refused(admin_client, people):
+    response = admin_client.get("/organizer/export/badges.pdf?layout=poster")
+    assert response.status_code == 400
+    assert "Unknown layout" in response.get_data(as_text=True)
+
+
+def test_anonymous_gets_401_not_badges(client, people):
+    response = client.get("/organizer/export/badges.pdf")
+    assert response.status_code == 401
+
+
+@needs_tools
+def test_export_badges_command_writes_the_same_badges(runner, people, tmp_path):
+    out = tmp_path / "badges.pdf"
+    result = runner.invoke(args=["export-badges", "--pdf", "--layout", "letter", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {len(people)} badges" in result.output
+    assert sorted(scan(out.read_bytes(), tmp_path)) == sorted(a.code for a in people)
+
+
+def test_export_badges_pdf_needs_a_file(runner, people):
+    result = runner.invoke(args=["export-badges", "--pdf"])
+    assert result.exit_code != 0
+    assert "--pdf needs --out" in result.output

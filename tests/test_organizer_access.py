@@ -38,6 +38,7 @@ def test_url_map_has_the_organizer_routes(app, attendee):
         "organizer.attendees",
         "organizer.check_in",
         "organizer.export_badges",
+        "organizer.export_badges_pdf",
         "organizer.settings",
         "organizer.stats_json",
     } <= endpoints
@@ -49,7 +50,7 @@ def test_anonymous_gets_login_redirect_or_401_and_never_data(app, client, attend
             continue
         response = client.open(path, method=method)
         body = response.get_data(as_text=True)
-        if path.endswith((".csv", ".json")):
+        if path.endswith((".csv", ".json", ".pdf")):
             assert response.status_code == 401, (method, path)
             assert response.is_json
         elif method == "GET":

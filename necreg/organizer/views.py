@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, tzinfo
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,7 +34,8 @@ from ..attendee_search import (
     parse_filters,
 )
 from ..auth import authenticate, organizer_required, signed_in, wants_machine_answer
-from ..badges import iter_badge_csv
+from ..badges import for_printing, iter_badge_csv, iter_badges
+from ..badges_pdf import LAYOUTS, write_badges
 from ..checkin import (
     ALREADY,
     CANCELLED,
@@ -441,6 +443,31 @@ def export_badges():
     )
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     filename = f"badges-{event.slug}-{stamp}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/export/badges.pdf")
+@organizer_required(admin=True)
+def export_badges_pdf():
+    """Printable badges with QR codes; ``layout`` is one of LAYOUTS (default A4)."""
+    event = _current_event_or_404()
+    filters = _filters_or_400()
+    if isinstance(filters, str):
+        return Response(filters + "\n", 400, mimetype="text/plain")
+    layout = request.args.get("layout", "a4")
+    if layout not in LAYOUTS:
+        choices = ", ".join(LAYOUTS)
+        return Response(
+            f"Unknown layout {layout!r}; use one of {choices}.\n", 400, mimetype="text/plain"
+        )
+    out = io.BytesIO()
+    badges = iter_badges(db.session, event, for_printing(filters))
+    write_badges(badges, out, layout=layout, event_name=event.name)
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    response = Response(out.getvalue(), mimetype="application/pdf")
+    filename = f"badges-{event.slug}-{layout}-{stamp}.pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
