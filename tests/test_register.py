@@ -146,6 +146,7 @@ def test_many_errors_at_once_are_all_shown(client, make_event):
     for field in ("first_name", "email", "consent"):
         assert f'id="{field}-error"' in html
     assert 'value="Núñez-李"' in html  # what was typed right is kept
+    assert '<option value="US" selected>United States</option>' in html
     assert stored() == []
 
 
