@@ -1,9 +1,10 @@
 """Counters the database keeps itself: active attendees per event and role, and per institution.
 
-Triggers on ``attendees`` update ``role_counts`` and ``institution_counts`` in the same
-transaction as every insert, update and delete, whatever code (or hand-written SQL) makes the
-change. So the public counters are read from a handful of rows instead of counted over every
-registration, and they are never stale. The same SQL is frozen in migration 0003; change both.
+Triggers on ``attendees`` update ``role_counts`` and ``institution_counts``, and bump
+``events.counts_version``, in the same transaction as every insert, update and delete,
+whatever code (or hand-written SQL) makes the change. So the public counters are read from a
+handful of rows instead of counted over every registration, and they are never stale.
+The same SQL is frozen in migration 0003; a change here needs a new migration.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _SQLITE_BUMP = """
     UPDATE institution_counts SET active = active {sign} 1
         WHERE {cond} AND event_id = {row}.event_id
         AND institution_key = lower(trim({row}.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE {cond} AND id = {row}.event_id;
 """
 
 
@@ -66,6 +69,7 @@ BEGIN
         ON CONFLICT (event_id, institution_key)
         DO UPDATE SET active = institution_counts.active + delta;
     END IF;
+    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
 END $$
 """,
     """

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, TypeVar
 
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import ROLES, STATUS_CONFIRMED, STATUSES, Attendee, Event, InstitutionCount, RoleCount
+
+T = TypeVar("T")
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -45,6 +50,56 @@ class EventStats:
     def etag(self) -> str:
         body = json.dumps(self.as_json(), sort_keys=True).encode()
         return hashlib.sha256(body).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the public counters and the landing page depend on, read in one small query.
+
+    ``counts_version`` changes with every count (database triggers, counters.py) and
+    ``updated_at`` with every change an organizer makes to the event; whether registration is
+    open depends on the clock. While a snapshot is equal, what was computed from it holds.
+    """
+
+    event_id: int
+    updated_at: datetime
+    counts_version: int
+    registration_open: bool
+
+    def etag(self) -> str:
+        return f"{self.event_id}-{self.counts_version}-{self.updated_at.timestamp():.6f}"
+
+
+def current_snapshot(session: Session, now: datetime) -> Snapshot | None:
+    row = session.execute(
+        select(
+            Event.id,
+            Event.updated_at,
+            Event.counts_version,
+            Event.registration_opens_at,
+            Event.registration_closes_at,
+        ).where(Event.is_current)
+    ).first()
+    if row is None:
+        return None
+    event_id, updated_at, version, opens_at, closes_at = row
+    is_open = (opens_at is None or now >= opens_at) and (closes_at is None or now < closes_at)
+    return Snapshot(event_id, updated_at, version, is_open)
+
+
+def memoized(app: Flask, name: str, snapshot: Snapshot, build: Callable[[], T]) -> T:
+    """``build()``, or what it gave before for this very snapshot (one value per name).
+
+    Each process keeps its own; a snapshot read before ``build`` can only be older than the
+    data ``build`` reads, so a value is never served for a newer state than it was made from.
+    """
+    store: dict[str, tuple[Snapshot, Any]] = app.extensions.setdefault("necreg.memo", {})
+    hit = store.get(name)
+    if hit is not None and hit[0] == snapshot:
+        return hit[1]
+    value = build()
+    store[name] = (snapshot, value)
+    return value
 
 
 def role_counts(session: Session, event_id: int) -> dict[str, int]:

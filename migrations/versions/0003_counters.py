@@ -1,4 +1,5 @@
-"""Counters kept by the database: active attendees per event and role, and per institution.
+"""Counters kept by the database: active attendees per event and role, and per institution,
+and a version number of the event's counts that changes with them.
 
 Triggers on attendees keep role_counts and institution_counts exact in the same transaction as
 every change, so the public counters read a few rows instead of counting every registration.
@@ -28,6 +29,8 @@ SQLITE_CREATE = [
     UPDATE institution_counts SET active = active + 1
         WHERE NEW.status = 'confirmed' AND event_id = NEW.event_id
         AND institution_key = lower(trim(NEW.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE NEW.status = 'confirmed' AND id = NEW.event_id;
 END""",
     """CREATE TRIGGER attendees_counts_delete AFTER DELETE ON attendees BEGIN
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
@@ -40,6 +43,8 @@ END""",
     UPDATE institution_counts SET active = active - 1
         WHERE OLD.status = 'confirmed' AND event_id = OLD.event_id
         AND institution_key = lower(trim(OLD.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE OLD.status = 'confirmed' AND id = OLD.event_id;
 END""",
     """CREATE TRIGGER attendees_counts_update AFTER UPDATE OF status, role, institution, event_id ON attendees BEGIN
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
@@ -52,6 +57,8 @@ END""",
     UPDATE institution_counts SET active = active - 1
         WHERE OLD.status = 'confirmed' AND event_id = OLD.event_id
         AND institution_key = lower(trim(OLD.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE OLD.status = 'confirmed' AND id = OLD.event_id;
 
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
         SELECT NEW.event_id, NEW.role, 0, CURRENT_TIMESTAMP WHERE NEW.status = 'confirmed';
@@ -63,6 +70,8 @@ END""",
     UPDATE institution_counts SET active = active + 1
         WHERE NEW.status = 'confirmed' AND event_id = NEW.event_id
         AND institution_key = lower(trim(NEW.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE NEW.status = 'confirmed' AND id = NEW.event_id;
 END""",
 ]
 SQLITE_DROP = [
@@ -84,6 +93,7 @@ BEGIN
         ON CONFLICT (event_id, institution_key)
         DO UPDATE SET active = institution_counts.active + delta;
     END IF;
+    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
 END $$
 """,
     """
@@ -135,6 +145,10 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("event_id", "institution_key", name=op.f("pk_institution_counts")),
     )
+    op.add_column(
+        "events",
+        sa.Column("counts_version", sa.Integer(), nullable=False, server_default="0"),
+    )
     # Count what is already there, then let the triggers keep it.
     op.execute(
         "INSERT INTO role_counts (event_id, role, active, changed_at)"
@@ -158,3 +172,5 @@ def downgrade():
         op.execute(statement)
     op.drop_table("institution_counts")
     op.drop_table("role_counts")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("counts_version")

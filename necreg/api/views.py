@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ..extensions import db
-from ..registration import current_event, find_by_token, waitlist_position
-from ..stats import event_stats
+from ..models import Event, utcnow
+from ..registration import find_by_token, waitlist_position
+from ..stats import Snapshot, current_snapshot, event_stats, memoized
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.get("/stats")
 def stats():
-    event = current_event(db.session)
-    if event is None:
+    snapshot = current_snapshot(db.session, utcnow())
+    if snapshot is None:
         abort(404)
-    figures = event_stats(db.session, event)
-    response = jsonify(figures.as_json())
-    response.set_etag(figures.etag())
     # Clients may keep the answer but must ask again each time (a 304 when unchanged).
+    if request.if_none_match.contains(snapshot.etag()):
+        response = Response(status=304)
+    else:
+        body = memoized(current_app, "api.stats", snapshot, lambda: _stats_body(snapshot))
+        response = Response(body, mimetype="application/json")
+    response.set_etag(snapshot.etag())
     response.cache_control.no_cache = True
-    return response.make_conditional(request)
+    return response
+
+
+def _stats_body(snapshot: Snapshot) -> bytes:
+    event = db.session.get(Event, snapshot.event_id)
+    return current_app.json.dumps(event_stats(db.session, event).as_json()).encode()
 
 
 @bp.get("/registrations/<token>")

@@ -29,7 +29,7 @@ from ..registration import (
     update_details,
     waitlist_position,
 )
-from ..stats import COUNTERS, event_stats
+from ..stats import COUNTERS, Snapshot, current_snapshot, event_stats, memoized
 from .forms import CancelForm, DetailsForm, LostLinkForm, RegistrationForm
 
 bp = Blueprint("public", __name__)
@@ -51,15 +51,21 @@ def _threshold() -> int:
 
 @bp.get("/")
 def landing():
-    event = current_event(db.session)
-    if event is None:
+    snapshot = current_snapshot(db.session, utcnow())
+    if snapshot is None:
         return render_template("public/no_event.html")
+    # The page is the same for every visitor until a count, the event or the window changes.
+    return memoized(current_app, "public.landing", snapshot, lambda: _landing_page(snapshot))
+
+
+def _landing_page(snapshot: Snapshot) -> str:
+    event = db.session.get(Event, snapshot.event_id)
     return render_template(
         "public/landing.html",
         event=event,
         stats=event_stats(db.session, event),
         counters=COUNTERS,
-        registration_open=event.registration_open(utcnow()),
+        registration_open=snapshot.registration_open,
         refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
         room=room_left(db.session, event),
         threshold=_threshold(),
