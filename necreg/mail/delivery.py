@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import smtplib
 import ssl
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..models import OutboxMessage, utcnow
+from ..qr import qr_png
 
 #: Seconds an SMTP connection may stall before the attempt counts as failed.
 SMTP_TIMEOUT_SECONDS = 30
@@ -46,7 +46,7 @@ def build_message(
             # An image the HTML shows inline (<img src="cid:...">), related to that part.
             maintype, _, subtype = image["content_type"].partition("/")
             html_part.add_related(
-                base64.b64decode(image["content_base64"]),
+                qr_png(image["qr_code"]),
                 maintype=maintype,
                 subtype=subtype,
                 cid=f"<{image['content_id']}>",

@@ -7,7 +7,6 @@ outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,6 @@ from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
 from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
-from ..qr import qr_png
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
@@ -88,11 +86,12 @@ QR_CONTENT_ID = "attendee-qr"
 
 def qr_attachment(attendee: Attendee) -> dict[str, str]:
     """The attendee code as a QR image shown inside the HTML part (the same as on the badge
-    and the self-service page), so the attendee can be checked in from their phone."""
+    and the self-service page), so the attendee can be checked in from their phone. The
+    image is drawn when the message is built for delivery, not while registering."""
     return {
         "filename": f"{attendee.code}.png",
         "content_type": "image/png",
-        "content_base64": base64.b64encode(qr_png(attendee.code)).decode("ascii"),
+        "qr_code": attendee.code,
         "content_id": QR_CONTENT_ID,
     }
 
