@@ -1,9 +1,11 @@
 """Counters the database keeps itself: active attendees per event and role, and per institution.
 
-Triggers on ``attendees`` update ``role_counts`` and ``institution_counts``, and bump
-``events.counts_version``, in the same transaction as every insert, update and delete,
-whatever code (or hand-written SQL) makes the change. So the public counters are read from a
-handful of rows instead of counted over every registration, and they are never stale.
+Triggers on ``attendees`` update ``role_counts`` and ``institution_counts`` in the same
+transaction as every insert, update and delete, whatever code (or hand-written SQL) makes the
+change. So the public counters are read from a handful of rows instead of counted over every
+registration, and they are never stale. Other triggers bump ``events.attendees_version`` on
+every change to an event's registrations, so a page can tell in one small query whether what
+it computed before still holds (stats.Snapshot).
 The same SQL is frozen in migration 0003; a change here needs a new migration.
 """
 
@@ -27,8 +29,6 @@ _SQLITE_BUMP = """
     UPDATE institution_counts SET active = active {sign} 1
         WHERE {cond} AND event_id = {row}.event_id
         AND institution_key = lower(trim({row}.institution));
-    UPDATE events SET counts_version = counts_version + 1
-        WHERE {cond} AND id = {row}.event_id;
 """
 
 
@@ -49,7 +49,19 @@ SQLITE_CREATE = [
     + _sqlite_bump("NEW", "+")
     + "END",
 ]
+SQLITE_CREATE += [
+    "CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees BEGIN"
+    " UPDATE events SET attendees_version = attendees_version + 1 WHERE id = NEW.event_id; END",
+    "CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees BEGIN"
+    " UPDATE events SET attendees_version = attendees_version + 1"
+    " WHERE id = NEW.event_id OR id = OLD.event_id; END",
+    "CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees BEGIN"
+    " UPDATE events SET attendees_version = attendees_version + 1 WHERE id = OLD.event_id; END",
+]
 SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS attendees_version_insert",
+    "DROP TRIGGER IF EXISTS attendees_version_update",
+    "DROP TRIGGER IF EXISTS attendees_version_delete",
     "DROP TRIGGER IF EXISTS attendees_counts_insert",
     "DROP TRIGGER IF EXISTS attendees_counts_delete",
     "DROP TRIGGER IF EXISTS attendees_counts_update",
@@ -69,7 +81,6 @@ BEGIN
         ON CONFLICT (event_id, institution_key)
         DO UPDATE SET active = institution_counts.active + delta;
     END IF;
-    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
 END $$
 """,
     """
@@ -88,7 +99,38 @@ END $$
     " OR UPDATE OF status, role, institution, event_id ON attendees"
     " FOR EACH ROW EXECUTE FUNCTION attendees_counts_trigger()",
 ]
+# Once per statement, over the rows it changed: a bulk insert of 100,000 registrations bumps
+# its event's version once, not 100,000 times.
+POSTGRESQL_CREATE += [
+    """
+CREATE FUNCTION attendees_version_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE events SET attendees_version = attendees_version + 1
+        WHERE id IN (SELECT DISTINCT event_id FROM changed_new);
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE events SET attendees_version = attendees_version + 1
+        WHERE id IN (SELECT DISTINCT event_id FROM changed_old);
+    END IF;
+    RETURN NULL;
+END $$
+""",
+    "CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees"
+    " REFERENCING NEW TABLE AS changed_new"
+    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
+    "CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees"
+    " REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new"
+    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
+    "CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees"
+    " REFERENCING OLD TABLE AS changed_old"
+    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
+]
 POSTGRESQL_DROP = [
+    "DROP TRIGGER IF EXISTS attendees_version_insert ON attendees",
+    "DROP TRIGGER IF EXISTS attendees_version_update ON attendees",
+    "DROP TRIGGER IF EXISTS attendees_version_delete ON attendees",
+    "DROP FUNCTION IF EXISTS attendees_version_trigger()",
     "DROP TRIGGER IF EXISTS attendees_counts ON attendees",
     "DROP FUNCTION IF EXISTS attendees_counts_trigger()",
     "DROP FUNCTION IF EXISTS attendees_counts_bump(integer, text, text, integer)",

@@ -56,18 +56,19 @@ class EventStats:
 class Snapshot:
     """What the public counters and the landing page depend on, read in one small query.
 
-    ``counts_version`` changes with every count (database triggers, counters.py) and
+    ``attendees_version`` changes with every change to a registration (database triggers,
+    counters.py) and
     ``updated_at`` with every change an organizer makes to the event; whether registration is
     open depends on the clock. While a snapshot is equal, what was computed from it holds.
     """
 
     event_id: int
     updated_at: datetime
-    counts_version: int
+    attendees_version: int
     registration_open: bool
 
     def etag(self) -> str:
-        return f"{self.event_id}-{self.counts_version}-{self.updated_at.timestamp():.6f}"
+        return f"{self.event_id}-{self.attendees_version}-{self.updated_at.timestamp():.6f}"
 
 
 def current_snapshot(session: Session, now: datetime) -> Snapshot | None:
@@ -75,7 +76,7 @@ def current_snapshot(session: Session, now: datetime) -> Snapshot | None:
         select(
             Event.id,
             Event.updated_at,
-            Event.counts_version,
+            Event.attendees_version,
             Event.registration_opens_at,
             Event.registration_closes_at,
         ).where(Event.is_current)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 
 from necreg.extensions import db
+from necreg.models import utcnow
 from necreg.stats import dashboard_stats, event_stats
 
 
@@ -77,3 +78,21 @@ def test_stats_json_is_the_api_stats_plus_breakdowns(admin_client, make_event, m
 def test_dashboard_without_event(admin_client):
     assert "No current event" in admin_client.get("/organizer/").get_data(as_text=True)
     assert admin_client.get("/organizer/stats.json").status_code == 404
+
+
+def test_dashboard_figures_follow_every_change_to_a_registration(
+    admin_client, make_event, make_attendee
+):
+    """The figures are reused while nothing changed, and recomputed after any change, even
+    one that no public counter shows (a check-in, a waiting person leaving)."""
+    event = make_event()
+    person = make_attendee(event)
+    waiting = make_attendee(event, status="waitlisted")
+    first = admin_client.get("/organizer/stats.json").get_json()
+    assert (first["checked_in"], first["by_status"]["waitlisted"]) == (0, 1)
+    person.checked_in_at = utcnow()
+    waiting.status = "cancelled"
+    db.session.commit()
+    after = admin_client.get("/organizer/stats.json").get_json()
+    assert (after["checked_in"], after["by_status"]["waitlisted"]) == (1, 0)
+    assert after["attendees"] == first["attendees"] == 1
