@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
     # counters installs the database triggers that keep the public counters
-    from . import attendee_search, auth, counters, database, web  # noqa: F401
+    from . import auth, counters, database, web  # noqa: F401
     from . import config as settings
     from .api.views import bp as api_bp
     from .cli import register_commands
@@ -46,7 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     limiter.init_app(app)
-    attendee_search.init_app(app)
     web.init_app(app)
     register_commands(app)
 

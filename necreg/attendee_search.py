@@ -1,112 +1,22 @@
 """The attendee query shared by the organizer list, the badge CSV and ``necreg export-badges``.
 
-Search matches part of the name, e-mail, institution or code, ignoring letter case and accents,
-with no database extension (``unaccent``) needed:
-
-- PostgreSQL: each search word becomes a case-insensitive regular expression (``~*``) in which
-  every letter stands for itself and its accented forms (``hopital`` -> ``h[oôö...]p[ií...]...``).
-  The columns are compared as stored, so this costs about as much as ``ILIKE`` (0.2 s for
-  100,000 attendees), where folding every column with ``translate()`` took 8 s.
-- SQLite: the columns are folded by a Python function registered on each connection
-  (``necreg_fold``) and compared with ``LIKE`` to the folded word.
+Search matches part of the name, e-mail, institution, code or badge name, ignoring letter case
+and accents, on any database: each word is folded (folding.py) and looked for with ``LIKE`` in
+the registration's ``search_text``, which holds those fields folded the same way.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import ColumnElement, Select, String, event, func, or_, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from .countries import country_names
+from .folding import fold
 from .models import ROLES, STATUSES, Attendee, Event
-
-
-def _accent_table() -> tuple[str, str]:
-    """Accented Latin letters (upper and lower case) and the plain letters they fold to."""
-    accented, plain = [], []
-    for point in range(0xC0, 0x250):
-        char = chr(point)
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        if len(base) == 1 and base.isascii() and base.isalpha() and base != char:
-            accented.append(char)
-            plain.append(base.lower())
-    extra = {"ß": "s", "ø": "o", "Ø": "o", "æ": "a", "Æ": "a", "đ": "d", "Đ": "d", "ł": "l"}
-    extra |= {"Ł": "l", "ı": "i"}
-    for char, base in extra.items():
-        if char not in accented:
-            accented.append(char)
-            plain.append(base)
-    return "".join(accented), "".join(plain)
-
-
-ACCENTED, PLAIN = _accent_table()
-_TRANSLATION = str.maketrans(ACCENTED, PLAIN)
-
-
-def _variants() -> dict[str, str]:
-    """Plain lower-case letter -> a regex character class of it and all its accented forms."""
-    forms: dict[str, set[str]] = {}
-    for accented, plain in zip(ACCENTED, PLAIN, strict=True):
-        forms.setdefault(plain, {plain, plain.upper()}).add(accented)
-    return {plain: "[" + "".join(sorted(chars)) + "]" for plain, chars in forms.items()}
-
-
-_VARIANTS = _variants()
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, as the database folds a column for searching."""
-    return text.lower().translate(_TRANSLATION)
-
-
-def accent_regex(word: str) -> str:
-    """A regular expression (PostgreSQL ARE) matching ``word`` with or without accents."""
-    return "".join(_VARIANTS.get(char) or re.escape(char) for char in fold(word))
-
-
-class folded(FunctionElement[str]):  # noqa: N801 - used like a SQL function
-    """``folded(column)``: the column lower-cased and without accents, for searching."""
-
-    type = String()
-    inherit_cache = True
-    name = "necreg_fold"
-
-
-@compiles(folded)
-def _fold_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
-    # The Python function registered on each SQLite connection (init_app).
-    return f"necreg_fold({compiler.process(element.clauses, **kw)})"
-
-
-def _sqlite_fold(value: str | None) -> str | None:
-    return fold(value) if isinstance(value, str) else value
-
-
-def _register_sqlite_functions(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.create_function("necreg_fold", 1, _sqlite_fold, deterministic=True)
-
-
-def init_app(app: Flask) -> None:
-    from .extensions import db
-
-    with app.app_context():
-        engine: Engine = db.engine
-        if engine.dialect.name == "sqlite" and not event.contains(
-            engine, "connect", _register_sqlite_functions
-        ):
-            event.listen(engine, "connect", _register_sqlite_functions)
-
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -220,30 +130,16 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-#: The columns that search looks in.
-SEARCHED = (
-    Attendee.first_name,
-    Attendee.last_name,
-    Attendee.email,
-    Attendee.institution,
-    Attendee.code,
-    Attendee.badge_name,
-)
-
-
-def word_matches(column: Any, word: str, dialect: str) -> ColumnElement[bool]:
-    """``column`` contains ``word``, ignoring letter case and accents."""
-    if dialect == "postgresql":
-        return column.op("~*")(accent_regex(word))
-    return folded(column).like(f"%{_escape_like(fold(word))}%", escape="\\")
+def word_matches(word: str) -> ColumnElement[bool]:
+    """The registration's name, e-mail, institution, code or badge name contains ``word``,
+    ignoring letter case and accents (both sides folded the same way, see folding.py)."""
+    return Attendee.search_text.like(f"%{_escape_like(fold(word))}%", escape="\\")
 
 
 def conditions(session: Session, event: Event, filters: AttendeeFilters) -> list[Any]:
-    dialect = session.get_bind().dialect.name
     where: list[Any] = [Attendee.event_id == event.id]
     for word in filters.q.split(" ") if filters.q else []:
-        # Every word must be found, each in any of the searched columns.
-        where.append(or_(*(word_matches(column, word, dialect) for column in SEARCHED)))
+        where.append(word_matches(word))  # every word must be found
     if filters.role:
         where.append(Attendee.role == filters.role)
     if filters.status:

@@ -21,9 +21,13 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy import (
+    event as sa_event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+from .folding import SEARCHED_FIELDS, search_text
 
 #: Attendee roles, in the order they are shown, with their labels. The one source for both.
 ROLES: dict[str, str] = {
@@ -90,6 +94,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _search_text_default(context: Any) -> str:
+    return search_text(context.get_current_parameters())
 
 
 def _in(column: str, values: Any) -> str:
@@ -205,6 +213,9 @@ class Attendee(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Name, e-mail, institution, code and badge name folded for search (folding.py); written
+    #: with every insert (also bulk ones: a column default) and every ORM update.
+    search_text: Mapped[str] = mapped_column(Text, default=_search_text_default)
 
     event: Mapped[Event] = relationship(back_populates="attendees")
 
@@ -244,6 +255,11 @@ class InstitutionCount(db.Model):
     )
     institution_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     active: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@sa_event.listens_for(Attendee, "before_update")
+def _refresh_search_text(_mapper: Any, _connection: Any, attendee: Attendee) -> None:
+    attendee.search_text = search_text({name: getattr(attendee, name) for name in SEARCHED_FIELDS})
 
 
 #: Organizer roles: admins do everything, staff only check people in.

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from .attendee_search import fold
+from .folding import fold
 from .models import (
     CODE_ALPHABET,
     CODE_LENGTH,

@@ -190,5 +190,4 @@ def downgrade():
         op.execute(statement)
     op.drop_table("institution_counts")
     op.drop_table("role_counts")
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("attendees_version")
+    op.drop_column("events", "attendees_version")
