@@ -27,14 +27,14 @@ def assert_accessible(page, where: str = "") -> None:
 CODE = "NEC-GRC234"
 
 
-def add_attendee(site) -> str:
-    """A confirmed registration; returns the token of its self-service link."""
+def add_attendee(site, code: str = CODE, status: str = "confirmed") -> str:
+    """A registration; returns the token of its self-service link."""
     with site.app.app_context():
         event = db.session.execute(select(Event)).scalar_one()
         attendee = Attendee(
-            event_id=event.id, code=CODE, role="clinician", first_name="Grace",
-            last_name="Hopper", email="grace@example.org", institution="UNC Children's",
-            country="US", badge_name="Dr Grace Hopper",
+            event_id=event.id, code=code, status=status, role="clinician", first_name="Grace",
+            last_name="Hopper", email=f"{code.lower()}@example.org",
+            institution="UNC Children's", country="US", badge_name="Dr Grace Hopper",
         )  # fmt: skip
         db.session.add(attendee)
         db.session.commit()
@@ -129,6 +129,14 @@ def test_selfservice_pages_pass_axe(site, page, viewport):
     expect(page.get_by_role("heading", level=1)).to_have_text("This registration is cancelled")
     assert_accessible(page)
 
+    waiting = add_attendee(site, "NEC-WTG234", status="waitlisted")
+    page.goto(f"{site.url}/registration/{waiting}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are on the waiting list")
+    assert_accessible(page)
+    page.get_by_role("link", name="Leave the waiting list").click()
+    expect(page.get_by_role("button", name="Yes, leave the waiting list")).to_be_visible()
+    assert_accessible(page)
+
 
 def test_lost_link(site, page, viewport):
     add_attendee(site)
@@ -143,7 +151,7 @@ def test_lost_link(site, page, viewport):
     assert_accessible(page)
     screenshot(page, f"lost-link-error-{viewport}")
     email.fill("")
-    email.press_sequentially("Grace@Example.org")
+    email.press_sequentially(CODE.upper() + "@Example.org")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/registration/lost-link/sent$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your e-mail")
@@ -151,4 +159,4 @@ def test_lost_link(site, page, viewport):
     with site.app.app_context():
         sent = db.session.execute(select(OutboxMessage.kind, OutboxMessage.to_address)).all()
         db.engine.dispose()
-    assert sent == [("link", "grace@example.org")]
+    assert sent == [("link", f"{CODE.lower()}@example.org")]
