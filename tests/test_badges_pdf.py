@@ -166,3 +166,9 @@ def test_export_badges_pdf_needs_a_file(runner, people):
     result = runner.invoke(args=["export-badges", "--pdf"])
     assert result.exit_code != 0
     assert "--pdf needs --out" in result.output
+
+
+def test_the_attendee_list_links_the_pdf_with_its_filters(admin_client, people):
+    html = admin_client.get("/organizer/attendees?role=family").get_data(as_text=True)
+    assert 'href="/organizer/export/badges.pdf?role=family"' in html
+    assert 'href="/organizer/export/badges.pdf?layout=letter&amp;role=family"' in html
