@@ -71,16 +71,18 @@ class Snapshot:
         return f"{self.event_id}-{self.attendees_version}-{self.updated_at.timestamp():.6f}"
 
 
+_SNAPSHOT = select(
+    Event.__table__.c.id,
+    Event.__table__.c.updated_at,
+    Event.__table__.c.attendees_version,
+    Event.__table__.c.registration_opens_at,
+    Event.__table__.c.registration_closes_at,
+).where(Event.__table__.c.is_current)
+
+
 def current_snapshot(session: Session, now: datetime) -> Snapshot | None:
-    row = session.execute(
-        select(
-            Event.id,
-            Event.updated_at,
-            Event.attendees_version,
-            Event.registration_opens_at,
-            Event.registration_closes_at,
-        ).where(Event.is_current)
-    ).first()
+    # Core, not the ORM: this runs on every poll of every open landing page.
+    row = session.connection().execute(_SNAPSHOT).first()
     if row is None:
         return None
     event_id, updated_at, version, opens_at, closes_at = row
