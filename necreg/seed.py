@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from .folding import fold
@@ -195,4 +195,7 @@ def seed_demo(
         added += len(rows)
         if progress:
             progress(len(rows))
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics after a bulk load, or the planner keeps guessing a tiny table.
+        session.execute(text("ANALYZE attendees"))
     return added
