@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from .counters import bulk_load
 from .folding import fold
 from .models import (
     CODE_ALPHABET,
@@ -146,55 +147,58 @@ def seed_demo(
     offsets = sorted((rng.random() ** 0.6 for _ in range(count)), reverse=True)
     rows: list[dict[str, Any]] = []
     added = 0
-    for n, offset in enumerate(offsets, start=1):
-        role = rng.choices(roles, weights)[0]
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        if rng.random() < NO_INSTITUTION_SHARE[role]:
-            institution, country = "", rng.choice(INSTITUTIONS)[1]
-        else:
-            institution, country = rng.choice(INSTITUTIONS)
-        created = end - timedelta(days=SPREAD_DAYS * offset, seconds=rng.randrange(86_400))
-        if rng.random() < CANCELLED_SHARE:
-            status = STATUS_CANCELLED
-        elif _has_room(event, counts, role):
-            status = STATUS_CONFIRMED
-            counts[role] = counts.get(role, 0) + 1
-        else:
-            status = STATUS_WAITLISTED
-        local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
-        rows.append(
-            {
-                "event_id": event.id,
-                "code": new_code(),
-                "token": secrets.token_urlsafe(32),
-                "status": status,
-                "role": role,
-                "first_name": first,
-                "last_name": last,
-                "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
-                "institution": institution,
-                "country": country,
-                "early_career": rng.random() < EARLY_CAREER_SHARE[role],
-                "badge_name": f"{first} {last}",
-                "consent_at": created,
-                "created_at": created,
-                "updated_at": created,
-                "cancelled_at": (
-                    min(created + timedelta(days=1), end) if status == STATUS_CANCELLED else None
-                ),
-            }
-        )
-        if len(rows) >= batch_size:
+    with bulk_load(session, event.id):
+        for n, offset in enumerate(offsets, start=1):
+            role = rng.choices(roles, weights)[0]
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            if rng.random() < NO_INSTITUTION_SHARE[role]:
+                institution, country = "", rng.choice(INSTITUTIONS)[1]
+            else:
+                institution, country = rng.choice(INSTITUTIONS)
+            created = end - timedelta(days=SPREAD_DAYS * offset, seconds=rng.randrange(86_400))
+            if rng.random() < CANCELLED_SHARE:
+                status = STATUS_CANCELLED
+            elif _has_room(event, counts, role):
+                status = STATUS_CONFIRMED
+                counts[role] = counts.get(role, 0) + 1
+            else:
+                status = STATUS_WAITLISTED
+            local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
+            rows.append(
+                {
+                    "event_id": event.id,
+                    "code": new_code(),
+                    "token": secrets.token_urlsafe(32),
+                    "status": status,
+                    "role": role,
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
+                    "institution": institution,
+                    "country": country,
+                    "early_career": rng.random() < EARLY_CAREER_SHARE[role],
+                    "badge_name": f"{first} {last}",
+                    "consent_at": created,
+                    "created_at": created,
+                    "updated_at": created,
+                    "cancelled_at": (
+                        min(created + timedelta(days=1), end)
+                        if status == STATUS_CANCELLED
+                        else None
+                    ),
+                }
+            )
+            if len(rows) >= batch_size:
+                session.execute(insert(Attendee), rows)
+                added += len(rows)
+                if progress:
+                    progress(len(rows))
+                rows = []
+        if rows:
             session.execute(insert(Attendee), rows)
             added += len(rows)
             if progress:
                 progress(len(rows))
-            rows = []
-    if rows:
-        session.execute(insert(Attendee), rows)
-        added += len(rows)
-        if progress:
-            progress(len(rows))
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics after a bulk load, or the planner keeps guessing a tiny table.
         session.execute(text("ANALYZE attendees"))

@@ -17,6 +17,7 @@ from necreg.registration import (
     restore,
     update_details,
 )
+from necreg.seed import seed_demo
 from necreg.stats import event_stats
 
 
@@ -208,3 +209,17 @@ def test_concurrent_changes_keep_the_counters_exact(app, make_event):
     stats = event_stats(db.session, event)
     assert stats.attendees <= 15
     assert stats.by_role["family"] <= 5
+
+
+def test_a_bulk_load_counts_once_at_the_end_and_exactly(make_event, make_attendee):
+    """seed-demo inserts in bulk; on PostgreSQL the row triggers stand aside and the counts
+    are made afresh after. Either way they equal a fresh COUNT(*), and later changes go on
+    being counted row by row."""
+    event = make_event(capacity=400, capacity_by_role={"family": 40})
+    make_attendee(event, institution="Before The Load")
+    seed_demo(db.session, event, 600, code_prefix="NEC", batch_size=128, seed=7)
+    db.session.commit()
+    assert_exact(db.session, event)
+    make_attendee(event, institution="After The Load")
+    assert_exact(db.session, event)
+    assert event_stats(db.session, event).attendees == 401
