@@ -3,9 +3,10 @@
 Triggers on ``attendees`` update ``role_counts`` and ``institution_counts`` in the same
 transaction as every insert, update and delete, whatever code (or hand-written SQL) makes the
 change. So the public counters are read from a handful of rows instead of counted over every
-registration, and they are never stale. Other triggers bump ``events.attendees_version`` on
-every change to an event's registrations, so a page can tell in one small query whether what
-it computed before still holds (stats.Snapshot).
+registration, and they are never stale. They also bump ``events.counts_version``, so a page
+can tell in one small query whether what it computed from the counts still holds
+(stats.Snapshot). Every change they count is made under the event's lock (registration.py),
+so their row locks are always taken in one order: event, attendee, counters.
 The same SQL is frozen in migration 0003; a change here needs a new migration.
 """
 
@@ -33,6 +34,8 @@ _SQLITE_BUMP = """
     UPDATE institution_counts SET active = active {sign} 1
         WHERE {cond} AND event_id = {row}.event_id
         AND institution_key = lower(trim({row}.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE {cond} AND id = {row}.event_id;
 """
 
 
@@ -53,19 +56,7 @@ SQLITE_CREATE = [
     + _sqlite_bump("NEW", "+")
     + "END",
 ]
-SQLITE_CREATE += [
-    "CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees BEGIN"
-    " UPDATE events SET attendees_version = attendees_version + 1 WHERE id = NEW.event_id; END",
-    "CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees BEGIN"
-    " UPDATE events SET attendees_version = attendees_version + 1"
-    " WHERE id = NEW.event_id OR id = OLD.event_id; END",
-    "CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees BEGIN"
-    " UPDATE events SET attendees_version = attendees_version + 1 WHERE id = OLD.event_id; END",
-]
 SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS attendees_version_insert",
-    "DROP TRIGGER IF EXISTS attendees_version_update",
-    "DROP TRIGGER IF EXISTS attendees_version_delete",
     "DROP TRIGGER IF EXISTS attendees_counts_insert",
     "DROP TRIGGER IF EXISTS attendees_counts_delete",
     "DROP TRIGGER IF EXISTS attendees_counts_update",
@@ -85,6 +76,7 @@ BEGIN
         ON CONFLICT (event_id, institution_key)
         DO UPDATE SET active = institution_counts.active + delta;
     END IF;
+    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
 END $$
 """,
     """
@@ -108,38 +100,7 @@ END $$
     " OR UPDATE OF status, role, institution, event_id ON attendees"
     " FOR EACH ROW EXECUTE FUNCTION attendees_counts_trigger()",
 ]
-# Once per statement, over the rows it changed: a bulk insert of 100,000 registrations bumps
-# its event's version once, not 100,000 times.
-POSTGRESQL_CREATE += [
-    """
-CREATE FUNCTION attendees_version_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE events SET attendees_version = attendees_version + 1
-        WHERE id IN (SELECT DISTINCT event_id FROM changed_new);
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE events SET attendees_version = attendees_version + 1
-        WHERE id IN (SELECT DISTINCT event_id FROM changed_old);
-    END IF;
-    RETURN NULL;
-END $$
-""",
-    "CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees"
-    " REFERENCING NEW TABLE AS changed_new"
-    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
-    "CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees"
-    " REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new"
-    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
-    "CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees"
-    " REFERENCING OLD TABLE AS changed_old"
-    " FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()",
-]
 POSTGRESQL_DROP = [
-    "DROP TRIGGER IF EXISTS attendees_version_insert ON attendees",
-    "DROP TRIGGER IF EXISTS attendees_version_update ON attendees",
-    "DROP TRIGGER IF EXISTS attendees_version_delete ON attendees",
-    "DROP FUNCTION IF EXISTS attendees_version_trigger()",
     "DROP TRIGGER IF EXISTS attendees_counts ON attendees",
     "DROP FUNCTION IF EXISTS attendees_counts_trigger()",
     "DROP FUNCTION IF EXISTS attendees_counts_bump(integer, text, text, integer)",
@@ -152,6 +113,10 @@ def recount(session: Session, event_id: int) -> None:
     For after a bulk load that skipped the per-row triggers (see ``bulk_load``); the caller
     holds the event lock.
     """
+    session.execute(
+        text("UPDATE events SET counts_version = counts_version + 1 WHERE id = :e"),
+        {"e": event_id},
+    )
     for table in ("role_counts", "institution_counts"):
         session.execute(text(f"DELETE FROM {table} WHERE event_id = :e"), {"e": event_id})  # noqa: S608 - fixed table names
     session.execute(

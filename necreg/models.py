@@ -145,9 +145,9 @@ class Event(db.Model):
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
     description: Mapped[str] = mapped_column(Text, default="")
-    #: Bumped by database triggers (counters.py) on every change to the event's registrations,
-    #: so a page can tell in one small query whether what it computed before still holds.
-    attendees_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Bumped by the database triggers (counters.py) whenever a public count changes, so a
+    #: page can tell in one small query whether what it computed from the counts still holds.
+    counts_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: [{"quote": ..., "name": ..., "title": ...}, ...]
     testimonials: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

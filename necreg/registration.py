@@ -91,9 +91,7 @@ def lock_event(session: Session, event: Event) -> None:
     else:
         # Not "SET id = id": writing the key makes SQLite check every row that refers to it.
         session.execute(
-            update(Event)
-            .where(Event.id == event.id)
-            .values(attendees_version=Event.attendees_version)
+            update(Event).where(Event.id == event.id).values(counts_version=Event.counts_version)
         )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from .counters import bulk_load
-from .folding import fold
+from .folding import fold, search_text
 from .models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -164,20 +164,34 @@ def seed_demo(
             else:
                 status = STATUS_WAITLISTED
             local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
+            code = new_code()
+            email = f"{local}.{run}-{n}@{rng.choice(DOMAINS)}"
             rows.append(
                 {
                     "event_id": event.id,
-                    "code": new_code(),
+                    "code": code,
                     "token": secrets.token_urlsafe(32),
                     "status": status,
                     "role": role,
                     "first_name": first,
                     "last_name": last,
-                    "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
+                    "email": email,
                     "institution": institution,
                     "country": country,
                     "early_career": rng.random() < EARLY_CAREER_SHARE[role],
                     "badge_name": f"{first} {last}",
+                    # Given here, not left to the column's per-row default, so the rows go
+                    # to the database in multi-row INSERTs.
+                    "search_text": search_text(
+                        {
+                            "first_name": first,
+                            "last_name": last,
+                            "email": email,
+                            "institution": institution,
+                            "code": code,
+                            "badge_name": f"{first} {last}",
+                        }
+                    ),
                     "consent_at": created,
                     "created_at": created,
                     "updated_at": created,

@@ -56,25 +56,24 @@ class EventStats:
 class Snapshot:
     """What the public counters and the landing page depend on, read in one small query.
 
-    ``attendees_version`` changes with every change to a registration (database triggers,
-    counters.py) and
+    ``counts_version`` changes with every public count (database triggers, counters.py) and
     ``updated_at`` with every change an organizer makes to the event; whether registration is
     open depends on the clock. While a snapshot is equal, what was computed from it holds.
     """
 
     event_id: int
     updated_at: datetime
-    attendees_version: int
+    counts_version: int
     registration_open: bool
 
     def etag(self) -> str:
-        return f"{self.event_id}-{self.attendees_version}-{self.updated_at.timestamp():.6f}"
+        return f"{self.event_id}-{self.counts_version}-{self.updated_at.timestamp():.6f}"
 
 
 _SNAPSHOT = select(
     Event.__table__.c.id,
     Event.__table__.c.updated_at,
-    Event.__table__.c.attendees_version,
+    Event.__table__.c.counts_version,
     Event.__table__.c.registration_opens_at,
     Event.__table__.c.registration_closes_at,
 ).where(Event.__table__.c.is_current)

@@ -1,5 +1,5 @@
 """Counters kept by the database: active attendees per event and role, and per institution,
-and a version number of each event's registrations that changes with every change to them.
+and a version number of each event's counts that changes with them.
 
 Triggers on attendees keep role_counts and institution_counts exact in the same transaction as
 every change, so the public counters read a few rows instead of counting every registration.
@@ -29,6 +29,8 @@ SQLITE_CREATE = [
     UPDATE institution_counts SET active = active + 1
         WHERE NEW.status = 'confirmed' AND event_id = NEW.event_id
         AND institution_key = lower(trim(NEW.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE NEW.status = 'confirmed' AND id = NEW.event_id;
 END""",
     """CREATE TRIGGER attendees_counts_delete AFTER DELETE ON attendees BEGIN
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
@@ -41,6 +43,8 @@ END""",
     UPDATE institution_counts SET active = active - 1
         WHERE OLD.status = 'confirmed' AND event_id = OLD.event_id
         AND institution_key = lower(trim(OLD.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE OLD.status = 'confirmed' AND id = OLD.event_id;
 END""",
     """CREATE TRIGGER attendees_counts_update AFTER UPDATE OF status, role, institution, event_id ON attendees BEGIN
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
@@ -53,6 +57,8 @@ END""",
     UPDATE institution_counts SET active = active - 1
         WHERE OLD.status = 'confirmed' AND event_id = OLD.event_id
         AND institution_key = lower(trim(OLD.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE OLD.status = 'confirmed' AND id = OLD.event_id;
 
     INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
         SELECT NEW.event_id, NEW.role, 0, CURRENT_TIMESTAMP WHERE NEW.status = 'confirmed';
@@ -64,15 +70,11 @@ END""",
     UPDATE institution_counts SET active = active + 1
         WHERE NEW.status = 'confirmed' AND event_id = NEW.event_id
         AND institution_key = lower(trim(NEW.institution));
+    UPDATE events SET counts_version = counts_version + 1
+        WHERE NEW.status = 'confirmed' AND id = NEW.event_id;
 END""",
-    'CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees BEGIN UPDATE events SET attendees_version = attendees_version + 1 WHERE id = NEW.event_id; END',
-    'CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees BEGIN UPDATE events SET attendees_version = attendees_version + 1 WHERE id = NEW.event_id OR id = OLD.event_id; END',
-    'CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees BEGIN UPDATE events SET attendees_version = attendees_version + 1 WHERE id = OLD.event_id; END',
 ]
 SQLITE_DROP = [
-    'DROP TRIGGER IF EXISTS attendees_version_insert',
-    'DROP TRIGGER IF EXISTS attendees_version_update',
-    'DROP TRIGGER IF EXISTS attendees_version_delete',
     'DROP TRIGGER IF EXISTS attendees_counts_insert',
     'DROP TRIGGER IF EXISTS attendees_counts_delete',
     'DROP TRIGGER IF EXISTS attendees_counts_update',
@@ -91,6 +93,7 @@ BEGIN
         ON CONFLICT (event_id, institution_key)
         DO UPDATE SET active = institution_counts.active + delta;
     END IF;
+    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
 END $$
 """,
     """
@@ -111,29 +114,8 @@ BEGIN
 END $$
 """,
     'CREATE TRIGGER attendees_counts AFTER INSERT OR DELETE OR UPDATE OF status, role, institution, event_id ON attendees FOR EACH ROW EXECUTE FUNCTION attendees_counts_trigger()',
-    """
-CREATE FUNCTION attendees_version_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE events SET attendees_version = attendees_version + 1
-        WHERE id IN (SELECT DISTINCT event_id FROM changed_new);
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE events SET attendees_version = attendees_version + 1
-        WHERE id IN (SELECT DISTINCT event_id FROM changed_old);
-    END IF;
-    RETURN NULL;
-END $$
-""",
-    'CREATE TRIGGER attendees_version_insert AFTER INSERT ON attendees REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()',
-    'CREATE TRIGGER attendees_version_update AFTER UPDATE ON attendees REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()',
-    'CREATE TRIGGER attendees_version_delete AFTER DELETE ON attendees REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION attendees_version_trigger()',
 ]
 POSTGRESQL_DROP = [
-    'DROP TRIGGER IF EXISTS attendees_version_insert ON attendees',
-    'DROP TRIGGER IF EXISTS attendees_version_update ON attendees',
-    'DROP TRIGGER IF EXISTS attendees_version_delete ON attendees',
-    'DROP FUNCTION IF EXISTS attendees_version_trigger()',
     'DROP TRIGGER IF EXISTS attendees_counts ON attendees',
     'DROP FUNCTION IF EXISTS attendees_counts_trigger()',
     'DROP FUNCTION IF EXISTS attendees_counts_bump(integer, text, text, integer)',
@@ -170,7 +152,7 @@ def upgrade():
     )
     op.add_column(
         "events",
-        sa.Column("attendees_version", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("counts_version", sa.Integer(), nullable=False, server_default="0"),
     )
     # Count what is already there, then let the triggers keep it.
     op.execute(
@@ -195,4 +177,4 @@ def downgrade():
         op.execute(statement)
     op.drop_table("institution_counts")
     op.drop_table("role_counts")
-    op.drop_column("events", "attendees_version")
+    op.drop_column("events", "counts_version")

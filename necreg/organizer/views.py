@@ -60,7 +60,7 @@ from ..registration import (
     update_details,
     waitlist_position,
 )
-from ..stats import COUNTERS, DashboardStats, current_snapshot, dashboard_stats, memoized
+from ..stats import COUNTERS, dashboard_stats
 from .charts import daily_bars
 from .forms import (
     ActionForm,
@@ -166,7 +166,7 @@ def dashboard():
     event = current_event(db.session)
     if event is None:
         return render_template("organizer/no_event.html")
-    figures = _dashboard_figures(event)
+    figures = dashboard_stats(db.session, event)
     return render_template(
         "organizer/dashboard.html",
         event=event,
@@ -184,20 +184,9 @@ def stats_json():
     event = current_event(db.session)
     if event is None:
         return jsonify(error="There is no current event.", status=404), 404
-    response = jsonify(_dashboard_figures(event).as_json())
+    response = jsonify(dashboard_stats(db.session, event).as_json())
     response.cache_control.no_store = True
     return response
-
-
-def _dashboard_figures(event: Event) -> DashboardStats:
-    """The dashboard's figures, computed again only after a registration or the event changed
-    (every open dashboard polls them, and grouping 100,000 registrations takes a while)."""
-    snapshot = current_snapshot(db.session, utcnow())
-    if snapshot is None or snapshot.event_id != event.id:
-        return dashboard_stats(db.session, event)
-    return memoized(
-        current_app, "organizer.dashboard", snapshot, lambda: dashboard_stats(db.session, event)
-    )
 
 
 def _current_event_or_404() -> Event:
