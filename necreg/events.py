@@ -193,8 +193,7 @@ def update_settings(session: Session, event: Event, values: dict[str, Any]) -> d
     if "capacity_by_role" in values:
         values = {**values, "capacity_by_role": {r: v for r, v in caps.items() if v is not None}}
 
-    lock_event(session, event)
-    session.refresh(event)
+    lock_event(session, event)  # also reads the event again, as it is now
     changes = {
         key: [getattr(event, key), value]
         for key, value in values.items()

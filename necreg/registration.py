@@ -85,14 +85,20 @@ def lock_event(session: Session, event: Event) -> None:
     the same event, from any worker or machine, count and insert one after another.
     SQLite: a no-op UPDATE of the row, which makes this transaction the database's single
     writer before it counts (a plain SELECT would not start the write transaction).
+    The event is then read again, so its caps are the ones in force now.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
     else:
-        # Not "SET id = id": writing the key makes SQLite check every row that refers to it.
+        # Not "SET id = id": writing the key makes SQLite check every row that refers to it;
+        # updated_at kept as it is, or the ORM's onupdate would stamp it.
         session.execute(
-            update(Event).where(Event.id == event.id).values(counts_version=Event.counts_version)
+            update(Event)
+            .where(Event.id == event.id)
+            .values(counts_version=Event.counts_version, updated_at=Event.updated_at)
         )
+    # Caps read before the lock may have changed since; count against the current ones.
+    session.refresh(event)
 
 
 def email_taken(session: Session, event: Event, email: str) -> bool:
@@ -419,6 +425,14 @@ def update_details(
         first = values.get("first_name", attendee.first_name)
         last = values.get("last_name", attendee.last_name)
         values = {**values, "badge_name": f"{first} {last}"[:100]}
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    if {"role", "institution", "email"} & set(values):
+        # Whether this change is counted, or moves someone into a full role, depends on the
+        # status, which a concurrent cancel or promotion may be changing: decide under the
+        # lock, on the row as it is now.
+        lock_event(session, event)
+        session.refresh(attendee)
     changes = {
         field: [getattr(attendee, field), value]
         for field, value in values.items()
@@ -426,17 +440,10 @@ def update_details(
     }
     if not changes:
         return {}
-    event = session.get(Event, attendee.event_id)
-    assert event is not None
     role_move = "role" in changes and attendee.status == STATUS_CONFIRMED
     email_move = "email" in changes and attendee.status != STATUS_CANCELLED
-    # Every change to what the counters count is made under the event lock, so the triggers
-    # that keep them (counters.py) always take their row locks in one order: no deadlocks.
-    counted = attendee.status == STATUS_CONFIRMED and {"role", "institution"} & set(changes)
     # A waiting person who moves to a role with room is promoted at once.
     waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
-    if counted or email_move or waiting_move:
-        lock_event(session, event)
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
     if role_move:

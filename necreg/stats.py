@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,10 +44,6 @@ class EventStats:
             "institutions": self.institutions,
             "updated_at": self.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-
-    def etag(self) -> str:
-        body = json.dumps(self.as_json(), sort_keys=True).encode()
-        return hashlib.sha256(body).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

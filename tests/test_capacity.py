@@ -2,7 +2,7 @@
 
 from conftest import csrf_token, registration_form
 from necreg.extensions import db
-from necreg.models import Attendee
+from necreg.models import Attendee, Event
 from necreg.registration import (
     AlreadyCancelled,
     NoRoom,
@@ -174,3 +174,48 @@ def test_a_waiting_person_moving_to_a_role_with_room_is_promoted(make_event):
     update_details(db.session, waiting, {"role": "advocate"})
     db.session.commit()
     assert waiting.status == "confirmed"
+
+
+def test_a_role_change_is_decided_on_the_status_as_it_is_under_the_lock(make_event):
+    """The registrant's page was loaded while they waited; meanwhile they were promoted.
+    Moving into a full role must then be refused, as for any confirmed attendee."""
+    event = make_event(capacity_by_role={"family": 1, "clinician": 1})
+    sign_up(event, 1, "family")
+    sign_up(event, 2, "clinician")
+    waiting = sign_up(event, 3, "clinician")
+    waiting_id = waiting.id
+    assert waiting.status == "waitlisted"  # loaded into this session
+    # Promoted by another connection; this session still holds the stale "waitlisted" row.
+    with db.engine.begin() as other:
+        other.execute(
+            Attendee.__table__.update()
+            .where(Attendee.__table__.c.id == waiting_id)
+            .values(status="confirmed")
+        )
+    assert waiting.status == "waitlisted"
+    try:
+        update_details(db.session, waiting, {"role": "family"})
+    except NoRoom:
+        db.session.rollback()
+    else:
+        raise AssertionError("a confirmed attendee moved into a full role")
+    assert db.session.get(Attendee, waiting_id).role == "clinician"
+
+
+def test_registration_counts_against_the_caps_in_force_under_the_lock(make_event):
+    event = make_event(capacity=5)
+    sign_up(event, 1)
+    assert event.capacity == 5  # loaded into this session
+    # An organizer lowers the cap on another connection after this session read the event.
+    with db.engine.begin() as other:
+        other.execute(Event.__table__.update().values(capacity=1))
+    assert event.capacity == 5  # still the stale value here
+    assert sign_up(event, 2).status == "waitlisted"
+
+
+def test_registering_leaves_the_event_updated_at_alone(make_event):
+    event = make_event()
+    before = event.updated_at
+    sign_up(event, 1)
+    db.session.expire_all()
+    assert db.session.get(Event, event.id).updated_at == before

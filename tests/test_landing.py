@@ -92,3 +92,11 @@ def test_privacy_notice(client, make_event):
     response = client.get("/privacy")
     assert response.status_code == 200
     assert "Privacy notice" in response.get_data(as_text=True)
+
+
+def test_the_page_etag_is_the_api_etag_so_the_first_poll_is_a_304(client, make_event):
+    make_event()
+    html = client.get("/").get_data(as_text=True)
+    etag = re.search(r'data-etag="([^"]+)"', html).group(1)
+    response = client.get("/api/stats", headers={"If-None-Match": f'"{etag}"'})
+    assert response.status_code == 304

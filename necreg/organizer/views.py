@@ -72,6 +72,8 @@ from .forms import (
 )
 
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
+#: The last page number the attendee list accepts (far beyond any event's size).
+MAX_PAGE = 100_000
 
 LOGIN_FAILED = "Wrong e-mail or password."
 
@@ -213,8 +215,9 @@ def attendees():
     event = _current_event_or_404()
     filters = _filters_or_400()
     page_arg = request.args.get("page", "1")
-    if isinstance(filters, str) or not page_arg.isdigit() or int(page_arg) < 1:
-        message = filters if isinstance(filters, str) else "page must be a number of 1 or more."
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if isinstance(filters, str) or not page_arg.isdecimal() or not 1 <= int(page_arg) <= MAX_PAGE:
+        message = filters if isinstance(filters, str) else f"page must be from 1 to {MAX_PAGE}."
         page = render_template(
             "organizer/attendees.html",
             event=event,

@@ -64,6 +64,7 @@ def _landing_page(snapshot: Snapshot) -> str:
         "public/landing.html",
         event=event,
         stats=event_stats(db.session, event),
+        etag=snapshot.etag(),  # what /api/stats answers, so the page's first poll is a 304
         counters=COUNTERS,
         registration_open=snapshot.registration_open,
         refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
