@@ -132,9 +132,7 @@ def deliver_due(
                     attempts=attempts,
                     last_error=error,
                     status=MAIL_FAILED if gave_up else MAIL_PENDING,
-                    # From the end of this attempt, not the round's start: a long round
-                    # would otherwise leave the retry already due.
-                    next_attempt_at=max(now, utcnow()) + retry_delay(attempts),
+                    next_attempt_at=now + retry_delay(attempts),
                 )
                 if gave_up:
                     done.failed += 1
