@@ -3,6 +3,7 @@ NECREG_TEST_DATABASE_URL is set) on PostgreSQL, each in a schema of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -14,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import event as sa_event
 
 from necreg import create_app
 from necreg.extensions import db
@@ -132,6 +134,21 @@ def make_attendee(app: Flask) -> Callable[..., Attendee]:
         return attendee
 
     return make
+
+
+@contextlib.contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block (for no-query-per-row tests)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
 from organizer_fixtures import ADMIN_EMAIL, admin_client, make_organizer, page_csrf  # noqa: F401
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
+from conftest import count_queries
 from necreg.attendee_search import FilterError, parse_filters
 from necreg.extensions import db
 from necreg.folding import fold
@@ -119,21 +118,6 @@ def test_pagination_keeps_filters(admin_client, make_event, make_attendee):
     page2 = admin_client.get("/organizer/attendees?page=2&q=big&sort=code").text
     assert len(codes_on(page2)) == 7
     assert not set(codes_on(page1)) & set(codes_on(page2))
-
-
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
 
 
 def test_one_query_per_page_plus_one_count(admin_client, make_event, make_attendee):

@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from sqlalchemy import event
 
-from conftest import csrf_token, registration_form
-from necreg.extensions import db
-
-
-@contextlib.contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from conftest import count_queries, csrf_token, registration_form
 
 
 def queries_for(client, path: str) -> int:

@@ -100,13 +100,14 @@ def _common(event: Event, attendee: Attendee) -> dict[str, Any]:
     return {"event": event, "link": self_service_url(attendee)}
 
 
-def queue_confirmation(
-    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+def _queue_place(
+    session: Session, kind: str, event: Event, attendee: Attendee, now: datetime | None
 ) -> OutboxMessage:
+    """A message telling a confirmed attendee their place: code, QR code and calendar."""
     now = now or utcnow()
     return queue(
         session,
-        "confirmation",
+        kind,
         to_address=attendee.email,
         attendee=attendee,
         attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
@@ -114,6 +115,12 @@ def queue_confirmation(
         qr_cid=QR_CONTENT_ID,
         **_common(event, attendee),
     )
+
+
+def queue_confirmation(
+    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+) -> OutboxMessage:
+    return _queue_place(session, "confirmation", event, attendee, now)
 
 
 def queue_waitlisted(
@@ -138,17 +145,7 @@ def queue_waitlisted(
 def queue_promoted(
     session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
 ) -> OutboxMessage:
-    now = now or utcnow()
-    return queue(
-        session,
-        "promoted",
-        to_address=attendee.email,
-        attendee=attendee,
-        attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
-        now=now,
-        qr_cid=QR_CONTENT_ID,
-        **_common(event, attendee),
-    )
+    return _queue_place(session, "promoted", event, attendee, now)
 
 
 def queue_cancelled(
