@@ -161,6 +161,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per path")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
+    parser.add_argument(
+        "--only", default="", help="run only paths whose label contains this text (and no CSV)"
+    )
     options = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -236,6 +239,8 @@ def main() -> int:
         print(header)
         print("-" * len(header))
         for run, (label, path, headers, script, target) in enumerate(paths):
+            if options.only not in label:
+                continue
             ours, theirs = [], []
             for round_ in range(options.rounds):
                 lua_env = {
@@ -265,6 +270,8 @@ def main() -> int:
                 f" {p50:7.2f} {p99:7.2f} {errors:6d}"
             )
 
+        if options.only:
+            return 0
         # The badge CSV, streamed by a single fresh worker whose memory we can watch.
         csv_server = GunicornServer(settings, 1)
         servers.append(csv_server)
