@@ -42,6 +42,13 @@ class AppLimiter(Limiter):
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
         self._storage_dead = False
         super().init_app(app)
+        # Only decorated views are limited here (no default or application-wide limits), and
+        # the decorator checks its own limits; the check the extension runs before every
+        # request would only find nothing to do, at a cost on the busiest public pages.
+        manager = self.limit_manager
+        limits = (manager._default_limits, manager._application_limits, manager._blueprint_limits)
+        if not any(limits):
+            app.before_request_funcs[None].remove(self._check_request_limit)
 
 
 login_manager = LoginManager()
