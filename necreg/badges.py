@@ -68,23 +68,35 @@ def _chunks(
     size: int,
     progress: Callable[[int], None] | None,
 ) -> Iterator[str]:
+    # The same cells as badge_row, written out inline: this runs for every attendee.
+    flag = names.index("early_career")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    pending = 0
-    for row in rows:
-        writer.writerow(badge_row(row, names))
-        pending += 1
-        if pending >= size:
-            if progress:
-                progress(pending)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    if pending:
-        if progress:
-            progress(pending)
-        yield buffer.getvalue()
+    batch: list[list[Any]] = []
+    for values in rows:
+        row = [
+            "'" + v if v.__class__ is str and v and v[0] in _FORMULA_FIRST else v for v in values
+        ]  # None is written as an empty cell
+        row[flag] = "yes" if row[flag] else "no"
+        batch.append(row)
+        if len(batch) >= size:
+            yield _flush(writer, buffer, batch, progress)
+            batch = []
+    if batch:
+        yield _flush(writer, buffer, batch, progress)
+
+
+_FORMULA_FIRST = "".join(FORMULA_STARTS)
+
+
+def _flush(writer: Any, buffer: io.StringIO, batch: list[list[Any]], progress) -> str:
+    writer.writerows(batch)
+    if progress:
+        progress(len(batch))
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
 def iter_badge_csv(
@@ -103,9 +115,11 @@ def iter_badge_csv(
     csv.writer(header, lineterminator="\r\n").writerow(names)
     yield (EXCEL_BOM if excel else "") + header.getvalue()
     stmt = attendee_select(session, event, filters, *(getattr(Attendee, name) for name in names))
-    result = session.execute(stmt.execution_options(yield_per=batch_size))
+    # Core rows, not ORM ones: plain values are all a CSV needs.
+    result = session.connection().execute(stmt.execution_options(yield_per=batch_size))
     try:
-        yield from _chunks(result, names, batch_size, progress)
+        rows = (row for part in result.partitions() for row in part)
+        yield from _chunks(rows, names, batch_size, progress)
     finally:
         result.close()
 
