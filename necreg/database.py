@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .extensions import db
+from .freshness import Watch, watch_for
 
 #: How long a SQLite writer waits for another to finish before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -35,3 +36,13 @@ def init_app(app: Flask) -> None:
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        watch = watch_for(engine)
+        if watch is not None:
+            app.extensions["necreg.watch"] = watch
+            # Disposing of the engine (tests, shutdown) closes the watch's connection too.
+            event.listen(engine, "engine_disposed", lambda _engine: watch.close())
+
+
+def change_watch(app: Flask) -> Watch | None:
+    """The app's watch on its database (freshness.py), if it can be watched."""
+    return app.extensions.get("necreg.watch")

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .freshness import Watch
 from .models import ROLES, STATUS_CONFIRMED, STATUSES, Attendee, Event, InstitutionCount, RoleCount
 
 T = TypeVar("T")
@@ -73,9 +74,16 @@ _SNAPSHOT = select(
 ).where(Event.__table__.c.is_current)
 
 
-def current_snapshot(session: Session, now: datetime) -> Snapshot | None:
-    # Core, not the ORM: this runs on every poll of every open landing page.
-    row = session.connection().execute(_SNAPSHOT).first()
+def current_snapshot(
+    session: Session, now: datetime, watch: Watch | None = None
+) -> Snapshot | None:
+    """The current event's snapshot; with a ``watch``, without a query while nothing changed."""
+
+    def read() -> Any:
+        # Core, not the ORM: this runs on every poll the watch cannot answer.
+        return session.connection().execute(_SNAPSHOT).first()
+
+    row = read() if watch is None else watch.unless_changed("snapshot", read)
     if row is None:
         return None
     event_id, updated_at, version, opens_at, closes_at = row

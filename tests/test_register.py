@@ -226,3 +226,47 @@ def test_simultaneous_submissions_of_one_email_make_one_registration(app, make_e
         # Free the e-mail for the next round.
         db.session.execute(Attendee.__table__.update().values(status="cancelled"))
         db.session.commit()
+
+
+def test_each_visitor_gets_their_own_token_in_the_shared_blank_form(app, make_event):
+    """The empty form is rendered once for everyone; the CSRF token in it is each visitor's."""
+    make_event()
+    one, two = app.test_client(), app.test_client()
+
+    def visit() -> dict:
+        # In a thread of its own, each request has its own app context, as in production
+        # (the test's app context would otherwise carry one visitor's token to the next).
+        seen = {}
+        seen["one"], seen["two"] = csrf_token(one), csrf_token(two)
+        seen["page"] = one.get("/register").get_data(as_text=True)
+        seen["crossed"] = two.post("/register", data=registration_form(csrf_token=seen["one"]))
+        seen["two_ok"] = two.post("/register", data=registration_form(csrf_token=seen["two"]))
+        seen["one_ok"] = one.post(
+            "/register", data=registration_form(csrf_token=seen["one"], email="o@example.org")
+        )
+        return seen
+
+    seen = in_a_thread(visit)
+    assert seen["one"] != seen["two"]
+    assert "csrf-token-of-this-visitor" not in seen["page"]
+    assert seen["crossed"].status_code == 400  # a token works with its own visitor's session
+    assert seen["two_ok"].status_code == 303
+    assert seen["one_ok"].status_code == 303
+    assert len(stored()) == 2
+
+
+def in_a_thread(work):
+    result = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join(timeout=60)
+    assert result, "the work in the thread failed"
+    return result[0]
+
+
+def test_the_blank_form_follows_the_counts(client, make_event, make_attendee):
+    event = make_event(capacity_by_role={"family": 1})
+    assert "full: joins the waiting list" not in client.get("/register").get_data(as_text=True)
+    make_attendee(event, role="family")
+    page = client.get("/register").get_data(as_text=True)
+    assert "Patient-family (full: joins the waiting list)" in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from ..database import change_watch
 from ..extensions import db
 from ..models import Event, utcnow
 from ..registration import find_by_token, waitlist_position
@@ -14,18 +15,16 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 @bp.get("/stats")
 def stats():
-    snapshot = current_snapshot(db.session, utcnow())
+    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
     if snapshot is None:
         abort(404)
+    etag = snapshot.etag()
     # Clients may keep the answer but must ask again each time (a 304 when unchanged).
-    if request.if_none_match.contains(snapshot.etag()):
-        response = Response(status=304)
-    else:
-        body = memoized(current_app, "api.stats", snapshot, lambda: _stats_body(snapshot))
-        response = Response(body, mimetype="application/json")
-    response.set_etag(snapshot.etag())
-    response.cache_control.no_cache = True
-    return response
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    body = memoized(current_app, "api.stats", snapshot, lambda: _stats_body(snapshot))
+    return Response(body, headers=headers, mimetype="application/json")
 
 
 def _stats_body(snapshot: Snapshot) -> bytes:

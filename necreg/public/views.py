@@ -10,10 +10,13 @@ from flask import (
     get_flashed_messages,
     redirect,
     render_template,
+    request,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 
 from ..countries import country_name
+from ..database import change_watch
 from ..extensions import db
 from ..models import STATUS_CANCELLED, Attendee, Event, utcnow
 from ..registration import (
@@ -51,7 +54,7 @@ def _threshold() -> int:
 
 @bp.get("/")
 def landing():
-    snapshot = current_snapshot(db.session, utcnow())
+    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
     if snapshot is None:
         return render_template("public/no_event.html")
     # The page is the same for every visitor until a count, the event or the window changes.
@@ -73,8 +76,11 @@ def _landing_page(snapshot: Snapshot) -> str:
     )
 
 
-def _form_page(form: RegistrationForm, event: Event, status: int = 200, **extra):
-    is_open = event.registration_open(utcnow())
+def _form_page(
+    form: RegistrationForm, event: Event, status: int = 200, is_open: bool | None = None, **extra
+):
+    if is_open is None:
+        is_open = event.registration_open(utcnow())
     room = room_left(db.session, event)
     form.show_room(room, _threshold())
     page = render_template(
@@ -89,8 +95,32 @@ def _form_page(form: RegistrationForm, event: Event, status: int = 200, **extra)
     return page, status
 
 
+#: Stands for the visitor's CSRF token in the blank form that is rendered once for everyone.
+_CSRF_SLOT = "csrf-token-of-this-visitor"
+
+
+def _blank_form():
+    """The empty form is the same for every visitor but for the CSRF token: it is rendered once
+    per snapshot (counts, event, window), and each visitor's token is put into it."""
+    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
+    if snapshot is None:
+        abort(404)
+
+    def render() -> str:
+        form = RegistrationForm()
+        form.csrf_token.current_token = _CSRF_SLOT
+        event = db.session.get(Event, snapshot.event_id)
+        page, _status = _form_page(form, event, is_open=snapshot.registration_open)
+        return page
+
+    page = memoized(current_app, "public.register", snapshot, render)
+    return page.replace(_CSRF_SLOT, generate_csrf())
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register_page():
+    if request.method in ("GET", "HEAD"):
+        return _blank_form()
     event = _current_event_or_404()
     form = RegistrationForm()
     if not form.is_submitted():

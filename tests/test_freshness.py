@@ -1,0 +1,135 @@
+"""The public pages know without a query whether the database changed (necreg/freshness.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import count_queries
+from necreg import create_app, freshness
+from necreg.database import change_watch
+from necreg.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stats(client) -> dict:
+    response = client.get("/api/stats")
+    assert response.status_code == 200
+    # As at the end of a real request (here the test's app context outlives each request).
+    db.session.remove()
+    return json.loads(response.get_data())
+
+
+def seen_within(read, expected, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while read() != expected:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def other_connection_sets_sessions(database_url: str, event_id: int, sessions: int) -> None:
+    """A change made outside this process's sessions (another worker, the CLI, plain SQL),
+    bumping the version as the counting triggers and organizer edits do."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE events SET sessions = :s, counts_version = counts_version + 1"
+                    " WHERE id = :e"
+                ),
+                {"s": sessions, "e": event_id},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_change_from_another_connection_is_seen_at_once(client, database_url, make_event):
+    event = make_event(sessions=10)
+    assert stats(client)["sessions"] == 10
+    with count_queries() as statements:
+        assert stats(client)["sessions"] == 10
+    assert statements == []  # unchanged: answered from what this process computed
+    other_connection_sets_sessions(database_url, event.id, 11)
+    # SQLite: at once. PostgreSQL: when the notification has arrived, which is after the
+    # other connection's commit returned (a fraction of a millisecond here).
+    assert seen_within(lambda: stats(client)["sessions"], 11, seconds=2)
+    assert b'data-counter="sessions">11<' in client.get("/").get_data()
+
+
+def test_without_its_connection_the_watch_reads_the_database(
+    app, client, database_url, make_event, monkeypatch
+):
+    """A lost connection (a restarted database) means reading every time, then reconnecting."""
+    event = make_event(sessions=10)
+    assert stats(client)["sessions"] == 10
+    watch = change_watch(app)
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 3600.0)
+    broken = watch._conn
+    if app.config["DATABASE_URL"].startswith("postgresql"):
+        pid = broken.info.backend_pid
+        with db.engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p")
+        deadline = time.monotonic() + 10
+        while db.session.execute(gone, {"p": pid}).scalar() and time.monotonic() < deadline:
+            db.session.rollback()
+            time.sleep(0.01)
+        db.session.remove()
+    else:
+        broken.close()
+    watch._retry_at = 0.0
+    other_connection_sets_sessions(database_url, event.id, 12)
+    with count_queries() as statements:
+        assert stats(client)["sessions"] == 12
+    assert statements  # read from the database, not from memory
+    with count_queries() as statements:
+        stats(client)
+    assert statements  # still no watch: it waits RETRY_SECONDS before connecting again
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.0)
+    watch._retry_at = 0.0
+    stats(client)  # connects again
+    with count_queries() as statements:
+        assert stats(client)["sessions"] == 12
+    assert statements == []
+    other_connection_sets_sessions(database_url, event.id, 13)
+    assert seen_within(lambda: stats(client)["sessions"], 13, seconds=2)
+
+
+def test_disposing_of_the_engine_closes_the_watch(app, client, make_event):
+    make_event()
+    stats(client)
+    watch = change_watch(app)
+    assert watch._conn is not None
+    db.engine.dispose()
+    assert watch._conn is None
+
+
+def test_an_in_memory_database_is_not_watched(tmp_path):
+    app = create_app({"DATABASE_URL": "sqlite://", "INSTANCE_PATH": str(tmp_path)})
+    assert change_watch(app) is None
+
+
+def test_the_migration_installs_the_same_trigger_as_the_models():
+    path = ROOT / "migrations" / "versions" / "0005_change_notify.py"
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.POSTGRESQL_CREATE == freshness.POSTGRESQL_CREATE
+    assert migration.POSTGRESQL_DROP == freshness.POSTGRESQL_DROP
+
+
+@pytest.mark.parametrize("path", ["/api/stats", "/"])
+def test_the_limiter_does_not_run_before_every_request(app, path):
+    """Only the sign-in is rate limited; its decorator checks it (see test_auth.py)."""
+    from necreg.extensions import limiter
+
+    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
