@@ -47,8 +47,9 @@ class AppLimiter(Limiter):
         # request would only find nothing to do, at a cost on the busiest public pages.
         manager = self.limit_manager
         limits = (manager._default_limits, manager._application_limits, manager._blueprint_limits)
-        if not any(limits):
-            app.before_request_funcs[None].remove(self._check_request_limit)
+        hooks = app.before_request_funcs.get(None, [])
+        if not any(limits) and self._check_request_limit in hooks:  # none when disabled
+            hooks.remove(self._check_request_limit)
 
 
 login_manager = LoginManager()

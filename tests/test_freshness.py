@@ -127,9 +127,11 @@ def test_the_migration_installs_the_same_trigger_as_the_models():
     assert migration.POSTGRESQL_DROP == freshness.POSTGRESQL_DROP
 
 
-@pytest.mark.parametrize("path", ["/api/stats", "/"])
-def test_the_limiter_does_not_run_before_every_request(app, path):
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_limiter_does_not_run_before_every_request(tmp_path, enabled):
     """Only the sign-in is rate limited; its decorator checks it (see test_auth.py)."""
     from necreg.extensions import limiter
 
+    settings = {"INSTANCE_PATH": str(tmp_path), "RATELIMIT_ENABLED": enabled}
+    app = create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
