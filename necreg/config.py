@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "ATTENDEE_CODE_PREFIX": "NEC",
     # Seconds between refreshes of the public counters in the browser.
     "STATS_REFRESH_SECONDS": 15,
+    # Know without a query whether the public counters changed (SQLite: data_version;
+    # PostgreSQL: LISTEN, one more connection per worker). Off behind a transaction-pooling
+    # PgBouncer, where LISTEN gets nothing: every request then reads the counters' version.
+    "CHANGE_WATCH": True,
     # Log level of the application logger.
     "LOG_LEVEL": "INFO",
     # Address of the site as attendees reach it, for links in e-mails.

@@ -36,7 +36,7 @@ def init_app(app: Flask) -> None:
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        watch = watch_for(engine)
+        watch = watch_for(engine) if app.config["CHANGE_WATCH"] else None
         if watch is not None:
             app.extensions["necreg.watch"] = watch
             # Disposing of the engine (tests, shutdown) closes the watch's connection too.

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import count_queries
+from conftest import EVENT_DEFAULTS, count_queries
 from necreg import create_app, freshness
 from necreg.database import change_watch
 from necreg.extensions import db
+from necreg.models import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,6 +117,26 @@ def test_disposing_of_the_engine_closes_the_watch(app, client, make_event):
 def test_an_in_memory_database_is_not_watched(tmp_path):
     app = create_app({"DATABASE_URL": "sqlite://", "INSTANCE_PATH": str(tmp_path)})
     assert change_watch(app) is None
+
+
+def test_without_the_watch_every_request_reads_the_version(app_config):
+    """CHANGE_WATCH off (LISTEN gets nothing behind a transaction-pooling PgBouncer)."""
+    app = create_app({**app_config, "CHANGE_WATCH": False})
+    assert change_watch(app) is None
+    with app.app_context():
+        db.create_all()
+        try:
+            db.session.add(Event(**{**EVENT_DEFAULTS, "sessions": 10}))
+            db.session.commit()
+            client = app.test_client()
+            stats(client)
+            with count_queries() as statements:
+                assert stats(client)["sessions"] == 10
+            assert len(statements) == 1  # the snapshot, and nothing else while unchanged
+        finally:
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
 
 
 def test_the_migration_installs_the_same_trigger_as_the_models():
