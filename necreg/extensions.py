@@ -47,9 +47,22 @@ class AppLimiter(Limiter):
         # request would only find nothing to do, at a cost on the busiest public pages.
         manager = self.limit_manager
         limits = (manager._default_limits, manager._application_limits, manager._blueprint_limits)
-        hooks = app.before_request_funcs.get(None, [])
-        if not any(limits) and self._check_request_limit in hooks:  # none when disabled
-            hooks.remove(self._check_request_limit)
+        if not any(limits):
+            _remove(app.before_request_funcs, self._check_request_limit)
+            if not app.config.get("RATELIMIT_HEADERS_ENABLED"):
+                # Its after-request hook only adds X-RateLimit headers, and its teardown resets
+                # state kept on the request context, which ends with the request anyway.
+                for hook in list(app.after_request_funcs.get(None, [])):
+                    if getattr(hook, "args", None) == (self,):  # partial(__inject_headers, self)
+                        _remove(app.after_request_funcs, hook)
+                _remove(app.teardown_request_funcs, self._Limiter__release_context)
+
+
+def _remove(hooks: dict, hook) -> None:
+    """Take ``hook`` out of an app's app-wide hooks, if it is there (none when disabled)."""
+    funcs = hooks.get(None, [])
+    if hook in funcs:
+        funcs.remove(hook)
 
 
 login_manager = LoginManager()

@@ -51,6 +51,13 @@ class SessionInterface(SecureCookieSessionInterface):
             app.extensions["necreg.session_signer"] = made
         return made[1]
 
+    def save_session(self, app: Flask, session, response) -> None:
+        # A request that never looked at an empty session has nothing to save or delete
+        # (Flask's own method would come to the same after reading five settings).
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
 
 def render_markdown(text: str) -> Markup:
     return Markup(_markdown.render(text or ""))  # noqa: S704 - html=False escapes raw HTML
@@ -103,8 +110,22 @@ def init_app(app: Flask) -> None:
         return _error_response(500, ERROR_MESSAGES[500])
 
     app.session_interface = SessionInterface()
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.extend(SECURITY_HEADERS)
-        return response
+
+class SecurityHeaders:
+    """WSGI middleware adding SECURITY_HEADERS to every response, error pages included.
+
+    Done at the WSGI level, on the plain list of headers, because an after-request hook that
+    goes through werkzeug's Headers cost a noticeable share of the busiest requests.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers.extend(SECURITY_HEADERS)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)

@@ -61,3 +61,13 @@ def test_api_errors_are_json(broken_app):
         "error": "Something went wrong on our side. It has been logged; please try again later.",
         "status": 500,
     }
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/api/no-such-thing", "/static/css/site.css"])
+def test_every_response_carries_the_security_headers(client, path):
+    response = client.get(path)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert len(response.headers.getlist("Content-Security-Policy")) == 1
