@@ -71,3 +71,4 @@ def test_every_response_carries_the_security_headers(client, path):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert len(response.headers.getlist("Content-Security-Policy")) == 1
+    response.close()  # a static file is sent from an open file
