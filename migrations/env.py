@@ -3,6 +3,8 @@
 from alembic import context
 from flask import current_app
 
+from necreg.database import include_object_for
+
 config = context.config
 db = current_app.extensions["migrate"].db
 
@@ -30,6 +32,8 @@ def run_migrations_online() -> None:
     # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
     options.setdefault("render_as_batch", True)
     with db.engine.connect() as connection:
+        # Indexes the models make only on the other database are not missing here.
+        options.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(connection=connection, target_metadata=db.metadata, **options)
         with context.begin_transaction():
             context.run_migrations()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -46,3 +47,17 @@ def init_app(app: Flask) -> None:
 def change_watch(app: Flask) -> Watch | None:
     """The app's watch on its database (freshness.py), if it can be watched."""
     return app.extensions.get("necreg.watch")
+
+
+def include_object_for(dialect_name: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for comparing models and database: leaves out the indexes
+    the models make only on another database (``Index(...).ddl_if(dialect=...)``)."""
+
+    def include(obj: Any, _name: str, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        if type_ != "index" or reflected or condition is None or not condition.dialect:
+            return True
+        dialects = condition.dialect
+        return dialect_name == dialects if isinstance(dialects, str) else dialect_name in dialects
+
+    return include

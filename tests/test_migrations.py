@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from necreg import create_app
+from necreg.database import include_object_for
 from necreg.extensions import db
 
 TABLES = {"events", "attendees", "organizers", "attendee_changes", "outbox_messages"}
@@ -40,7 +41,8 @@ def test_migrations_match_the_models(app_config):
             # checked by behaviour in test_models instead.
             warnings.filterwarnings("ignore", "autogenerate skipping", UserWarning)
             warnings.filterwarnings("ignore", "Skipped unsupported reflection", Warning)
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": include_object_for(conn.dialect.name)}
+            context = MigrationContext.configure(conn, opts=opts)
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == []
