@@ -3,15 +3,19 @@
 Search matches part of the name, e-mail, institution, code or badge name, ignoring letter case
 and accents, on any database: each word is folded (folding.py) and looked for with ``LIKE`` in
 the registration's ``search_text``, which holds those fields folded the same way.
+
+The organizer list reads one page in sort order (an index on the default sort lets the database
+stop once the page is full) and counts matches only up to COUNT_LIMIT: a common word matches a
+third of a large event, and counting all of those on every page costs far more than the page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from .countries import country_names
@@ -40,6 +44,23 @@ SORT_LABELS = {
     "checked_in": "Checked in",
 }
 MAX_QUERY = 200
+#: The list counts matches up to this many and above says "more than" (exact on request).
+COUNT_LIMIT = 1000
+#: What the organizer list shows of each attendee (rows, not ORM objects: a read-only page).
+LIST_COLUMNS = (
+    Attendee.id,
+    Attendee.code,
+    Attendee.first_name,
+    Attendee.last_name,
+    Attendee.early_career,
+    Attendee.email,
+    Attendee.role,
+    Attendee.institution,
+    Attendee.country,
+    Attendee.status,
+    Attendee.checked_in_at,
+    Attendee.created_at,
+)
 
 
 class FilterError(ValueError):
@@ -168,3 +189,74 @@ def attendee_select(
 def count_select(session: Session, event: Event, filters: AttendeeFilters) -> Select[Any]:
     where = conditions(session, event, filters)
     return select(func.count()).select_from(Attendee).where(*where)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of the organizer list and how many attendees match in all."""
+
+    items: Sequence[Row[Any]]
+    page: int
+    per_page: int
+    #: The number of matches, or COUNT_LIMIT when ``total_exact`` is false: more than that match.
+    total: int
+    total_exact: bool
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+    @property
+    def pages(self) -> int | None:
+        """The number of pages, or None when only a lower bound of the total is known."""
+        return max(1, -(-self.total // self.per_page)) if self.total_exact else None
+
+
+def list_page(
+    session: Session,
+    event: Event,
+    filters: AttendeeFilters,
+    page: int,
+    per_page: int,
+    exact_total: bool = False,
+) -> ListPage:
+    """Page ``page`` (from 1) of the attendees matching ``filters``, with their number: exact up
+    to COUNT_LIMIT, above it only "more than COUNT_LIMIT" unless ``exact_total`` is asked for.
+
+    One query for the page (a row more than shown, to know whether a next page exists) and at
+    most one for the count, which is skipped when the page itself tells the total.
+    """
+    offset = (page - 1) * per_page
+    stmt = attendee_select(session, event, filters, *LIST_COLUMNS)
+    rows = session.execute(stmt.limit(per_page + 1).offset(offset)).all()
+    has_next = len(rows) > per_page
+    items = rows[:per_page]
+    seen = offset + len(items)
+    if not has_next and (items or page == 1):
+        total, exact = seen, True  # the last page: everything before it matched too
+    elif exact_total:
+        total = session.execute(count_select(session, event, filters)).scalar_one()
+        exact = True
+    elif seen > COUNT_LIMIT:
+        total, exact = COUNT_LIMIT, False
+    else:
+        total = session.execute(bounded_count_select(session, event, filters)).scalar_one()
+        exact = total <= COUNT_LIMIT
+        total = min(total, COUNT_LIMIT)
+    return ListPage(items, page, per_page, total, exact, has_next)
+
+
+def bounded_count_select(session: Session, event: Event, filters: AttendeeFilters) -> Select[Any]:
+    """How many attendees match, counted up to COUNT_LIMIT + 1 (more means "more than")."""
+    where = conditions(session, event, filters)
+    matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    return select(func.count()).select_from(matches)

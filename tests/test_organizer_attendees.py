@@ -5,16 +5,20 @@
 from __future__ import annotations
 
 import re
+from html import unescape
+from urllib.parse import parse_qsl
 
 import pytest
 from organizer_fixtures import ADMIN_EMAIL, admin_client, make_organizer, page_csrf  # noqa: F401
 from sqlalchemy import select
 
 from conftest import count_queries
+from necreg import attendee_search
 from necreg.attendee_search import FilterError, parse_filters
 from necreg.extensions import db
 from necreg.folding import fold
 from necreg.models import AttendeeChange
+from necreg.organizer import views as organizer_views
 
 
 def codes_on(page: str) -> list[str]:
@@ -120,21 +124,107 @@ def test_pagination_keeps_filters(admin_client, make_event, make_attendee):
     assert not set(codes_on(page1)) & set(codes_on(page2))
 
 
-def test_one_query_per_page_plus_one_count(admin_client, make_event, make_attendee):
+@pytest.mark.parametrize(("people", "queries"), [(30, 1), (60, 2)])
+def test_one_query_for_the_page_and_a_count_only_when_the_page_is_full(
+    admin_client, make_event, make_attendee, people, queries
+):
     event = make_event()
-    for _ in range(30):
+    for _ in range(people):
         make_attendee(event)
     admin_client.get("/organizer/attendees")  # warm up: session and user loading
     with count_queries() as statements:
-        admin_client.get("/organizer/attendees?q=first&role=clinician")
+        html = admin_client.get("/organizer/attendees?q=first&role=clinician").text
     on_attendees = [s for s in statements if "FROM attendees" in s]
-    assert len(on_attendees) == 2, on_attendees
+    assert len(on_attendees) == queries, on_attendees
+    assert total_on(html) == people
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Pages of 3 and counts up to 5, so a few attendees show what thousands would."""
+    monkeypatch.setattr(organizer_views, "PER_PAGE", 3)
+    monkeypatch.setattr(attendee_search, "COUNT_LIMIT", 5)
+
+
+def link_args(page: str, marker: str) -> dict[str, str]:
+    """The query arguments of the list link marked by ``marker`` (e.g. rel="next")."""
+    match = re.search(r'href="/organizer/attendees\?([^"]+)" ' + re.escape(marker), page)
+    assert match, f"no link {marker}"
+    return dict(parse_qsl(unescape(match.group(1))))
+
+
+def total_text(page: str) -> str:
+    match = re.search(r'<strong id="total">([^<]+)</strong>', page)
+    assert match, "no total on the page"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("matches", "shown"), [(2, "2"), (4, "4"), (5, "5"), (6, "More than 5"), (9, "More than 5")]
+)
+def test_total_is_exact_up_to_the_limit_and_more_than_it_above(
+    admin_client, make_event, make_attendee, small_pages, matches, shown
+):
+    event = make_event()
+    for _ in range(matches):
+        make_attendee(event, institution="Big Hospital")
+    make_attendee(event, institution="Small Clinic")
+    html = admin_client.get("/organizer/attendees?q=hospital").text
+    assert total_text(html) == shown
+    assert ("count them all" in html) == shown.startswith("More")
+    assert len(codes_on(html)) == min(matches, 3)
+
+
+def test_more_than_the_limit_pages_on_and_counts_all_on_request(
+    admin_client, make_event, make_attendee, small_pages
+):
+    event = make_event()
+    codes = [make_attendee(event, institution="Big Hospital").code for _ in range(8)]
+    page1 = admin_client.get("/organizer/attendees?q=hospital").text
+    assert total_text(page1) == "More than 5"
+    assert "<span>Page 1</span>" in page1  # the number of pages is not known
+    assert link_args(page1, 'rel="next"') == {"page": "2", "q": "hospital"}
+    assert link_args(page1, 'id="count-all"') == {"count": "all", "q": "hospital"}
+    exact = admin_client.get("/organizer/attendees?count=all&q=hospital").text
+    assert total_on(exact) == 8
+    assert "<span>Page 1 of 3</span>" in exact
+    assert link_args(exact, 'rel="next"') == {"page": "2", "q": "hospital", "count": "all"}
+    page2 = admin_client.get("/organizer/attendees?page=2&q=hospital").text
+    assert total_text(page2) == "More than 5"
+    assert 'rel="prev"' in page2 and 'rel="next"' in page2
+    # The last page knows the total from the rows before it and its own.
+    page3 = admin_client.get("/organizer/attendees?page=3&q=hospital").text
+    assert total_on(page3) == 8
+    assert "<span>Page 3 of 3</span>" in page3 and 'rel="next"' not in page3
+    seen = [codes_on(page) for page in (page1, page2, page3)]
+    assert sorted(sum(seen, [])) == sorted(codes)
+
+
+def test_country_menu_keeps_the_chosen_country(admin_client, people):
+    html = admin_client.get("/organizer/attendees?country=fr").text
+    assert '<option value="FR" selected>France</option>' in html
+    assert '<option value="DE">Germany</option>' in html
+    menu = re.search(r'<select id="country".*?</select>', html, re.DOTALL).group(0)
+    assert menu.count(" selected") == 1
+
+
+def test_filters_alone_are_counted_the_same_way(
+    admin_client, make_event, make_attendee, small_pages
+):
+    event = make_event()
+    for _ in range(7):
+        make_attendee(event, country="DE")
+    make_attendee(event, country="FR")
+    assert total_text(admin_client.get("/organizer/attendees?country=DE").text) == "More than 5"
+    assert total_on(admin_client.get("/organizer/attendees?country=DE&count=all").text) == 7
+    assert total_on(admin_client.get("/organizer/attendees?country=FR").text) == 1
 
 
 @pytest.mark.parametrize(
     "args",
     [{"role": "king"}, {"status": "gone"}, {"country": "XX"}, {"sort": "email; drop"},
-     {"early_career": "maybe"}, {"page": "0"}, {"page": "two"}, {"q": "x" * 201}],
+     {"early_career": "maybe"}, {"page": "0"}, {"page": "two"}, {"q": "x" * 201},
+     {"count": "some"}],
 )  # fmt: skip
 def test_bad_filters_answer_400_with_a_message(admin_client, people, args):
     response = admin_client.get("/organizer/attendees", query_string=args)

@@ -30,7 +30,7 @@ from ..attendee_search import (
     SORT_LABELS,
     AttendeeFilters,
     FilterError,
-    attendee_select,
+    list_page,
     parse_filters,
 )
 from ..auth import authenticate, organizer_required, signed_in, wants_machine_answer
@@ -48,7 +48,7 @@ from ..checkin import (
 )
 from ..checkin import check_in as check_in_domain
 from ..config import ConfigError
-from ..countries import countries, country_name
+from ..countries import country_name, country_options
 from ..events import SETTINGS_FIELDS, EventFileError, update_settings
 from ..extensions import db, limiter
 from ..models import ROLES, Attendee, AttendeeChange, Event, utcnow
@@ -209,39 +209,47 @@ def _filters_or_400() -> AttendeeFilters | str:
 PER_PAGE = 50
 
 
+def _list_args_or_400() -> tuple[AttendeeFilters, int, bool] | str:
+    """The list's filters, page number and whether to count every match; or what is wrong."""
+    filters = _filters_or_400()
+    if isinstance(filters, str):
+        return filters
+    page = request.args.get("page", "1")
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if not (page.isdecimal() and 1 <= int(page) <= MAX_PAGE):
+        return f"page must be from 1 to {MAX_PAGE}."
+    count = request.args.get("count", "")
+    if count not in {"", "all"}:
+        return f"count must be all or left out, not {count!r}."
+    return filters, int(page), count == "all"
+
+
 @bp.get("/attendees")
 @organizer_required(admin=True)
 def attendees():
     event = _current_event_or_404()
-    filters = _filters_or_400()
-    page_arg = request.args.get("page", "1")
-    # isdecimal, not isdigit: "²" is a digit that int() refuses.
-    if isinstance(filters, str) or not page_arg.isdecimal() or not 1 <= int(page_arg) <= MAX_PAGE:
-        message = filters if isinstance(filters, str) else f"page must be from 1 to {MAX_PAGE}."
+    args = _list_args_or_400()
+    if isinstance(args, str):
         page = render_template(
             "organizer/attendees.html",
             event=event,
             filters=AttendeeFilters(),
-            error=message,
+            error=args,
             page=None,
-            countries=countries(),
+            country_options=country_options(""),
             sort_labels=SORT_LABELS,
         )
         return page, 400
-    page = db.paginate(
-        attendee_select(db.session, event, filters),
-        page=int(page_arg),
-        per_page=PER_PAGE,
-        error_out=False,
-        count=True,
-    )
+    filters, page_number, count_all = args
+    page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
     return render_template(
         "organizer/attendees.html",
         event=event,
         filters=filters,
         error=None,
         page=page,
-        countries=countries(),
+        count_all=count_all,
+        country_options=country_options(filters.country),
         sort_labels=SORT_LABELS,
         country_name=country_name,
     )

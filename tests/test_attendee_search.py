@@ -1,0 +1,122 @@
+"""The attendee list's queries: the indexes they can use, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from conftest import EVENT_DEFAULTS
+from necreg import create_app, trigrams
+from necreg.attendee_search import (
+    LIST_COLUMNS,
+    attendee_select,
+    bounded_count_select,
+    list_page,
+    parse_filters,
+    word_matches,
+)
+from necreg.extensions import db
+from necreg.models import Attendee, Event
+
+
+def plan(stmt) -> str:
+    """The database's plan for ``stmt`` with its parameters, as one text."""
+    compiled = stmt.compile(dialect=db.engine.dialect)
+    params = compiled.positiontup and tuple(compiled.params[name] for name in compiled.positiontup)
+    connection = db.session.connection()
+    if db.engine.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all()
+        return "\n".join(row[-1] for row in rows)
+    rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all()
+    return "\n".join(row[0] for row in rows)
+
+
+@pytest.fixture
+def event(make_event, make_attendee):
+    event = make_event()
+    for n in range(20):
+        make_attendee(event, institution="Hôpital Necker" if n % 2 else "Clinic")
+    return event
+
+
+def page_select(event, **args):
+    filters = parse_filters(args)
+    return attendee_select(db.session, event, filters, *LIST_COLUMNS).limit(51)
+
+
+def test_sqlite_reads_pages_and_counts_from_the_ordered_search_index(event, is_postgres):
+    if is_postgres:
+        pytest.skip("SQLite's index; PostgreSQL's are tested below")
+    page = plan(page_select(event, q="necker"))
+    assert "USING INDEX ix_attendees_event_created_text" in page
+    assert "TEMP B-TREE" not in page  # rows come in list order: the page stops when full
+    newest_first = plan(page_select(event, q="necker", order="desc"))
+    assert "TEMP B-TREE" not in newest_first
+    count = plan(bounded_count_select(db.session, event, parse_filters({"q": "necker"})))
+    assert "COVERING INDEX ix_attendees_event_created_text" in count  # no table row read
+
+
+@pytest.fixture
+def postgres_without_seq_scans(is_postgres):
+    """The planner told to avoid whole-table scans: a tiny test table would be read whole,
+    so this shows which index a query *can* use, as on a large table."""
+    if not is_postgres:
+        pytest.skip("PostgreSQL's indexes")
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    yield
+    db.session.rollback()
+
+
+def test_postgresql_reads_pages_in_list_order(event, postgres_without_seq_scans):
+    db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    page = plan(page_select(event, q="necker"))
+    assert "Index Scan using ix_attendees_event_created" in page
+    assert "Sort" not in page
+
+
+def test_postgresql_finds_words_with_trigrams(event, postgres_without_seq_scans):
+    if trigrams.trigram_schema(db.session.connection()) is None:
+        pytest.skip("pg_trgm cannot be installed in this database")
+    for word in ("necker", "hôpital", "NECK", "50%_"):  # folded, upper case, LIKE wildcards
+        found = plan(select(func.count()).select_from(Attendee).where(word_matches(word)))
+        assert "Bitmap Index Scan on ix_attendees_search_trgm" in found, found
+
+
+def test_without_trigrams_tables_are_made_and_search_works(app_config, is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("PostgreSQL only")
+    # As where pg_trgm is missing and may not be installed.
+    monkeypatch.setattr(trigrams, "_FIND", text("SELECT NULL"))
+    monkeypatch.setattr(trigrams, "_INSTALL", "CREATE EXTENSION necreg_no_such_thing")
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+        names = {index["name"] for index in inspect(db.engine).get_indexes("attendees")}
+        assert "ix_attendees_event_created" in names
+        assert "ix_attendees_search_trgm" not in names
+        event = Event(**EVENT_DEFAULTS)
+        db.session.add(event)
+        db.session.add(Attendee(event=event, code="NEC-AAAAAA", role="clinician",
+                                first_name="Zoë", last_name="Núñez", email="z@example.org",
+                                country="FR", badge_name="Zoë"))  # fmt: skip
+        db.session.commit()
+        filters = parse_filters({"q": "NUNEZ zoe"})
+        page = list_page(db.session, event, filters, page=1, per_page=50)
+        assert [row.code for row in page.items] == ["NEC-AAAAAA"]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_list_page_counts_once_and_only_when_needed(event, monkeypatch):
+    filters = parse_filters({"q": "hopital"})
+    page = list_page(db.session, event, filters, page=1, per_page=50)
+    assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, False, 1)
+    page = list_page(db.session, event, filters, page=2, per_page=4)
+    assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, True, 3)
+    monkeypatch.setattr("necreg.attendee_search.COUNT_LIMIT", 6)
+    page = list_page(db.session, event, filters, page=1, per_page=4)
+    assert (page.total, page.total_exact, page.has_next, page.pages) == (6, False, True, None)
+    page = list_page(db.session, event, filters, page=1, per_page=4, exact_total=True)
+    assert (page.total, page.total_exact) == (10, True)
+    beyond = list_page(db.session, event, filters, page=9, per_page=4)
+    assert (beyond.items, beyond.total, beyond.total_exact) == ([], 6, False)
