@@ -7,10 +7,10 @@ for almost nothing:
 
 - SQLite: ``PRAGMA data_version`` on a read-only connection of the process's own, which
   changes whenever any other connection (another worker, the CLI) commits to the file.
-- PostgreSQL: a connection that LISTENs on ``necreg_changes``. A statement trigger on
-  ``events`` notifies that channel on every change of the table, which includes each bump of
-  ``counts_version``; NOTIFY is delivered when the change commits, to every instance. Each
-  request reads what has arrived on the socket without waiting.
+- PostgreSQL: a connection that LISTENs on ``necreg_changes``. Statement triggers on
+  ``events`` and ``attendees`` notify that channel on every change of those tables, which
+  includes each bump of ``counts_version``; NOTIFY is delivered when the change commits, to
+  every instance. Each request reads what has arrived on the socket without waiting.
 
 Commits made in this process count too (``after_commit``), so a request sees its own
 changes at once. A watch that cannot tell (not connected yet, connection lost, an in-memory
@@ -25,13 +25,14 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import DDL, Connection, Engine, event
 from sqlalchemy.orm import Session
 
-from .models import Event
+from .models import Attendee, Event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +55,12 @@ POSTGRESQL_DROP = [
     "DROP TRIGGER IF EXISTS events_notify_change ON events",
     "DROP FUNCTION IF EXISTS events_notify_change()",
 ]
+#: Attendee changes notify the same channel (the organizer list is kept while none happens).
+#: Frozen in migration 0007.
+POSTGRESQL_CREATE_ATTENDEES = (
+    "CREATE TRIGGER attendees_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+    " ON attendees FOR EACH STATEMENT EXECUTE FUNCTION events_notify_change()"
+)
 
 #: Bumped by every commit made in this process (any session, any app).
 _local_commits = 0
@@ -70,6 +77,12 @@ def _after_create(_table, connection: Connection, **_kw) -> None:
     if connection.dialect.name == "postgresql":
         for statement in POSTGRESQL_CREATE:
             connection.execute(DDL(statement))
+
+
+@event.listens_for(Attendee.__table__, "after_create")
+def _after_create_attendees(_table, connection: Connection, **_kw) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(DDL(POSTGRESQL_CREATE_ATTENDEES))
 
 
 class Watch:
@@ -195,3 +208,36 @@ def watch_for(engine: Engine) -> Watch | None:
 
         return PostgreSQLWatch(connect_postgresql)
     return None
+
+
+class KeyedMemo:
+    """Values computed from the database for many keys (say, one per search), each kept while
+    ``watch`` sees no change; the ``size`` most recently used are kept. Without a watch that
+    can tell, every call computes."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._pid = os.getpid()
+
+    def get(self, watch: Watch | None, key: Hashable, compute: Callable[[], T]) -> T:
+        # Taken before computing, so a change made meanwhile is seen next time.
+        token = watch.token() if watch is not None else None
+        if token is None:
+            return compute()
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker starts empty
+                self._items.clear()
+                self._pid = os.getpid()
+            hit = self._items.get(key)
+            if hit is not None and hit[0] == token:
+                self._items.move_to_end(key)
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._items[key] = (token, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value

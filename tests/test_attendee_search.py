@@ -1,11 +1,18 @@
-"""The attendee list's queries: the indexes they can use, on SQLite and on PostgreSQL."""
+"""The attendee list's queries: the indexes they can use, on SQLite and on PostgreSQL, and the
+renderings kept while nothing changes."""
+
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, inspect, select, text
+import re
+import time
 
-from conftest import EVENT_DEFAULTS
+import pytest
+from organizer_fixtures import admin_client, make_organizer  # noqa: F401
+from sqlalchemy import create_engine, func, inspect, select, text
+
+from conftest import EVENT_DEFAULTS, count_queries
 from necreg import create_app, trigrams
 from necreg.attendee_search import (
     LIST_COLUMNS,
@@ -16,6 +23,7 @@ from necreg.attendee_search import (
     word_matches,
 )
 from necreg.extensions import db
+from necreg.freshness import KeyedMemo
 from necreg.models import Attendee, Event
 
 
@@ -120,3 +128,68 @@ def test_list_page_counts_once_and_only_when_needed(event, monkeypatch):
     assert (page.total, page.total_exact) == (10, True)
     beyond = list_page(db.session, event, filters, page=9, per_page=4)
     assert (beyond.items, beyond.total, beyond.total_exact) == ([], 6, False)
+
+
+# --- the list kept while nothing changes ---------------------------------------------------
+
+
+def test_memo_keeps_values_per_key_while_the_token_holds():
+    class Watch:
+        value: object = 1
+
+        def token(self):
+            return self.value
+
+    watch, memo, made = Watch(), KeyedMemo(size=2), []
+
+    def compute(key):
+        made.append(key)
+        return key.upper()
+
+    assert memo.get(watch, "a", lambda: compute("a")) == "A"
+    assert memo.get(watch, "a", lambda: compute("a")) == "A"
+    memo.get(watch, "b", lambda: compute("b"))
+    memo.get(watch, "a", lambda: compute("a"))  # used last: kept
+    memo.get(watch, "c", lambda: compute("c"))  # one too many: "b" goes
+    memo.get(watch, "a", lambda: compute("a"))
+    memo.get(watch, "b", lambda: compute("b"))
+    assert made == ["a", "b", "c", "b"]
+    watch.value = 2  # the database changed
+    memo.get(watch, "a", lambda: compute("a"))
+    watch.value = None  # the watch cannot tell
+    memo.get(watch, "a", lambda: compute("a"))
+    memo.get(None, "a", lambda: compute("a"))  # no watch at all
+    assert made == ["a", "b", "c", "b", "a", "a", "a"]
+
+
+def codes(client, url: str) -> list[str]:
+    page = client.get(url)
+    assert page.status_code == 200
+    db.session.remove()  # as at the end of a real request
+    return re.findall(r'/organizer/attendees/\d+">(NEC-[A-Z0-9]{6})<', page.text)
+
+
+def test_a_list_seen_again_costs_no_query_until_an_attendee_changes(
+    admin_client, database_url, event
+):
+    url = "/organizer/attendees?q=necker"
+    first = codes(admin_client, url)
+    assert len(first) == 10
+    with count_queries() as statements:
+        assert codes(admin_client, url) == first
+    assert not [s for s in statements if "FROM attendees" in s]
+    # Changed by another connection (another worker, the CLI, plain SQL): no longer a match.
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE attendees SET search_text = 'changed' WHERE code = :c"),
+                {"c": first[0]},
+            )
+    finally:
+        engine.dispose()
+    # SQLite: at once. PostgreSQL: when the notice of the commit has arrived.
+    deadline = time.monotonic() + 2
+    while codes(admin_client, url) == first and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert codes(admin_client, url) == first[1:]

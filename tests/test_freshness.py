@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, text
 
 from conftest import EVENT_DEFAULTS, count_queries
@@ -156,3 +157,23 @@ def test_the_limiter_does_not_run_before_every_request(tmp_path, enabled):
     settings = {"INSTANCE_PATH": str(tmp_path), "RATELIMIT_ENABLED": enabled}
     app = create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+
+
+def test_migration_0007_installs_the_attendee_trigger_of_the_models(app_config, is_postgres):
+    path = ROOT / "migrations" / "versions" / "0007_attendee_change_notify.py"
+    spec = importlib.util.spec_from_file_location("migration_0007", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.POSTGRESQL_CREATE == freshness.POSTGRESQL_CREATE_ATTENDEES
+    if not is_postgres:
+        return
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade()
+        triggers = text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'attendees'::regclass")
+        assert "attendees_notify_change" in db.session.execute(triggers).scalars().all()
+        db.session.remove()
+        downgrade(revision="0006_search_indexes")
+        assert "attendees_notify_change" not in db.session.execute(triggers).scalars().all()
+        db.session.remove()
+        db.engine.dispose()

@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -30,6 +31,7 @@ from ..attendee_search import (
     SORT_LABELS,
     AttendeeFilters,
     FilterError,
+    ListPage,
     list_page,
     parse_filters,
 )
@@ -49,8 +51,10 @@ from ..checkin import (
 from ..checkin import check_in as check_in_domain
 from ..config import ConfigError
 from ..countries import country_name, country_options
+from ..database import change_watch
 from ..events import SETTINGS_FIELDS, EventFileError, update_settings
 from ..extensions import db, limiter
+from ..freshness import KeyedMemo
 from ..models import ROLES, Attendee, AttendeeChange, Event, utcnow
 from ..registration import (
     RegistrationError,
@@ -224,35 +228,48 @@ def _list_args_or_400() -> tuple[AttendeeFilters, int, bool] | str:
     return filters, int(page), count == "all"
 
 
-@bp.get("/attendees")
-@organizer_required(admin=True)
-def attendees():
-    event = _current_event_or_404()
-    args = _list_args_or_400()
-    if isinstance(args, str):
-        page = render_template(
-            "organizer/attendees.html",
-            event=event,
-            filters=AttendeeFilters(),
-            error=args,
-            page=None,
-            country_options=country_options(""),
-            sort_labels=SORT_LABELS,
-        )
-        return page, 400
-    filters, page_number, count_all = args
-    page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
-    return render_template(
-        "organizer/attendees.html",
-        event=event,
+#: How many renderings of the list each process keeps (while no attendee or event changes).
+LIST_RENDERINGS_KEPT = 64
+
+
+def _list_content(
+    filters: AttendeeFilters, page: ListPage | None = None, count_all: bool = False, error=None
+) -> Markup:
+    """The list page's content (form, total, rows, pager): the same for every organizer."""
+    html = render_template(
+        "organizer/_attendees_content.html",
         filters=filters,
-        error=None,
+        error=error,
         page=page,
         count_all=count_all,
         country_options=country_options(filters.country),
         sort_labels=SORT_LABELS,
         country_name=country_name,
     )
+    return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
+
+
+@bp.get("/attendees")
+@organizer_required(admin=True)
+def attendees():
+    event = _current_event_or_404()
+    args = _list_args_or_400()
+    if isinstance(args, str):
+        content = _list_content(AttendeeFilters(), error=args)
+        return render_template("organizer/attendees.html", event=event, content=content), 400
+    filters, page_number, count_all = args
+
+    def render() -> Markup:
+        page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
+        return _list_content(filters, page, count_all)
+
+    # Kept while nothing changes: a list looked at again (a reload, paging or sorting back)
+    # costs no query and no rendering. Its links depend on where the app is mounted; nothing
+    # else of the request goes in.
+    memo = current_app.extensions.setdefault("necreg.list_memo", KeyedMemo(LIST_RENDERINGS_KEPT))
+    key = (request.script_root, event.id, filters, page_number, count_all)
+    content = memo.get(change_watch(current_app), key, render)
+    return render_template("organizer/attendees.html", event=event, content=content)
 
 
 def _attendee_or_404(attendee_id: int) -> Attendee:
