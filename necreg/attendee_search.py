@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from .countries import country_names
 from .folding import fold
-from .models import ROLES, STATUSES, Attendee, Event
+from .models import ROLES, STATUSES, Attendee
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -61,6 +61,12 @@ LIST_COLUMNS = (
     Attendee.checked_in_at,
     Attendee.created_at,
 )
+
+
+class EventRef(Protocol):
+    """An event, or what stands for one in a page: the queries need only its ``id``."""
+
+    id: int
 
 
 class FilterError(ValueError):
@@ -157,7 +163,7 @@ def word_matches(word: str) -> ColumnElement[bool]:
     return Attendee.search_text.like(f"%{_escape_like(fold(word))}%", escape="\\")
 
 
-def conditions(session: Session, event: Event, filters: AttendeeFilters) -> list[Any]:
+def conditions(session: Session, event: EventRef, filters: AttendeeFilters) -> list[Any]:
     where: list[Any] = [Attendee.event_id == event.id]
     for word in filters.q.split(" ") if filters.q else []:
         where.append(word_matches(word))  # every word must be found
@@ -176,7 +182,7 @@ def conditions(session: Session, event: Event, filters: AttendeeFilters) -> list
 
 
 def attendee_select(
-    session: Session, event: Event, filters: AttendeeFilters, *columns: Any
+    session: Session, event: EventRef, filters: AttendeeFilters, *columns: Any
 ) -> Select[Any]:
     """SELECT ``columns`` (default: whole Attendee rows) matching ``filters``, sorted."""
     stmt = select(*(columns or (Attendee,))).where(*conditions(session, event, filters))
@@ -186,7 +192,7 @@ def attendee_select(
     return stmt.order_by(*keys)
 
 
-def count_select(session: Session, event: Event, filters: AttendeeFilters) -> Select[Any]:
+def count_select(session: Session, event: EventRef, filters: AttendeeFilters) -> Select[Any]:
     where = conditions(session, event, filters)
     return select(func.count()).select_from(Attendee).where(*where)
 
@@ -223,7 +229,7 @@ class ListPage:
 
 def list_page(
     session: Session,
-    event: Event,
+    event: EventRef,
     filters: AttendeeFilters,
     page: int,
     per_page: int,
@@ -255,7 +261,9 @@ def list_page(
     return ListPage(items, page, per_page, total, exact, has_next)
 
 
-def bounded_count_select(session: Session, event: Event, filters: AttendeeFilters) -> Select[Any]:
+def bounded_count_select(
+    session: Session, event: EventRef, filters: AttendeeFilters
+) -> Select[Any]:
     """How many attendees match, counted up to COUNT_LIMIT + 1 (more means "more than")."""
     where = conditions(session, event, filters)
     matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()

@@ -91,6 +91,31 @@ def current_snapshot(
     return Snapshot(event_id, updated_at, version, is_open)
 
 
+@dataclass(frozen=True)
+class EventHeading:
+    """What a page shows of the current event around its content: the layout's name and hosts."""
+
+    id: int
+    name: str
+    hosts: tuple[str, ...]
+
+
+def event_heading(app: Flask, session: Session, snapshot: Snapshot) -> EventHeading:
+    """The current event's heading, read once per snapshot (an organizer's change to the event
+    changes its ``updated_at``)."""
+    events = Event.__table__
+
+    def read() -> EventHeading:
+        name, hosts = (
+            session.connection()
+            .execute(select(events.c.name, events.c.hosts).where(events.c.id == snapshot.event_id))
+            .one()
+        )
+        return EventHeading(snapshot.event_id, name, tuple(hosts or ()))
+
+    return memoized(app, "event_heading", snapshot, read)
+
+
 def memoized(app: Flask, name: str, snapshot: Snapshot, build: Callable[[], T]) -> T:
     """``build()``, or what it gave before for this very snapshot (one value per name).
 

@@ -193,3 +193,17 @@ def test_a_list_seen_again_costs_no_query_until_an_attendee_changes(
     while codes(admin_client, url) == first and time.monotonic() < deadline:
         time.sleep(0.001)
     assert codes(admin_client, url) == first[1:]
+
+
+def test_the_list_shows_the_event_as_it_is_now(admin_client, make_event):
+    event = make_event(name="NEC Symposium")
+    assert (
+        "<title>Attendees — NEC Symposium</title>" in admin_client.get("/organizer/attendees").text
+    )
+    event.name = "NEC Symposium 2026"  # an organizer's change: updated_at changes with it
+    db.session.commit()
+    page = admin_client.get("/organizer/attendees").text
+    assert "<title>Attendees — NEC Symposium 2026</title>" in page
+    event.is_current = False
+    db.session.commit()
+    assert admin_client.get("/organizer/attendees").status_code == 404

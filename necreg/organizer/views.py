@@ -64,7 +64,7 @@ from ..registration import (
     update_details,
     waitlist_position,
 )
-from ..stats import COUNTERS, dashboard_stats
+from ..stats import COUNTERS, current_snapshot, dashboard_stats, event_heading
 from .charts import daily_bars
 from .forms import (
     ActionForm,
@@ -252,7 +252,11 @@ def _list_content(
 @bp.get("/attendees")
 @organizer_required(admin=True)
 def attendees():
-    event = _current_event_or_404()
+    # The event as the layout shows it, known without a query while nothing changes.
+    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
+    if snapshot is None:
+        abort(404)
+    event = event_heading(current_app, db.session, snapshot)
     args = _list_args_or_400()
     if isinstance(args, str):
         content = _list_content(AttendeeFilters(), error=args)
