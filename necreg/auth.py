@@ -17,12 +17,14 @@ from typing import Any, Protocol, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask, abort, jsonify, redirect, request, url_for
+from flask import Flask, abort, current_app, jsonify, redirect, request, url_for
 from flask_login import UserMixin, current_user
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from .database import change_watch
 from .extensions import db, login_manager
+from .freshness import KeyedMemo
 from .models import ORGANIZER_ROLES, Organizer, utcnow
 
 #: Shortest password accepted for an organizer account, in characters.
@@ -182,12 +184,27 @@ _SIGNED_IN = select(
 ).where(_organizers.c.id == bindparam("id"))
 
 
+#: How many organizers' rows each process keeps (while the change watch sees no change).
+ORGANIZERS_KEPT = 256
+
+
 def load_organizer(session_id: str) -> SignedInOrganizer | None:
-    """Flask-Login's user loader: None (signed out) for unknown, deactivated or stale ids."""
+    """Flask-Login's user loader: None (signed out) for unknown, deactivated or stale ids.
+
+    The row is kept per process while the database does not change (freshness.py; organizer
+    changes notify on PostgreSQL), so a signed-in page that reads nothing else costs no query;
+    a deactivation or a new password made anywhere ends the session at the next request.
+    """
     raw_id, _, _fingerprint = session_id.partition(".")
     if not raw_id.isdigit():
         return None
-    organizer = db.session.connection().execute(_SIGNED_IN, {"id": int(raw_id)}).first()
+    organizer_id = int(raw_id)
+    memo = current_app.extensions.setdefault("necreg.organizers", KeyedMemo(ORGANIZERS_KEPT))
+    organizer = memo.get(
+        change_watch(current_app),
+        organizer_id,
+        lambda: db.session.connection().execute(_SIGNED_IN, {"id": organizer_id}).first(),
+    )
     if organizer is None or not organizer.is_active:
         return None
     user = signed_in(organizer)

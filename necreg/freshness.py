@@ -8,9 +8,10 @@ for almost nothing:
 - SQLite: ``PRAGMA data_version`` on a read-only connection of the process's own, which
   changes whenever any other connection (another worker, the CLI) commits to the file.
 - PostgreSQL: a connection that LISTENs on ``necreg_changes``. Statement triggers on
-  ``events`` and ``attendees`` notify that channel on every change of those tables, which
-  includes each bump of ``counts_version``; NOTIFY is delivered when the change commits, to
-  every instance. Each request reads what has arrived on the socket without waiting.
+  ``events``, ``attendees`` and ``organizers`` notify that channel on every change of those
+  tables, which includes each bump of ``counts_version``; NOTIFY is delivered when the change
+  commits, to every instance. Each request reads what has arrived on the socket without
+  waiting.
 
 Commits made in this process count too (``after_commit``), so a request sees its own
 changes at once. A watch that cannot tell (not connected yet, connection lost, an in-memory
@@ -32,7 +33,8 @@ from typing import Any, TypeVar
 from sqlalchemy import DDL, Connection, Engine, event
 from sqlalchemy.orm import Session
 
-from .models import Attendee, Event
+from .extensions import db
+from .models import Event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +63,11 @@ POSTGRESQL_CREATE_ATTENDEES = (
     "CREATE TRIGGER attendees_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
     " ON attendees FOR EACH STATEMENT EXECUTE FUNCTION events_notify_change()"
 )
+#: And organizer changes (the signed-in organizer is kept while none happens). Migration 0008.
+POSTGRESQL_CREATE_ORGANIZERS = (
+    "CREATE TRIGGER organizers_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+    " ON organizers FOR EACH STATEMENT EXECUTE FUNCTION events_notify_change()"
+)
 
 #: Bumped by every commit made in this process (any session, any app).
 _local_commits = 0
@@ -79,10 +86,16 @@ def _after_create(_table, connection: Connection, **_kw) -> None:
             connection.execute(DDL(statement))
 
 
-@event.listens_for(Attendee.__table__, "after_create")
-def _after_create_attendees(_table, connection: Connection, **_kw) -> None:
+# Once every table (and the events trigger's function) exists, whatever order they came in;
+# only on the tables this create_all made.
+@event.listens_for(db.metadata, "after_create")
+def _after_create_all(_metadata, connection: Connection, tables=(), **_kw) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(DDL(POSTGRESQL_CREATE_ATTENDEES))
+        made = {table.name for table in tables}
+        if "attendees" in made:
+            connection.execute(DDL(POSTGRESQL_CREATE_ATTENDEES))
+        if "organizers" in made:
+            connection.execute(DDL(POSTGRESQL_CREATE_ORGANIZERS))
 
 
 class Watch:

@@ -1,5 +1,7 @@
 """The public pages know without a query whether the database changed (necreg/freshness.py)."""
 
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import g
 from flask_migrate import downgrade, upgrade
+from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 from sqlalchemy import create_engine, text
 
 from conftest import EVENT_DEFAULTS, count_queries
@@ -159,21 +163,67 @@ def test_the_limiter_does_not_run_before_every_request(tmp_path, enabled):
     assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
 
 
-def test_migration_0007_installs_the_attendee_trigger_of_the_models(app_config, is_postgres):
-    path = ROOT / "migrations" / "versions" / "0007_attendee_change_notify.py"
-    spec = importlib.util.spec_from_file_location("migration_0007", path)
+@pytest.mark.parametrize(
+    ("number", "name", "trigger", "table"),
+    [
+        (7, "attendee_change_notify", "POSTGRESQL_CREATE_ATTENDEES", "attendees"),
+        (8, "organizer_change_notify", "POSTGRESQL_CREATE_ORGANIZERS", "organizers"),
+    ],
+)
+def test_migrations_install_the_change_triggers_of_the_models(
+    app_config, is_postgres, number, name, trigger, table
+):
+    path = ROOT / "migrations" / "versions" / f"{number:04d}_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert migration.POSTGRESQL_CREATE == freshness.POSTGRESQL_CREATE_ATTENDEES
+    assert getattr(freshness, trigger) == migration.POSTGRESQL_CREATE
     if not is_postgres:
         return
     app = create_app(app_config)
     with app.app_context():
         upgrade()
-        triggers = text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'attendees'::regclass")
-        assert "attendees_notify_change" in db.session.execute(triggers).scalars().all()
+        triggers = text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass)")
+        names = db.session.execute(triggers, {"t": table}).scalars().all()
+        assert f"{table}_notify_change" in names
         db.session.remove()
-        downgrade(revision="0006_search_indexes")
-        assert "attendees_notify_change" not in db.session.execute(triggers).scalars().all()
+        downgrade(revision=migration.down_revision)
+        names = db.session.execute(triggers, {"t": table}).scalars().all()
+        assert f"{table}_notify_change" not in names
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_signed_in_page_seen_again_costs_no_query(admin_client, make_event):
+    make_event()
+    admin_client.get("/organizer/attendees")
+    db.session.remove()
+    with count_queries() as statements:
+        assert admin_client.get("/organizer/attendees").status_code == 200
+    assert statements == []
+
+
+@pytest.mark.parametrize("change", ["is_active = false", "password_hash = 'another'"])
+def test_an_organizer_changed_elsewhere_is_signed_out_at_once(
+    admin_client, database_url, make_event, change
+):
+    make_event()
+
+    def status() -> int:
+        g.pop("_login_user", None)  # as a new request starts: without the user loaded
+        code = admin_client.get("/organizer/attendees").status_code
+        db.session.remove()
+        return code
+
+    assert status() == 200
+    with count_queries() as statements:
+        assert status() == 200
+    assert statements == []  # the organizer's row is kept while nothing changes
+    engine = create_engine(database_url)  # another worker, the CLI, plain SQL
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE organizers SET {change}"))
+    finally:
+        engine.dispose()
+    # SQLite: at once. PostgreSQL: when the notice of the commit has arrived.
+    assert seen_within(status, 302, seconds=2)
