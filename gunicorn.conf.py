@@ -29,6 +29,16 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 forwarded_allow_ips = os.environ.get("NECREG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
+def when_ready(server):
+    """Compile the site's templates once in the master, before any worker is forked: workers,
+    and those that replace them after max_requests, start with them compiled instead of
+    spending their first requests on it (~25 ms for the attendee list)."""
+    jinja_env = getattr(server.app.wsgi(), "jinja_env", None)  # any WSGI app may be served
+    if jinja_env is not None:
+        for name in jinja_env.list_templates(extensions=["html"]):
+            jinja_env.get_template(name)
+
+
 def post_fork(server, worker):
     """Connections opened by the master before forking must not be shared with workers."""
     app = server.app.wsgi()
