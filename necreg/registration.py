@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .database import wait_for_write_turn
 from .folding import SEARCHED_FIELDS, search_text
 from .mail import outbox
 from .models import (
@@ -100,7 +101,8 @@ def lock_event(session: Session, event: Event) -> None:
     PostgreSQL: ``SELECT ... FOR UPDATE`` on the event row, so concurrent registrations for
     the same event, from any worker or machine, count and insert one after another.
     SQLite: a no-op UPDATE of the row, which makes this transaction the database's single
-    writer before it counts (a plain SELECT would not start the write transaction).
+    writer before it counts (a plain SELECT would not start the write transaction); the
+    writers wait for it in line (database.wait_for_write_turn).
     The statement that locks also returns the row as it is now (``FOR UPDATE`` gives the
     newest version once the lock is granted; SQLite's UPDATE ... RETURNING), and ``event``
     takes its values, so caps read before the lock give way to the ones in force: one round
@@ -110,6 +112,7 @@ def lock_event(session: Session, event: Event) -> None:
     if dialect.name == "postgresql":
         statement = _LOCK_POSTGRESQL
     else:
+        wait_for_write_turn(session)
         if not dialect.update_returning:  # SQLite before 3.35
             session.execute(_LOCK_SQLITE, {"event": event.id})
             session.refresh(event)
