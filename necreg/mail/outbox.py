@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
@@ -45,19 +45,26 @@ def render(
         raise ValueError(f"unknown kind of message {kind!r}")
     now = now or utcnow()
     context = {"attendee": attendee, "site_url": site_url(), **context}
-    subject = render_template(f"emails/{kind}.subject.txt", **context)
+    subject = _render(f"emails/{kind}.subject.txt", context)
     return {
         "attendee_id": attendee.id if attendee is not None else None,
         "kind": kind,
         "to_address": to_address,
         # One line: a template's trailing newline or a stray line break must not reach a header.
         "subject": " ".join(subject.split())[:300],
-        "text_body": render_template(f"emails/{kind}.txt", **context),
-        "html_body": render_template(f"emails/{kind}.html", **context),
+        "text_body": _render(f"emails/{kind}.txt", context),
+        "html_body": _render(f"emails/{kind}.html", context),
         "attachments": list(attachments),
         "next_attempt_at": now,
         "created_at": now,
     }
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    """Render with the app's templates and Jinja globals only: a message is the same whether
+    it is queued in a request or not, so no request context processor (the signed-in user,
+    the CSRF token ...) runs, three times per message."""
+    return current_app.jinja_env.get_template(name).render(context)
 
 
 def queue(session: Session, kind: str, **options: Any) -> OutboxMessage:
