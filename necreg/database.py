@@ -70,7 +70,11 @@ def wait_for_write_turn(session: Session) -> None:
         # This transaction has written already, so it may hold SQLite's lock: waiting for a
         # turn now could wait for someone who waits for us (until the busy timeout).
         return
-    fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # Read-only is enough for flock, so another account that can read it can queue too.
+        fd = os.open(f"{path}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return  # e.g. a read-only directory: SQLite's busy handler still serialises writers
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
