@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import threading
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -37,10 +39,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-#: Session.info key of the writer turn a session holds (an open file descriptor).
+#: Session.info key of the writer turn a session holds (the locked file).
 _WRITER_TURN = "necreg.sqlite_writer_turn"
-#: How many writer turns the sessions of each thread hold.
 _thread_turns = threading.local()
+
+
+def _turns_of_this_thread() -> weakref.WeakSet[io.FileIO]:
+    """The writers' turns that sessions of this thread hold (gone with a dropped session)."""
+    if not hasattr(_thread_turns, "held"):
+        _thread_turns.held = weakref.WeakSet()
+    return _thread_turns.held
 
 
 def wait_for_write_turn(session: Session) -> None:
@@ -61,7 +69,7 @@ def wait_for_write_turn(session: Session) -> None:
         return
     if _WRITER_TURN in session.info:
         return
-    if getattr(_thread_turns, "held", 0):
+    if _turns_of_this_thread():
         # Another session of this thread holds the turn and cannot end while we wait for it:
         # leave the waiting to SQLite, whose busy timeout then ends it with an error.
         return
@@ -75,13 +83,17 @@ def wait_for_write_turn(session: Session) -> None:
         fd = os.open(f"{path}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError:
         return  # e.g. a read-only directory: SQLite's busy handler still serialises writers
+    # A file object, not a bare descriptor: should the session be dropped without ending its
+    # transaction, collecting it closes the file, and so frees the turn, as SQLite's lock is
+    # freed with the connection.
+    turn = os.fdopen(fd, "rb", buffering=0)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(turn, fcntl.LOCK_EX)
     except BaseException:
-        os.close(fd)
+        turn.close()
         raise
-    session.info[_WRITER_TURN] = fd
-    _thread_turns.held = getattr(_thread_turns, "held", 0) + 1
+    session.info[_WRITER_TURN] = turn
+    _turns_of_this_thread().add(turn)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -89,8 +101,9 @@ def _end_write_turn(session: Session, transaction: SessionTransaction) -> None:
     """The transaction is committed or rolled back: let the next writer go (closing the file
     releases the lock)."""
     if transaction.parent is None and _WRITER_TURN in session.info:
-        os.close(session.info.pop(_WRITER_TURN))
-        _thread_turns.held -= 1
+        turn = session.info.pop(_WRITER_TURN)
+        turn.close()
+        _turns_of_this_thread().discard(turn)
 
 
 def init_app(app: Flask) -> None:

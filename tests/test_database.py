@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import signal
+import warnings
 from collections.abc import Callable
 
 import pytest
@@ -108,3 +110,16 @@ def test_without_a_lock_file_writers_still_register(make_event, sqlite_only, mon
     register(db.session, event, person(1), code_prefix="NEC")
     db.session.commit()
     assert db.session.execute(text("SELECT count(*) FROM attendees")).scalar() == 1
+
+
+def test_a_session_dropped_in_its_transaction_frees_the_turn(app, make_event, turn_is_free):
+    """As SQLite's own lock is freed with a connection that is dropped."""
+    event_id = make_event().id
+    session = Session(db.engine)
+    register(session, session.get(Event, event_id), person(1), code_prefix="NEC")
+    assert not turn_is_free()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # about the connection and the file left open
+        del session
+        gc.collect()
+    assert turn_is_free()
