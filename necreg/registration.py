@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
+from .database import wait_for_write_turn
+from .folding import SEARCHED_FIELDS, search_text
 from .mail import outbox
 from .models import (
     ROLES,
@@ -20,12 +23,11 @@ from .models import (
     Attendee,
     AttendeeChange,
     Event,
+    RoleCount,
     new_code,
+    new_token,
     utcnow,
 )
-from .stats import role_counts
-
-EMAIL_INDEX = "uq_attendees_event_email_active"
 
 
 class RegistrationError(Exception):
@@ -74,31 +76,51 @@ class Registrant:
     badge_name: str = ""
 
 
+#: Statements of the registration path, built once (building one costs about as much as
+#: running it on SQLite).
+_CURRENT_EVENT = select(Event).where(Event.is_current)
+_events = Event.__table__
+_LOCK_POSTGRESQL = select(_events).where(_events.c.id == bindparam("event")).with_for_update()
+# Not "SET id = id": writing the key makes SQLite check every row that refers to it;
+# updated_at kept as it is, or its onupdate would stamp it.
+_LOCK_SQLITE = (
+    _events.update()
+    .where(_events.c.id == bindparam("event"))
+    .values(counts_version=_events.c.counts_version, updated_at=_events.c.updated_at)
+)
+_LOCK_SQLITE_RETURNING = _LOCK_SQLITE.returning(*_events.c)
+
+
 def current_event(session: Session) -> Event | None:
-    return session.execute(select(Event).where(Event.is_current)).scalar_one_or_none()
+    return session.execute(_CURRENT_EVENT).scalar_one_or_none()
 
 
 def lock_event(session: Session, event: Event) -> None:
-    """Take the event's registration lock until the transaction ends.
+    """Take the event's registration lock until the transaction ends, and read the event again.
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` on the event row, so concurrent registrations for
     the same event, from any worker or machine, count and insert one after another.
     SQLite: a no-op UPDATE of the row, which makes this transaction the database's single
-    writer before it counts (a plain SELECT would not start the write transaction).
-    The event is then read again, so its caps are the ones in force now.
+    writer before it counts (a plain SELECT would not start the write transaction); the
+    writers wait for it in line (database.wait_for_write_turn).
+    The statement that locks also returns the row as it is now (``FOR UPDATE`` gives the
+    newest version once the lock is granted; SQLite's UPDATE ... RETURNING), and ``event``
+    takes its values, so caps read before the lock give way to the ones in force: one round
+    trip instead of a lock and then a refresh.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        statement = _LOCK_POSTGRESQL
     else:
-        # Not "SET id = id": writing the key makes SQLite check every row that refers to it;
-        # updated_at kept as it is, or the ORM's onupdate would stamp it.
-        session.execute(
-            update(Event)
-            .where(Event.id == event.id)
-            .values(counts_version=Event.counts_version, updated_at=Event.updated_at)
-        )
-    # Caps read before the lock may have changed since; count against the current ones.
-    session.refresh(event)
+        wait_for_write_turn(session)
+        if not dialect.update_returning:  # SQLite before 3.35
+            session.execute(_LOCK_SQLITE, {"event": event.id})
+            session.refresh(event)
+            return
+        statement = _LOCK_SQLITE_RETURNING
+    row = session.execute(statement, {"event": event.id}).one()._mapping
+    for prop in Event.__mapper__.column_attrs:
+        set_committed_value(event, prop.key, row[prop.columns[0]])
 
 
 def email_taken(session: Session, event: Event, email: str) -> bool:
@@ -114,10 +136,22 @@ def email_taken(session: Session, event: Event, email: str) -> bool:
     )
 
 
+_role_counts = RoleCount.__table__
+_ROLE_COUNTS = select(_role_counts.c.role, _role_counts.c.active).where(
+    _role_counts.c.event_id == bindparam("event")
+)
+
+
 def _active_counts(session: Session, event: Event) -> dict[str, int]:
-    """Confirmed attendees per role, read from the trigger-kept counters (exact in this
-    transaction, and a few rows however many registrations there are)."""
-    return role_counts(session, event.id)
+    """Confirmed attendees per role (every role present), read from the trigger-kept counters:
+    exact in this transaction, and a few rows however many registrations there are.
+
+    The same read as ``stats.role_counts``, with its statement built once: it runs while the
+    event lock is held, which every registration waits for.
+    """
+    counts = dict.fromkeys(ROLES, 0)
+    counts.update(session.execute(_ROLE_COUNTS, {"event": event.id}).all())
+    return counts
 
 
 def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
@@ -174,15 +208,11 @@ def register(
     if not event.registration_open(now):
         raise RegistrationClosed(f"Registration for {event.name} is closed.")
 
-    lock_event(session, event)
-    if email_taken(session, event, person.email):
-        raise DuplicateRegistration(duplicate_message(event))
-
-    counts = _active_counts(session, event)
     attendee = Attendee(
         event_id=event.id,
-        code=_unused_code(session, code_prefix),
-        status=STATUS_CONFIRMED if _has_room(event, counts, person.role) else STATUS_WAITLISTED,
+        code=new_code(code_prefix),
+        token=new_token(),
+        status=STATUS_CONFIRMED,
         role=person.role,
         first_name=person.first_name,
         last_name=person.last_name,
@@ -194,21 +224,81 @@ def register(
         consent_at=now,
         created_at=now,
         updated_at=now,
+        cancelled_at=None,
+        checked_in_at=None,
     )
-    session.add(attendee)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        # Only reachable when the lock was bypassed (e.g. a row written by hand); the caller
-        # rolls back, as after any RegistrationError.
-        if EMAIL_INDEX in str(exc.orig):
-            raise DuplicateRegistration(duplicate_message(event)) from None
-        raise
-    outbox.queue_status_message(
-        session, event, attendee, waitlist_position(session, attendee), now=now
-    )
-    session.flush()
+    # What does not depend on the counts is made before the lock is taken, so that the lock,
+    # which every registration waits for, is held the shorter: the search text, and the
+    # message as a confirmation (most registrations are; a waiting one, or one whose code
+    # turns out to be taken, is rendered again).
+    attendee.search_text = _search_text(attendee)
+    rendered = attendee.code
+    message = outbox.status_message(event, attendee, None, now=now)
+
+    lock_event(session, event)
+    if not _has_room(event, _active_counts(session, event), person.role):
+        attendee.status = STATUS_WAITLISTED
+    _insert_attendee(session, event, attendee, code_prefix)
+    if attendee.status != STATUS_CONFIRMED or attendee.code != rendered:
+        position = waitlist_position(session, attendee)
+        message = outbox.status_message(event, attendee, position, now=now)
+    outbox.queue_rendered(session, {**message, "attendee_id": attendee.id})
     return attendee
+
+
+#: How many codes to draw before giving up: with a million codes in use, ten draws in a row
+#: that are all taken happen about once in 10**29 registrations.
+CODE_TRIES = 10
+
+
+def _insert_attendee(session: Session, event: Event, attendee: Attendee, code_prefix: str) -> None:
+    """Insert a new registration, drawing another code while its code is taken, and make
+    ``attendee`` persistent in the session as it was written (nothing to load back).
+
+    One statement checks and inserts: ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``
+    skips the row, without an error (which would end a PostgreSQL transaction), when it would
+    break a unique index: the code, or the e-mail among the event's registrations that are
+    not cancelled. Only then is a second look needed: a taken e-mail is a duplicate, anything
+    else was a taken code. Raises DuplicateRegistration.
+    """
+    dialect = session.get_bind().dialect
+    statement = _INSERT_IF_NEW[dialect.name]
+    if dialect.insert_returning:
+        statement = _INSERT_IF_NEW_RETURNING[dialect.name]
+    for attempt in range(CODE_TRIES):
+        if attempt:
+            attendee.code = new_code(code_prefix)
+            attendee.search_text = _search_text(attendee)
+        row = {column.key: getattr(attendee, column.key) for column in _INSERTED}
+        result = session.execute(statement, row)
+        if dialect.insert_returning:
+            attendee_id = result.scalar_one_or_none()
+        else:  # SQLite before 3.35
+            attendee_id = result.lastrowid if result.rowcount == 1 else None
+        if attendee_id is not None:
+            attendee.id = attendee_id
+            make_transient_to_detached(attendee)
+            session.add(attendee)
+            return
+        if email_taken(session, event, attendee.email):
+            raise DuplicateRegistration(duplicate_message(event))
+    raise RuntimeError(f"could not find an unused attendee code in {CODE_TRIES} tries")
+
+
+def _search_text(attendee: Attendee) -> str:
+    return search_text({name: getattr(attendee, name) for name in SEARCHED_FIELDS})
+
+
+_attendees = Attendee.__table__
+_INSERTED = [column for column in _attendees.c if column.key != "id"]
+#: INSERT statements that skip a row which would break a unique index, instead of failing.
+_INSERT_IF_NEW = {
+    "postgresql": postgresql.insert(_attendees).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_attendees).on_conflict_do_nothing(),
+}
+_INSERT_IF_NEW_RETURNING = {
+    name: statement.returning(_attendees.c.id) for name, statement in _INSERT_IF_NEW.items()
+}
 
 
 def duplicate_message(event: Event) -> str:
@@ -216,14 +306,6 @@ def duplicate_message(event: Event) -> str:
         f"This e-mail address is already registered for {event.name}. "
         "Use the link in your confirmation to see or change your registration."
     )
-
-
-def _unused_code(session: Session, prefix: str) -> str:
-    for _ in range(10):
-        code = new_code(prefix)
-        if session.execute(select(Attendee.id).where(Attendee.code == code)).first() is None:
-            return code
-    raise RuntimeError("could not find an unused attendee code in 10 tries")
 
 
 def waitlist_position(session: Session, attendee: Attendee) -> int | None:

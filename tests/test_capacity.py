@@ -8,6 +8,7 @@ from necreg.registration import (
     NoRoom,
     Registrant,
     cancel,
+    lock_event,
     register,
     restore,
     room_left,
@@ -219,3 +220,14 @@ def test_registering_leaves_the_event_updated_at_alone(make_event):
     sign_up(event, 1)
     db.session.expire_all()
     assert db.session.get(Event, event.id).updated_at == before
+
+
+def test_changes_made_before_taking_the_lock_are_kept(make_event):
+    event = make_event(capacity=5)
+    assert event.sessions == 40  # loaded into this session
+    event.sessions = 41  # not flushed yet
+    lock_event(db.session, event)
+    assert (event.sessions, event.capacity) == (41, 5)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Event, event.id).sessions == 41

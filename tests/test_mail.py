@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from necreg import registration
 from necreg.extensions import db
 from necreg.mail.delivery import FileBackend, build_message
 from necreg.mail.ics import event_calendar, fold
@@ -111,6 +112,22 @@ def test_waitlisted_registration_gets_the_notice_with_its_position(make_event):
     assert "number 2" in message.subject
     assert "number 2" in message.text_body and "number 2" in message.html_body
     assert message.attachments == []
+
+
+def test_a_code_drawn_again_is_the_one_in_the_message(make_event, monkeypatch):
+    """The confirmation is rendered before the code is known to be free; when it was taken,
+    the registration gets another and the message is rendered again with it."""
+    event = make_event()
+    taken = sign_up(event, 1).code
+    codes = iter([taken, "NEC-FRE5H2"])
+    monkeypatch.setattr(registration, "new_code", lambda prefix: next(codes))
+    attendee = sign_up(event, 2)
+    assert attendee.code == "NEC-FRE5H2"
+    [message] = messages(attendee_id=attendee.id)
+    assert message.kind == "confirmation"
+    for text in (message.subject, message.text_body, message.html_body):
+        assert "NEC-FRE5H2" in text and taken not in text
+    assert "NEC-FRE5H2" in message.attachments[1]["content"]
 
 
 def test_cancel_queues_cancellation_and_promotion_mails(make_event):

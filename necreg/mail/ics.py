@@ -25,6 +25,8 @@ def fold(line: str) -> str:
 
     Continuation lines start with a space, which counts towards their 75 octets.
     """
+    if len(line) <= FOLD_OCTETS // 4 or len(line.encode("utf-8")) <= FOLD_OCTETS:
+        return line  # fits (a character is at most 4 octets): most lines do
     parts: list[str] = []
     current = ""
     size = 0

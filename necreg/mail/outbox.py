@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
@@ -31,8 +31,7 @@ def self_service_url(attendee: Attendee) -> str:
     return f"{site_url()}/registration/{attendee.token}"
 
 
-def queue(
-    session: Session,
+def render(
     kind: str,
     *,
     to_address: str,
@@ -40,27 +39,53 @@ def queue(
     attachments: Iterable[dict[str, str]] = (),
     now: datetime | None = None,
     **context: Any,
-) -> OutboxMessage:
-    """Render the ``kind`` templates with ``context`` and add the message to the session."""
+) -> dict[str, Any]:
+    """The outbox row of a message: the ``kind`` templates rendered with ``context``."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of message {kind!r}")
     now = now or utcnow()
     context = {"attendee": attendee, "site_url": site_url(), **context}
-    subject = render_template(f"emails/{kind}.subject.txt", **context)
-    message = OutboxMessage(
-        attendee_id=attendee.id if attendee is not None else None,
-        kind=kind,
-        to_address=to_address,
+    subject = _render(f"emails/{kind}.subject.txt", context)
+    return {
+        "attendee_id": attendee.id if attendee is not None else None,
+        "kind": kind,
+        "to_address": to_address,
         # One line: a template's trailing newline or a stray line break must not reach a header.
-        subject=" ".join(subject.split())[:300],
-        text_body=render_template(f"emails/{kind}.txt", **context),
-        html_body=render_template(f"emails/{kind}.html", **context),
-        attachments=list(attachments),
-        next_attempt_at=now,
-        created_at=now,
-    )
+        "subject": " ".join(subject.split())[:300],
+        "text_body": _render(f"emails/{kind}.txt", context),
+        "html_body": _render(f"emails/{kind}.html", context),
+        "attachments": list(attachments),
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    """Render with the app's templates and Jinja globals only: a message is the same whether
+    it is queued in a request or not, so no request context processor (the signed-in user,
+    the CSRF token ...) runs, three times per message."""
+    return current_app.jinja_env.get_template(name).render(context)
+
+
+def queue(session: Session, kind: str, **options: Any) -> OutboxMessage:
+    """Render the ``kind`` templates (see ``render``) and add the message to the session."""
+    return _add(session, render(kind, **options))
+
+
+def _add(session: Session, row: dict[str, Any]) -> OutboxMessage:
+    message = OutboxMessage(**row)
     session.add(message)
     return message
+
+
+_INSERT = OutboxMessage.__table__.insert()
+
+
+def queue_rendered(session: Session, row: dict[str, Any]) -> None:
+    """Queue a message rendered beforehand (``render``), written at once with one INSERT
+    instead of through the session's unit of work: for the registration path, where the
+    message is rendered before the event lock is taken and written under it."""
+    session.execute(_INSERT, row)
 
 
 def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict[str, str]:
@@ -100,13 +125,10 @@ def _common(event: Event, attendee: Attendee) -> dict[str, Any]:
     return {"event": event, "link": self_service_url(attendee)}
 
 
-def _queue_place(
-    session: Session, kind: str, event: Event, attendee: Attendee, now: datetime | None
-) -> OutboxMessage:
+def _place(kind: str, event: Event, attendee: Attendee, now: datetime | None) -> dict[str, Any]:
     """A message telling a confirmed attendee their place: code, QR code and calendar."""
     now = now or utcnow()
-    return queue(
-        session,
+    return render(
         kind,
         to_address=attendee.email,
         attendee=attendee,
@@ -117,10 +139,23 @@ def _queue_place(
     )
 
 
+def _waitlisted(
+    event: Event, attendee: Attendee, position: int | None, now: datetime | None
+) -> dict[str, Any]:
+    return render(
+        "waitlisted",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        position=position,
+        **_common(event, attendee),
+    )
+
+
 def queue_confirmation(
     session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
 ) -> OutboxMessage:
-    return _queue_place(session, "confirmation", event, attendee, now)
+    return _add(session, _place("confirmation", event, attendee, now))
 
 
 def queue_waitlisted(
@@ -131,21 +166,13 @@ def queue_waitlisted(
     *,
     now: datetime | None = None,
 ) -> OutboxMessage:
-    return queue(
-        session,
-        "waitlisted",
-        to_address=attendee.email,
-        attendee=attendee,
-        now=now,
-        position=position,
-        **_common(event, attendee),
-    )
+    return _add(session, _waitlisted(event, attendee, position, now))
 
 
 def queue_promoted(
     session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
 ) -> OutboxMessage:
-    return _queue_place(session, "promoted", event, attendee, now)
+    return _add(session, _place("promoted", event, attendee, now))
 
 
 def queue_cancelled(
@@ -183,6 +210,18 @@ def queue_links(
     )
 
 
+def status_message(
+    event: Event, attendee: Attendee, position: int | None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Confirmation for a confirmed registration, the waiting-list notice for a waiting one,
+    rendered (see ``render``) but not queued."""
+    if attendee.status == STATUS_CONFIRMED:
+        return _place("confirmation", event, attendee, now)
+    if attendee.status == STATUS_WAITLISTED:
+        return _waitlisted(event, attendee, position, now)
+    raise ValueError(f"no status message for a {attendee.status} registration")
+
+
 def queue_status_message(
     session: Session,
     event: Event,
@@ -191,9 +230,5 @@ def queue_status_message(
     *,
     now: datetime | None = None,
 ) -> OutboxMessage:
-    """Confirmation for a confirmed registration, the waiting-list notice for a waiting one."""
-    if attendee.status == STATUS_CONFIRMED:
-        return queue_confirmation(session, event, attendee, now=now)
-    if attendee.status == STATUS_WAITLISTED:
-        return queue_waitlisted(session, event, attendee, position, now=now)
-    raise ValueError(f"no status message for a {attendee.status} registration")
+    """Queue the ``status_message`` of a registration."""
+    return _add(session, status_message(event, attendee, position, now=now))

@@ -14,7 +14,7 @@ from wtforms import BooleanField, EmailField, Field, SelectChoice, SelectField, 
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import Select, html_params
 
-from ..countries import countries
+from ..countries import countries, country_names
 from ..models import MAX_LENGTHS, ROLES
 from ..registration import EDITABLE_FIELDS, Registrant, Room
 
@@ -165,7 +165,7 @@ class _DetailsChecks:
             raise ValidationError("Please choose one of the roles in the list.")
 
     def validate_country(self, field: Field) -> None:
-        if field.data not in dict(countries()):
+        if field.data not in country_names():
             raise ValidationError("Please choose a country from the list.")
 
     def show_room(self, room: Room, threshold: int, keep: str | None = None) -> None:

@@ -140,8 +140,9 @@ def register_page():
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
         return _form_page(form, event, 409)
+    token = attendee.token  # read before the commit expires it, or it is loaded again
     db.session.commit()
-    return redirect(url_for(".registration", token=attendee.token), 303)
+    return redirect(url_for(".registration", token=token), 303)
 
 
 def _attendee_or_404(token: str) -> Attendee:
