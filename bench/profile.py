@@ -1,0 +1,116 @@
+"""Where a request's time goes: pyinstrument over many requests to one path, in-process.
+
+Seeds N attendees like `make bench` (SQLite by default, NECREG_BENCH_DATABASE_URL for a fresh
+PostgreSQL schema), then sends REQUESTS requests through the WSGI app, each in an app context of
+its own as under gunicorn, and prints pyinstrument's call tree. Examples:
+
+    .venv/bin/python bench/profile.py --path "POST /register"
+    .venv/bin/python bench/profile.py --path "GET /organizer/attendees?q=hospital" --no-watch
+
+``--no-watch`` turns CHANGE_WATCH off, so nothing is kept between requests: what a request
+costs when the database has just changed. Needs pyinstrument (`pip install pyinstrument`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from run import EVENT_TOML, ORGANIZER, necreg, postgres_schema  # noqa: E402
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def registration(token: str, n: int) -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "first_name": "Profile",
+        "last_name": f"Runner{n}",
+        "email": f"profile-{n}@example.org",
+        "role": ("clinician", "scientist", "family", "advocate")[n % 4],
+        "institution": f"Profile Hospital {n % 300}",
+        "country": "US",
+        "consent": "y",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", default="POST /register", help='"METHOD /path?query"')
+    parser.add_argument("--attendees", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--no-watch", action="store_true", help="keep nothing between requests")
+    options = parser.parse_args()
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        print("pyinstrument is not installed (pip install pyinstrument)", file=sys.stderr)
+        return 2
+
+    method, _, path = options.path.partition(" ")
+    tmp = Path(tempfile.mkdtemp(prefix="necreg-profile-"))
+    drop = None
+    try:
+        bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
+        if bench_url:
+            database_url, drop = postgres_schema(bench_url)
+        else:
+            database_url = f"sqlite:///{tmp / 'profile.db'}"
+        settings = {
+            "INSTANCE_PATH": str(tmp),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secrets.token_hex(32),
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "LOGIN_RATE_LIMIT": "1000 per second",
+            "CHANGE_WATCH": str(not options.no_watch).lower(),
+        }
+        env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
+        event_file = tmp / "event.toml"
+        n = options.attendees
+        event_file.write_text(EVENT_TOML.format(capacity=n * 2, family_cap=n // 5))
+        necreg(env, "db", "upgrade")
+        necreg(env, "load-event", str(event_file))
+        necreg(env, "seed-demo", "--attendees", str(n))
+        password = ORGANIZER[1]
+        necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
+
+        from necreg import create_app
+
+        app = create_app({**settings, "CHANGE_WATCH": not options.no_watch})
+        client = app.test_client()
+        if path.startswith("/organizer/"):
+            token = CSRF_RE.search(client.get("/organizer/login").get_data(as_text=True))[1]
+            form = {"email": ORGANIZER[0], "password": password, "csrf_token": token}
+            assert client.post("/organizer/login", data=form).status_code == 303
+        token = CSRF_RE.search(client.get("/register").get_data(as_text=True))[1]
+
+        def send(i: int) -> int:
+            if method == "POST":
+                return client.post(path, data=registration(token, i)).status_code
+            return client.get(path).status_code
+
+        for i in range(20):  # warm up: templates compiled, connections open
+            send(-1 - i)
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        statuses = [send(i) for i in range(options.requests)]
+        profiler.stop()
+        print(f"{options.requests} x {options.path} ({n} attendees), answers {set(statuses)}")
+        print(profiler.output_text(unicode=False, color=False))
+        return 0
+    finally:
+        if drop is not None:
+            drop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
