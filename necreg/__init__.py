@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # counters installs the database triggers that keep the public counters
     from . import auth, counters, database, web  # noqa: F401
     from . import config as settings
+    from .api.views import StatsFastPath
     from .api.views import bp as api_bp
     from .cli import register_commands
     from .extensions import csrf, db, limiter, migrate
@@ -46,6 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     limiter.init_app(app)
+    # Inside web's middleware, so that its answers carry the security headers too.
+    app.wsgi_app = StatsFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     web.init_app(app)
     register_commands(app)
 

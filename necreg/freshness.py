@@ -140,6 +140,7 @@ class Watch:
             except Exception:  # noqa: BLE001 - any failure means "cannot tell" until reconnected
                 log.warning("change watch lost its connection; reading the database instead")
                 self._drop()
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS  # the database may restart
                 return None
 
     def close(self) -> None:

@@ -227,3 +227,54 @@ def test_an_organizer_changed_elsewhere_is_signed_out_at_once(
         engine.dispose()
     # SQLite: at once. PostgreSQL: when the notice of the commit has arrived.
     assert seen_within(status, 302, seconds=2)
+
+
+def test_stats_are_answered_without_flask_while_nothing_changed(app, client, make_event):
+    """The busiest path: GET /api/stats from the last answer while the watch sees no change."""
+    event = make_event(sessions=10)
+    calls = []
+    view = app.view_functions["api.stats"]
+    app.view_functions["api.stats"] = lambda: calls.append(1) or view()
+    first = client.get("/api/stats")
+    db.session.remove()
+    assert len(calls) == 1
+    again = client.get("/api/stats")
+    assert len(calls) == 1  # not through Flask
+    assert again.get_data() == first.get_data()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Content-Type"] == "application/json"
+    assert again.headers["Cache-Control"] == "no-cache"
+    assert "script-src 'self'" in again.headers["Content-Security-Policy"]
+    etag = first.headers["ETag"]
+    assert client.get("/api/stats", headers={"If-None-Match": etag}).status_code == 304
+    assert len(calls) == 1
+    # Other forms of the question go to the view, which answers them the same way.
+    listed = client.get("/api/stats", headers={"If-None-Match": f'"other", {etag}'})
+    assert listed.status_code == 304
+    assert client.head("/api/stats").status_code == 200
+    assert len(calls) == 3
+    db.session.remove()
+    db.session.get(Event, event.id).sessions = 12
+    db.session.commit()
+    assert stats(client)["sessions"] == 12  # a change: through the view again
+    assert len(calls) == 4
+
+
+def test_without_a_watch_stats_always_go_through_the_view(app_config):
+    app = create_app({**app_config, "CHANGE_WATCH": False})
+    with app.app_context():
+        db.create_all()
+        try:
+            db.session.add(Event(**EVENT_DEFAULTS))
+            db.session.commit()
+            calls = []
+            view = app.view_functions["api.stats"]
+            app.view_functions["api.stats"] = lambda: calls.append(1) or view()
+            client = app.test_client()
+            stats(client)
+            stats(client)
+            assert len(calls) == 2
+        finally:
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
