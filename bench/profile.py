@@ -14,9 +14,7 @@ costs when the database has just changed. Needs pyinstrument (`pip install pyins
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
 import shutil
 import sys
 import tempfile
@@ -24,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from run import EVENT_TOML, ORGANIZER, necreg, postgres_schema  # noqa: E402
+from run import ORGANIZER, prepare  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -57,30 +55,12 @@ def main() -> int:
 
     method, _, path = options.path.partition(" ")
     tmp = Path(tempfile.mkdtemp(prefix="necreg-profile-"))
-    drop = None
+    cleanup: list = []
     try:
-        bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
-        if bench_url:
-            database_url, drop = postgres_schema(bench_url)
-        else:
-            database_url = f"sqlite:///{tmp / 'profile.db'}"
-        settings = {
-            "INSTANCE_PATH": str(tmp),
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": secrets.token_hex(32),
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "LOGIN_RATE_LIMIT": "1000 per second",
-            "CHANGE_WATCH": str(not options.no_watch).lower(),
-        }
-        env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
-        event_file = tmp / "event.toml"
+        watch = {"CHANGE_WATCH": str(not options.no_watch).lower()}
+        settings, _database, _seconds = prepare(tmp, options.attendees, cleanup, watch)
         n = options.attendees
-        event_file.write_text(EVENT_TOML.format(capacity=n * 2, family_cap=n // 5))
-        necreg(env, "db", "upgrade")
-        necreg(env, "load-event", str(event_file))
-        necreg(env, "seed-demo", "--attendees", str(n))
         password = ORGANIZER[1]
-        necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
 
         from necreg import create_app
 
@@ -107,8 +87,8 @@ def main() -> int:
         print(profiler.output_text(unicode=False, color=False))
         return 0
     finally:
-        if drop is not None:
-            drop()
+        for step in reversed(cleanup):
+            step()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

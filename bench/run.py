@@ -154,6 +154,39 @@ def postgres_schema(url: str) -> tuple[str, object]:
     return scoped.render_as_string(hide_password=False), drop
 
 
+def prepare(
+    tmp: Path, attendees: int, cleanup: list, extra: dict[str, str] | None = None
+) -> tuple[dict[str, str], str, float]:
+    """A database (SQLite in ``tmp``, or a new schema of NECREG_BENCH_DATABASE_URL, dropped by
+    ``cleanup``) with the benchmark event, ``attendees`` seeded and the organizer ORGANIZER.
+    Returns the app's settings, the database's name and how long seeding took."""
+    bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
+    if bench_url:
+        database_url, drop = postgres_schema(bench_url)
+        cleanup.append(drop)
+        database = "PostgreSQL"
+    else:
+        database_url = f"sqlite:///{tmp / 'bench.db'}"
+        database = "SQLite"
+    settings = {
+        "INSTANCE_PATH": str(tmp),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(32),
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "LOGIN_RATE_LIMIT": "1000 per second",
+        **(extra or {}),
+    }
+    env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
+    event_file = tmp / "bench-event.toml"
+    event_file.write_text(EVENT_TOML.format(capacity=attendees * 2, family_cap=attendees // 5))
+    necreg(env, "db", "upgrade")
+    necreg(env, "load-event", str(event_file))
+    seed_seconds = necreg(env, "seed-demo", "--attendees", str(attendees))
+    password = ORGANIZER[1]
+    necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
+    return settings, database, seed_seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--attendees", type=int, default=100_000)
@@ -174,32 +207,10 @@ def main() -> int:
     cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
     servers: list[GunicornServer] = []
     try:
-        bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
-        if bench_url:
-            database_url, drop = postgres_schema(bench_url)
-            cleanup.append(drop)
-            database = "PostgreSQL"
-        else:
-            database_url = f"sqlite:///{tmp / 'bench.db'}"
-            database = "SQLite"
-        settings = {
-            "INSTANCE_PATH": str(tmp),
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": secrets.token_hex(32),
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "LOGIN_RATE_LIMIT": "1000 per second",
-        }
-        env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
-        event_file = tmp / "bench-event.toml"
         n = options.attendees
-        event_file.write_text(EVENT_TOML.format(capacity=n * 2, family_cap=n // 5))
-
+        settings, database, seed_seconds = prepare(tmp, n, cleanup)
         print(f"necreg benchmark on {database}, {n} attendees, {options.workers} gunicorn workers")
-        necreg(env, "db", "upgrade")
-        necreg(env, "load-event", str(event_file))
-        seed_seconds = necreg(env, "seed-demo", "--attendees", str(n))
         password = ORGANIZER[1]
-        necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
 
         app = GunicornServer(settings, options.workers)
         servers.append(app)
