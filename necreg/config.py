@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     # Login attempts allowed per client address and per account.
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Lost-link e-mails one client address, and one e-mail address, may ask for.
+    "LOST_LINK_RATE_LIMIT": "5 per hour",
     # Rate limiting on or off, and a prefix for its keys (to share one Redis between sites).
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_KEY_PREFIX": "",

@@ -304,3 +304,31 @@ def test_the_page_of_a_confirmed_registration_carries_its_qr_code(
     assert str(qr_svg(confirmed.code)) in html  # the same code as the e-mail and the badge
     html = client.get(f"/registration/{waiting.token}").get_data(as_text=True)
     assert "QR code of" not in html  # no check-in while waiting
+
+
+def test_lost_link_is_rate_limited_per_address_and_per_email(
+    app, client, make_event, make_attendee
+):
+    """Nobody can fill a stranger's inbox with links, from one place or from many."""
+    app.config["LOST_LINK_RATE_LIMIT"] = "2 per hour"
+    make_attendee(make_event(), email="ada@example.org")
+    token = csrf_token(client, "/registration/lost-link")
+
+    def ask(email: str, addr: str):
+        return client.post(
+            "/registration/lost-link",
+            data={"csrf_token": token, "email": email},
+            environ_base={"REMOTE_ADDR": addr},
+        )
+
+    assert [ask("ada@example.org", f"10.9.0.{n}").status_code for n in range(2)] == [303, 303]
+    refused = ask("ADA@example.org", "10.9.0.9")  # the same address from a third place
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert "Links were asked for too often" in page
+    assert "at most 2 per 1 hour" in page
+    assert count(OutboxMessage) == 2
+    # Per client address: an unknown address is limited the same way, so the answer tells
+    # nothing about who is registered.
+    assert [ask(f"x{n}@example.org", "10.9.1.1").status_code for n in range(3)] == [303, 303, 429]
+    assert count(OutboxMessage) == 2

@@ -13,11 +13,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import generate_csrf
 
 from ..countries import country_name
 from ..database import change_watch
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import STATUS_CANCELLED, Attendee, Event, utcnow
 from ..registration import (
     AlreadyCancelled,
@@ -221,7 +222,18 @@ def cancel_registration(token: str):
     return page, 200, PRIVATE
 
 
+def _lost_link_limit() -> str:
+    return current_app.config["LOST_LINK_RATE_LIMIT"]
+
+
+def _lost_link_email_key() -> str:
+    """Rate-limit key of the address asked about, whoever asks from wherever."""
+    return "lost-link-email:" + request.form.get("email", "").strip().lower()[:254]
+
+
 @bp.route("/registration/lost-link", methods=["GET", "POST"])
+@limiter.limit(_lost_link_limit, methods=["POST"])
+@limiter.limit(_lost_link_limit, methods=["POST"], key_func=_lost_link_email_key)
 def lost_link():
     """Re-send the self-service link; the answer never says whether the address is known."""
     event = _current_event_or_404()
@@ -233,6 +245,19 @@ def lost_link():
     resend_links(db.session, event, form.email.data)
     db.session.commit()
     return redirect(url_for(".lost_link_sent"), 303)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_link_requests(exc: RateLimitExceeded):
+    """The same answer whether or not the address is registered, as for every lost link."""
+    message = (
+        "Links were asked for too often from here or for this address "
+        f"(at most {exc.description}). Please try again later, or write to the organizers."
+    )
+    page = render_template(
+        "public/lost_link.html", form=LostLinkForm(), event=_current_event_or_404(), failure=message
+    )
+    return page, 429
 
 
 @bp.get("/registration/lost-link/sent")
