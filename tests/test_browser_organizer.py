@@ -234,7 +234,10 @@ def test_organizer_pages_pass_axe(site, page, viewport):
 
     # The attendee page after a check-in, with a cancelled registration and a history.
     page.goto(site.url + f"/organizer/attendees/{target_id}")
-    page.get_by_role("button", name="Cancel registration").click()
+    page.get_by_role("link", name="Cancel registration…").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Cancel the registration of")
+    assert_accessible(page)
+    page.get_by_role("button", name="Yes, cancel the registration").click()
     expect(page.get_by_role("status").first).to_contain_text("Registration cancelled.")
     assert_accessible(page)
     screenshot(page, f"organizer-attendee-{viewport}")

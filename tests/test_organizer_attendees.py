@@ -348,3 +348,21 @@ def test_action_without_csrf_changes_nothing(admin_client, people):
 
 def test_unknown_attendee_is_404(admin_client, people):
     assert admin_client.get("/organizer/attendees/999999").status_code == 404
+
+
+def test_cancelling_asks_first_and_the_question_changes_nothing(admin_client, people):
+    ana = people[1]["ana"]
+    url = f"/organizer/attendees/{ana.id}"
+    page = admin_client.get(url).text
+    assert f'href="{url}/cancel"' in page  # a link to the question, not a one-click form
+    question = admin_client.get(url + "/cancel")
+    assert question.status_code == 200
+    assert "Cancel the registration of" in question.text
+    assert "They get an e-mail saying so." in question.text
+    db.session.refresh(ana)
+    assert ana.status == "confirmed"
+    token = page_csrf(admin_client, url + "/cancel")
+    assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
+    db.session.refresh(ana)
+    assert ana.status == "cancelled"
+    assert "already cancelled" in admin_client.get(url + "/cancel").text

@@ -346,9 +346,20 @@ def _attendee_action(attendee_id: int, action) -> Response:
     return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
 
 
-@bp.post("/attendees/<int:attendee_id>/cancel")
+@bp.route("/attendees/<int:attendee_id>/cancel", methods=["GET", "POST"])
 @organizer_required(admin=True)
 def cancel_attendee(attendee_id: int):
+    """GET asks "are you sure?" (the attendee gets an e-mail, places move); POST cancels."""
+    if request.method != "POST":
+        attendee = _attendee_or_404(attendee_id)
+        return render_template(
+            "organizer/cancel.html",
+            event=attendee.event,
+            attendee=attendee,
+            action_form=ActionForm(),
+            position=waitlist_position(db.session, attendee),
+        )
+
     def action(attendee: Attendee) -> str:
         promoted = cancel(db.session, attendee, organizer_id=current_user.id)
         names = ", ".join(p.full_name for p in promoted)
