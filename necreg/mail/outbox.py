@@ -152,23 +152,6 @@ def _waitlisted(
     )
 
 
-def queue_confirmation(
-    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
-) -> OutboxMessage:
-    return _add(session, _place("confirmation", event, attendee, now))
-
-
-def queue_waitlisted(
-    session: Session,
-    event: Event,
-    attendee: Attendee,
-    position: int | None,
-    *,
-    now: datetime | None = None,
-) -> OutboxMessage:
-    return _add(session, _waitlisted(event, attendee, position, now))
-
-
 def queue_promoted(
     session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
 ) -> OutboxMessage:
