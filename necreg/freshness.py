@@ -111,28 +111,17 @@ class Watch:
         self._pid = 0
         self._retry_at = 0.0
         self._generation = 0
-        self._memo: dict[str, tuple[Hashable, Any]] = {}
+        self._memo = KeyedMemo(size=8)
 
     def unless_changed(self, name: str, compute: Callable[[], T]) -> T:
-        """``compute()``, or what it gave last time if the database has not changed since.
-
-        The token is taken before computing, so a change made meanwhile is seen next time.
-        """
-        token = self.token()
-        hit = self._memo.get(name)
-        if token is not None and hit is not None and hit[0] == token:
-            return hit[1]
-        value = compute()
-        if token is not None:
-            self._memo[name] = (token, value)
-        return value
+        """``compute()``, or what it gave last time if the database has not changed since."""
+        return self._memo.get(self, name, compute)
 
     def token(self) -> Hashable | None:
         """A value that changes whenever the database may have; None when it cannot tell."""
         with self._lock:
             if self._pid != os.getpid():  # a forked worker never uses its parent's connection
                 self._conn, self._pid = None, os.getpid()
-                self._memo.clear()
             if self._conn is None and not self._open():
                 return None
             try:
