@@ -10,8 +10,12 @@ import secrets
 import tempfile
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .formats import parse_yes_no
 
 DEFAULTS: dict[str, Any] = {
     # "development" or "production". Production refuses to start without SECRET_KEY.
@@ -77,12 +81,10 @@ class ConfigError(RuntimeError):
 def _coerce(name: str, raw: str, default: Any) -> Any:
     """Turn an environment string into the type of the setting's default."""
     if isinstance(default, bool):
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off", ""}:
-            return False
-        raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
+        try:
+            return parse_yes_no(raw, default=False)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}") from None
     if isinstance(default, int):
         try:
             return int(raw)
@@ -130,9 +132,24 @@ def load(
 
     if settings["ENV"] not in {"development", "production"}:
         raise ConfigError(f"ENV must be 'development' or 'production', not {settings['ENV']!r}")
+    # A wrong time zone stops the app at start-up, not at the first scan at the door.
+    display_timezone(str(settings["DISPLAY_TIMEZONE"]))
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance_path, settings["ENV"])
     return settings
+
+
+def display_timezone(name: str) -> tzinfo:
+    """The zone of the setting DISPLAY_TIMEZONE (times shown at the door); ConfigError if
+    ``name`` is not one."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DISPLAY_TIMEZONE {name!r} is not a time zone; use a name such as America/Chicago"
+        ) from None
 
 
 def _instance_secret(instance_path: Path, env: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     event as sa_event,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -38,13 +39,14 @@ ROLES: dict[str, str] = {
     "advocate": "Advocate",
 }
 
-#: Registration statuses. Only ``confirmed`` counts as an active attendee.
+#: Registration statuses. Only ``confirmed`` counts as an active attendee (Attendee.is_active).
 STATUS_CONFIRMED = "confirmed"
 STATUS_WAITLISTED = "waitlisted"
 STATUS_CANCELLED = "cancelled"
 STATUSES = (STATUS_CONFIRMED, STATUS_WAITLISTED, STATUS_CANCELLED)
 
-#: Longest accepted value of each free-text field, in characters.
+#: Longest accepted value of each free-text field of a registration or an organizer account,
+#: in characters: the forms, the columns and their check constraints all read it from here.
 MAX_LENGTHS = {
     "first_name": 100,
     "last_name": 100,
@@ -52,6 +54,8 @@ MAX_LENGTHS = {
     "email": 254,
     "institution": 200,
 }
+#: The same for an event's texts (event file and settings page).
+EVENT_MAX_LENGTHS = {"name": 200, "tagline": 300, "venue": 200}
 
 #: Alphabet of attendee codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -67,9 +71,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def new_code(prefix: str) -> str:
-    """A short human code such as ``NEC-7K3QXA`` (31**6, about 890 million values)."""
-    return prefix + "-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+def new_code(prefix: str, rng: Any = secrets) -> str:
+    """A short human code such as ``NEC-7K3QXA`` (31**6, about 890 million values), drawn with
+    ``rng``'s ``choice`` (``secrets``; a seeded ``random.Random`` for demo data)."""
+    return prefix + "-" + "".join(rng.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -95,6 +100,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def registration_window_open(
+    opens_at: datetime | None, closes_at: datetime | None, now: datetime
+) -> bool:
+    """Whether registration is open at ``now`` for a window from ``opens_at`` (None: open from
+    the start) until ``closes_at`` (None: never closes), its end excluded."""
+    return (opens_at is None or now >= opens_at) and (closes_at is None or now < closes_at)
+
+
+def default_badge_name(first_name: str, last_name: str) -> str:
+    """What the badge says when the person leaves their badge name empty."""
+    return f"{first_name} {last_name}"[: MAX_LENGTHS["badge_name"]]
+
+
+def _length_check(column: str, low: int = 0, *, trimmed: bool = False) -> CheckConstraint:
+    """The check that ``column`` holds from ``low`` to MAX_LENGTHS[column] characters."""
+    measured = f"length(trim({column}))" if trimmed else f"length({column})"
+    high = MAX_LENGTHS[column]
+    rule = f"{measured} BETWEEN {low} AND {high}" if low else f"{measured} <= {high}"
+    return CheckConstraint(rule, name=f"{column}_length")
 
 
 def _search_text_default(context: Any) -> str:
@@ -126,11 +152,11 @@ class Event(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    tagline: Mapped[str] = mapped_column(String(300), default="")
+    name: Mapped[str] = mapped_column(String(EVENT_MAX_LENGTHS["name"]))
+    tagline: Mapped[str] = mapped_column(String(EVENT_MAX_LENGTHS["tagline"]), default="")
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
-    venue: Mapped[str] = mapped_column(String(200), default="")
+    venue: Mapped[str] = mapped_column(String(EVENT_MAX_LENGTHS["venue"]), default="")
     #: Organisations hosting the event, in the order they are named.
     hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: The event that ``/`` and ``/register`` serve.
@@ -157,9 +183,9 @@ class Event(db.Model):
     attendees: Mapped[list[Attendee]] = relationship(back_populates="event", lazy="raise")
 
     def registration_open(self, now: datetime) -> bool:
-        if self.registration_opens_at is not None and now < self.registration_opens_at:
-            return False
-        return self.registration_closes_at is None or now < self.registration_closes_at
+        return registration_window_open(
+            self.registration_opens_at, self.registration_closes_at, now
+        )
 
     def __repr__(self) -> str:
         return f"<Event {self.slug}>"
@@ -178,11 +204,11 @@ class Attendee(db.Model):
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role_known"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
-        CheckConstraint("length(trim(first_name)) BETWEEN 1 AND 100", name="first_name_length"),
-        CheckConstraint("length(trim(last_name)) BETWEEN 1 AND 100", name="last_name_length"),
-        CheckConstraint("length(badge_name) BETWEEN 1 AND 100", name="badge_name_length"),
-        CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
-        CheckConstraint("length(institution) <= 200", name="institution_length"),
+        _length_check("first_name", 1, trimmed=True),
+        _length_check("last_name", 1, trimmed=True),
+        _length_check("badge_name", 1),
+        _length_check("email", 3),
+        _length_check("institution"),
         CheckConstraint("length(country) = 2", name="country_length"),
         # One registration per e-mail per event, in any letter case, unless it was cancelled.
         Index(
@@ -219,16 +245,16 @@ class Attendee(db.Model):
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     status: Mapped[str] = mapped_column(String(16), default=STATUS_CONFIRMED)
     role: Mapped[str] = mapped_column(String(16))
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
+    first_name: Mapped[str] = mapped_column(String(MAX_LENGTHS["first_name"]))
+    last_name: Mapped[str] = mapped_column(String(MAX_LENGTHS["last_name"]))
     #: As typed, normalised by email-validator; uniqueness ignores letter case.
-    email: Mapped[str] = mapped_column(String(254))
-    institution: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]))
+    institution: Mapped[str] = mapped_column(String(MAX_LENGTHS["institution"]), default="")
     #: ISO 3166-1 alpha-2 code.
     country: Mapped[str] = mapped_column(String(2))
     #: Trainee or early-career investigator.
     early_career: Mapped[bool] = mapped_column(Boolean, default=False)
-    badge_name: Mapped[str] = mapped_column(String(100))
+    badge_name: Mapped[str] = mapped_column(String(MAX_LENGTHS["badge_name"]))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -239,6 +265,11 @@ class Attendee(db.Model):
     search_text: Mapped[str] = mapped_column(Text, default=_search_text_default)
 
     event: Mapped[Event] = relationship(back_populates="attendees")
+
+    @hybrid_property
+    def is_active(self) -> bool:
+        """An active attendee: confirmed, so counted, given a badge and let in."""
+        return self.status == STATUS_CONFIRMED
 
     @property
     def full_name(self) -> str:
@@ -274,7 +305,9 @@ class InstitutionCount(db.Model):
     event_id: Mapped[int] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
-    institution_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    institution_key: Mapped[str] = mapped_column(
+        String(MAX_LENGTHS["institution"]), primary_key=True
+    )
     active: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -284,31 +317,42 @@ def _refresh_search_text(_mapper: Any, _connection: Any, attendee: Attendee) -> 
 
 
 #: Organizer roles: admins do everything, staff only check people in.
-ORGANIZER_ROLES: dict[str, str] = {"admin": "Administrator", "staff": "Check-in staff"}
+ADMIN = "admin"
+ORGANIZER_ROLES: dict[str, str] = {ADMIN: "Administrator", "staff": "Check-in staff"}
 
 
-class Organizer(db.Model):
+class OrganizerRole:
+    """What an organizer's ``role`` allows, for the account row and the signed-in organizer."""
+
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def role_label(self) -> str:
+        return ORGANIZER_ROLES[self.role]
+
+
+class Organizer(OrganizerRole, db.Model):
     """A person who runs the event from the /organizer/ pages."""
 
     __tablename__ = "organizers"
     __table_args__ = (
         CheckConstraint(_in("role", ORGANIZER_ROLES), name="role_known"),
-        CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
+        _length_check("email", 3),
         Index("uq_organizers_email", func.lower(text("email")), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]))
     #: argon2id hash (argon2-cffi), never the password itself.
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="admin")
+    role: Mapped[str] = mapped_column(String(16), default=ADMIN)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
     def __repr__(self) -> str:
         return f"<Organizer {self.email} {self.role}>"
@@ -335,6 +379,46 @@ class AttendeeChange(db.Model):
     organizer: Mapped[Organizer | None] = relationship()
 
 
+#: What a scan at the door found (checkin.py words each for the person at the door).
+SCAN_CHECKED_IN = "checked_in"
+SCAN_ALREADY = "already"
+SCAN_UNKNOWN = "unknown"
+SCAN_CANCELLED = "cancelled"
+SCAN_WAITLISTED = "waitlisted"
+SCAN_INVALID = "invalid"
+SCAN_OUTCOMES = (
+    SCAN_CHECKED_IN,
+    SCAN_ALREADY,
+    SCAN_UNKNOWN,
+    SCAN_CANCELLED,
+    SCAN_WAITLISTED,
+    SCAN_INVALID,
+)
+
+
+class CheckInScan(db.Model):
+    """One scan (or typed code) at the door and what it found: the page that follows a scan
+    shows it from here, and the rows are the door's log."""
+
+    __tablename__ = "check_in_scans"
+    __table_args__ = (CheckConstraint(_in("outcome", SCAN_OUTCOMES), name="outcome_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    #: Who scanned; None when the organizer account is gone.
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )
+    #: The registration the code belongs to, if any.
+    attendee_id: Mapped[int | None] = mapped_column(ForeignKey("attendees.id", ondelete="SET NULL"))
+    #: The code found in what was scanned, in its canonical form; None when there was none.
+    code: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(16))
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    attendee: Mapped[Attendee | None] = relationship()
+
+
 #: States of a queued e-mail.
 MAIL_PENDING = "pending"
 MAIL_SENT = "sent"
@@ -358,7 +442,7 @@ class OutboxMessage(db.Model):
     attendee_id: Mapped[int | None] = mapped_column(ForeignKey("attendees.id", ondelete="SET NULL"))
     #: What the message is: "confirmation", "waitlisted", "promoted", "cancelled", "link".
     kind: Mapped[str] = mapped_column(String(32))
-    to_address: Mapped[str] = mapped_column(String(254))
+    to_address: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]))
     subject: Mapped[str] = mapped_column(String(300))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,70 @@
+"""Values as people type them and as files and JSON carry them, each read or written in one
+place: e-mail addresses, yes/no answers and timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, func
+
+
+class InvalidEmail(ValueError):
+    """An address that cannot be an e-mail address; ``str(exc)`` says why, for the person, and
+    ``reason`` is what email-validator found."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"This e-mail address does not look right: {reason}")
+        self.reason = reason
+
+
+def normalise_email(address: str, *, check_deliverability: bool = False) -> str:
+    """The address as email-validator normalises it (e.g. the domain in lower case).
+
+    ``check_deliverability`` asks DNS whether the domain takes mail (setting
+    EMAIL_CHECK_DELIVERABILITY for registrations). Raises InvalidEmail.
+    """
+    try:
+        checked = validate_email(address.strip(), check_deliverability=check_deliverability)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(str(exc)) from None
+    return checked.normalized
+
+
+def email_key(address: str) -> str:
+    """What two addresses are compared by: letter case and surrounding spaces do not count (as
+    the unique indexes on ``lower(email)`` say)."""
+    return address.strip().lower()
+
+
+def same_email(column: Any, address: str) -> ColumnElement[bool]:
+    """SQL: the address in ``column`` is ``address`` (compared by ``email_key``)."""
+    return func.lower(column) == email_key(address)
+
+
+YES = frozenset({"yes", "y", "true", "1", "on"})
+NO = frozenset({"no", "n", "false", "0", "off"})
+
+
+def parse_yes_no(raw: str | None, *, default: bool | None = None) -> bool | None:
+    """``yes``/``true``/``1``/``on`` (and ``y``) as True, their opposites as False, in any
+    letter case; empty or missing as ``default``. Raises ValueError for anything else."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return default
+    if value in YES:
+        return True
+    if value in NO:
+        return False
+    raise ValueError(f"{raw!r} is neither yes nor no")
+
+
+def is_yes(raw: str | None) -> bool:
+    """A flag in a query string: on only when it says yes (anything else is off)."""
+    return (raw or "").strip().lower() in YES
+
+
+def json_timestamp(moment: datetime) -> str:
+    """A moment as JSON gives it: UTC to the second, ``2026-11-23T19:40:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
