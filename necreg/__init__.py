@@ -14,14 +14,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
-    # counters installs the database triggers that keep the public counters
-    from . import auth, counters, database, web  # noqa: F401
+    # triggers: the database triggers that metadata.create_all installs with the tables
+    from . import auth, database, speed, triggers, web  # noqa: F401
     from . import config as settings
-    from .api.views import StatsFastPath
+    from .api.views import STATS_ANSWER
     from .api.views import bp as api_bp
     from .cli import register_commands
     from .extensions import csrf, db, limiter, migrate
-    from .organizer.views import bp as organizer_bp
+    from .organizer import bp as organizer_bp
     from .public.views import bp as public_bp
     from .resources import resource_dir
 
@@ -47,9 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     limiter.init_app(app)
-    # Inside web's middleware, so that its answers carry the security headers too.
-    app.wsgi_app = StatsFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     web.init_app(app)
+    speed.init_app(app, replayed={"/api/stats": STATS_ANSWER})
     register_commands(app)
 
     proxies = {

@@ -16,16 +16,15 @@ from typing import Any, Protocol, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
-from flask import Flask, abort, current_app, jsonify, redirect, request, url_for
+from flask import Flask, abort, jsonify, redirect, request, url_for
 from flask_login import UserMixin, current_user
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .database import change_watch
 from .extensions import db, login_manager
-from .freshness import KeyedMemo
-from .models import ORGANIZER_ROLES, Organizer, utcnow
+from .formats import InvalidEmail, normalise_email, same_email
+from .models import ADMIN, ORGANIZER_ROLES, Organizer, OrganizerRole, utcnow
+from .speed.memo import kept
 
 #: Shortest password accepted for an organizer account, in characters.
 MIN_PASSWORD_LENGTH = 12
@@ -58,16 +57,16 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def normalise_email(email: str) -> str:
+def _account_email(email: str) -> str:
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise AccountError(f"{email!r} is not a valid e-mail address: {exc}") from None
+        return normalise_email(email)
+    except InvalidEmail as exc:
+        raise AccountError(f"{email!r} is not a valid e-mail address: {exc.reason}") from None
 
 
 def find_organizer(session: Session, email: str) -> Organizer | None:
     return session.execute(
-        select(Organizer).where(func.lower(Organizer.email) == email.strip().lower())
+        select(Organizer).where(same_email(Organizer.email, email))
     ).scalar_one_or_none()
 
 
@@ -77,12 +76,12 @@ def check_password_rules(password: str) -> None:
 
 
 def create_organizer(
-    session: Session, email: str, password: str, *, role: str = "admin"
+    session: Session, email: str, password: str, *, role: str = ADMIN
 ) -> Organizer:
     """Add an organizer account; raises AccountError for a bad e-mail, role or password."""
     if role not in ORGANIZER_ROLES:
         raise AccountError(f"Unknown role {role!r}; roles: {', '.join(ORGANIZER_ROLES)}")
-    email = normalise_email(email)
+    email = _account_email(email)
     check_password_rules(password)
     if find_organizer(session, email) is not None:
         raise AccountError(f"An organizer with the e-mail {email} already exists.")
@@ -102,7 +101,7 @@ def ensure_organizer(session: Session, email: str = FIRST_ADMIN_EMAIL) -> tuple[
     if session.execute(select(func.count()).select_from(Organizer)).scalar_one():
         return None
     password = generate_password()
-    organizer = create_organizer(session, email, password, role="admin")
+    organizer = create_organizer(session, email, password, role=ADMIN)
     return organizer.email, password
 
 
@@ -143,21 +142,13 @@ def _session_id(organizer: _Account) -> str:
 
 
 @dataclass(frozen=True)
-class SignedInOrganizer(UserMixin):
+class SignedInOrganizer(OrganizerRole, UserMixin):
     """The organizer of the current request, detached from the database session."""
 
     id: int
     email: str
     role: str
     session_id: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def role_label(self) -> str:
-        return ORGANIZER_ROLES[self.role]
 
     def get_id(self) -> str:
         return self.session_id
@@ -191,7 +182,7 @@ ORGANIZERS_KEPT = 256
 def load_organizer(session_id: str) -> SignedInOrganizer | None:
     """Flask-Login's user loader: None (signed out) for unknown, deactivated or stale ids.
 
-    The row is kept per process while the database does not change (freshness.py; organizer
+    The row is kept per process while the database does not change (speed/memo.py; organizer
     changes notify on PostgreSQL), so a signed-in page that reads nothing else costs no query;
     a deactivation or a new password made anywhere ends the session at the next request.
     """
@@ -199,11 +190,11 @@ def load_organizer(session_id: str) -> SignedInOrganizer | None:
     if not raw_id.isdigit():
         return None
     organizer_id = int(raw_id)
-    memo = current_app.extensions.setdefault("necreg.organizers", KeyedMemo(ORGANIZERS_KEPT))
-    organizer = memo.get(
-        change_watch(current_app),
+    organizer = kept(
+        "organizer",
         organizer_id,
         lambda: db.session.connection().execute(_SIGNED_IN, {"id": organizer_id}).first(),
+        size=ORGANIZERS_KEPT,
     )
     if organizer is None or not organizer.is_active:
         return None

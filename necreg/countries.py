@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from functools import cache, lru_cache
+from functools import cache
 
 import pycountry
 from markupsafe import Markup
@@ -30,10 +30,9 @@ def country_name(code: str) -> str:
     return country_names().get(code, code)
 
 
-@lru_cache(maxsize=len(pycountry.countries) + 1)
 def country_options(selected: str) -> Markup:
-    """The ``<option>`` elements of a country menu with ``selected`` chosen, built once per code:
-    escaping 250 options for every page took as long as the rest of the form and layout."""
+    """The ``<option>`` elements of a country menu with ``selected`` chosen (forms.country_menu
+    keeps them per code)."""
     return Markup("").join(
         Markup('<option value="{}"{}>{}</option>').format(
             code, Markup(" selected") if code == selected else "", name

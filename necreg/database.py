@@ -1,22 +1,21 @@
-"""Engine settings per database, so SQLite behaves as a sound embedded default."""
+"""What differs between the databases: engine settings (so SQLite is a sound embedded default),
+row locks, and the indexes that exist on one of them only."""
 
 from __future__ import annotations
 
-import fcntl
-import io
-import os
-import threading
-import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Select, Table, Update, bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db
-from .freshness import Watch, watch_for
+from .speed.sqlite_writers import wait_for_write_turn
 
 #: How long a SQLite writer waits for another to finish before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -41,88 +40,64 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-#: Session.info key of the writer turn a session holds (the locked file).
-_WRITER_TURN = "necreg.sqlite_writer_turn"
-_thread_turns = threading.local()
-
-
-def _turns_of_this_thread() -> weakref.WeakSet[io.FileIO]:
-    """The writers' turns that sessions of this thread hold (gone with a dropped session)."""
-    if not hasattr(_thread_turns, "held"):
-        _thread_turns.held = weakref.WeakSet()
-    return _thread_turns.held
-
-
-def wait_for_write_turn(session: Session) -> None:
-    """On SQLite, wait in line for the right to write, before writing; elsewhere do nothing.
-
-    SQLite has one writer at a time, and a connection that finds the database locked polls:
-    its busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries. Under a burst of
-    registrations from several worker processes, the workers spent most of their time asleep
-    while the database was free. Here writers that take the event lock (registration.py)
-    first wait for an exclusive ``flock`` on a file beside the database, which the kernel
-    hands to the next waiter as soon as it is released: after the transaction ends. SQLite's
-    own locking still decides who writes; the turn only makes the waiting short. Writers
-    that do not take a turn (the mail worker, check-in) still use the busy handler.
-    """
-    bind = session.get_bind()
-    path = bind.url.database
-    if bind.dialect.name != "sqlite" or not path or path == ":memory:":
-        return
-    if _WRITER_TURN in session.info:
-        return
-    if _turns_of_this_thread():
-        # Another session of this thread holds the turn and cannot end while we wait for it:
-        # leave the waiting to SQLite, whose busy timeout then ends it with an error.
-        return
-    dbapi_connection = session.connection().connection.dbapi_connection
-    if dbapi_connection is not None and dbapi_connection.in_transaction:
-        # This transaction has written already, so it may hold SQLite's lock: waiting for a
-        # turn now could wait for someone who waits for us (until the busy timeout).
-        return
-    try:
-        # Read-only is enough for flock, so another account that can read it can queue too.
-        fd = os.open(f"{path}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
-    except OSError:
-        return  # e.g. a read-only directory: SQLite's busy handler still serialises writers
-    # A file object, not a bare descriptor: should the session be dropped without ending its
-    # transaction, collecting it closes the file, and so frees the turn, as SQLite's lock is
-    # freed with the connection.
-    turn = os.fdopen(fd, "rb", buffering=0)
-    try:
-        fcntl.flock(turn, fcntl.LOCK_EX)
-    except BaseException:
-        turn.close()
-        raise
-    session.info[_WRITER_TURN] = turn
-    _turns_of_this_thread().add(turn)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _end_write_turn(session: Session, transaction: SessionTransaction) -> None:
-    """The transaction is committed or rolled back: let the next writer go (closing the file
-    releases the lock)."""
-    if transaction.parent is None and _WRITER_TURN in session.info:
-        turn = session.info.pop(_WRITER_TURN)
-        turn.close()
-        _turns_of_this_thread().discard(turn)
-
-
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        watch = watch_for(engine) if app.config["CHANGE_WATCH"] else None
-        if watch is not None:
-            app.extensions["necreg.watch"] = watch
-            # Disposing of the engine (tests, shutdown) closes the watch's connection too.
-            event.listen(engine, "engine_disposed", lambda _engine: watch.close())
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
 
 
-def change_watch(app: Flask) -> Watch | None:
-    """The app's watch on its database (freshness.py), if it can be watched."""
-    return app.extensions.get("necreg.watch")
+def lock_for_update(session: Session, instance: Any) -> None:
+    """Lock ``instance``'s row until the transaction ends, and give ``instance`` the row's
+    values as they are now, read by the same statement (one round trip, not a lock and then
+    a refresh). The row's primary key is one column.
+
+    - PostgreSQL: ``SELECT ... FOR UPDATE``, so transactions that lock the same row, from any
+      worker or machine, go one after another; once the lock is granted it reads the newest
+      version of the row.
+    - SQLite: an UPDATE that changes nothing, ``RETURNING`` the row, which makes this
+      transaction the database's single writer (a plain SELECT would not start the write
+      transaction). Writers that lock wait for their turn in line (speed/sqlite_writers.py).
+    """
+    state = inspect(instance)
+    table = state.mapper.local_table
+    params = {"key": state.identity[0]}
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        statement = _locks(table).select_for_update
+    else:
+        wait_for_write_turn(session)
+        if not dialect.update_returning:  # SQLite before 3.35
+            session.execute(_locks(table).touch, params)
+            session.refresh(instance)
+            return
+        statement = _locks(table).touch_returning
+    row = session.execute(statement, params).one()._mapping
+    for prop in state.mapper.column_attrs:
+        set_committed_value(instance, prop.key, row[prop.columns[0]])
+
+
+@dataclass(frozen=True)
+class _RowLock:
+    select_for_update: Select[Any]
+    touch: Update
+    touch_returning: Update
+
+
+@cache
+def _locks(table: Table) -> _RowLock:
+    """The statements that lock one row of ``table``, built once (building one costs about as
+    much as running it on SQLite)."""
+    (key,) = table.primary_key.columns
+    where = key == bindparam("key")
+    # Columns set to themselves: those with an onupdate (or it would stamp them), else the
+    # first other column; never the key, whose writing makes SQLite check every row that
+    # refers to it.
+    kept = [c for c in table.c if c.onupdate is not None] or [
+        next(c for c in table.c if not c.primary_key)
+    ]
+    touch = table.update().where(where).values({c: c for c in kept})
+    return _RowLock(select(table).where(where).with_for_update(), touch, touch.returning(*table.c))
 
 
 def include_object_for(dialect_name: str) -> Callable[..., bool]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .freshness import Watch
-from .models import ROLES, STATUS_CONFIRMED, STATUSES, Attendee, Event, InstitutionCount, RoleCount
-
-T = TypeVar("T")
+from .counters import institution_key, role_counts
+from .formats import json_timestamp
+from .models import (
+    STATUSES,
+    Attendee,
+    Event,
+    InstitutionCount,
+    RoleCount,
+    registration_window_open,
+)
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -43,7 +47,7 @@ class EventStats:
             "sessions": self.sessions,
             "faculty": self.faculty,
             "institutions": self.institutions,
-            "updated_at": self.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated_at": json_timestamp(self.updated_at),
         }
 
 
@@ -65,30 +69,30 @@ class Snapshot:
         return f"{self.event_id}-{self.counts_version}-{self.updated_at.timestamp():.6f}"
 
 
+_events = Event.__table__
 _SNAPSHOT = select(
-    Event.__table__.c.id,
-    Event.__table__.c.updated_at,
-    Event.__table__.c.counts_version,
-    Event.__table__.c.registration_opens_at,
-    Event.__table__.c.registration_closes_at,
-).where(Event.__table__.c.is_current)
+    _events.c.id,
+    _events.c.updated_at,
+    _events.c.counts_version,
+    _events.c.registration_opens_at,
+    _events.c.registration_closes_at,
+).where(_events.c.is_current)
 
 
-def current_snapshot(
-    session: Session, now: datetime, watch: Watch | None = None
-) -> Snapshot | None:
-    """The current event's snapshot; with a ``watch``, without a query while nothing changed."""
+def read_snapshot(session: Session) -> Row[Any] | None:
+    """The current event's row of what a Snapshot is made from (``snapshot_at``); None without
+    a current event. Core, not the ORM: this runs on every poll nothing else answers."""
+    return session.connection().execute(_SNAPSHOT).first()
 
-    def read() -> Any:
-        # Core, not the ORM: this runs on every poll the watch cannot answer.
-        return session.connection().execute(_SNAPSHOT).first()
 
-    row = read() if watch is None else watch.unless_changed("snapshot", read)
+def snapshot_at(row: Row[Any] | None, now: datetime) -> Snapshot | None:
+    """The Snapshot of a ``read_snapshot`` row at the moment ``now``."""
     if row is None:
         return None
     event_id, updated_at, version, opens_at, closes_at = row
-    is_open = (opens_at is None or now >= opens_at) and (closes_at is None or now < closes_at)
-    return Snapshot(event_id, updated_at, version, is_open)
+    return Snapshot(
+        event_id, updated_at, version, registration_window_open(opens_at, closes_at, now)
+    )
 
 
 @dataclass(frozen=True)
@@ -100,45 +104,12 @@ class EventHeading:
     hosts: tuple[str, ...]
 
 
-def event_heading(app: Flask, session: Session, snapshot: Snapshot) -> EventHeading:
-    """The current event's heading, read once per snapshot (an organizer's change to the event
-    changes its ``updated_at``)."""
-    events = Event.__table__
-
-    def read() -> EventHeading:
-        name, hosts = (
-            session.connection()
-            .execute(select(events.c.name, events.c.hosts).where(events.c.id == snapshot.event_id))
-            .one()
-        )
-        return EventHeading(snapshot.event_id, name, tuple(hosts or ()))
-
-    return memoized(app, "event_heading", snapshot, read)
+_HEADING = select(_events.c.name, _events.c.hosts).where(_events.c.id == bindparam("event"))
 
 
-def memoized(app: Flask, name: str, snapshot: Snapshot, build: Callable[[], T]) -> T:
-    """``build()``, or what it gave before for this very snapshot (one value per name).
-
-    Each process keeps its own; a snapshot read before ``build`` can only be older than the
-    data ``build`` reads, so a value is never served for a newer state than it was made from.
-    """
-    store: dict[str, tuple[Snapshot, Any]] = app.extensions.setdefault("necreg.memo", {})
-    hit = store.get(name)
-    if hit is not None and hit[0] == snapshot:
-        return hit[1]
-    value = build()
-    store[name] = (snapshot, value)
-    return value
-
-
-def role_counts(session: Session, event_id: int) -> dict[str, int]:
-    """Active attendees per role (every role present), from the trigger-kept counters."""
-    counts = dict.fromkeys(ROLES, 0)
-    rows = session.execute(
-        select(RoleCount.role, RoleCount.active).where(RoleCount.event_id == event_id)
-    )
-    counts.update(dict(rows.all()))
-    return counts
+def read_event_heading(session: Session, event_id: int) -> EventHeading:
+    name, hosts = session.connection().execute(_HEADING, {"event": event_id}).one()
+    return EventHeading(event_id, name, tuple(hosts or ()))
 
 
 def event_stats(session: Session, event: Event) -> EventStats:
@@ -221,7 +192,7 @@ def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> Dash
     """The public counters plus the breakdowns organizers see (a handful of grouped queries)."""
     public = event_stats(session, event)
     of_event = Attendee.event_id == event.id
-    active = of_event & (Attendee.status == STATUS_CONFIRMED)
+    active = of_event & Attendee.is_active
 
     by_status = dict.fromkeys(STATUSES, 0)
     by_status.update(
@@ -236,7 +207,7 @@ def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> Dash
         ).where(active)
     ).one()
 
-    institution = func.lower(func.trim(Attendee.institution))
+    institution = institution_key(Attendee.institution)
     count = func.count().label("n")
     top_institutions = session.execute(
         select(func.min(func.trim(Attendee.institution)), count)

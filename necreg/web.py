@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Flask, jsonify, render_template, request
-from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
-from itsdangerous import URLSafeTimedSerializer
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -31,32 +29,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-#: Sent with every response (no view sets any of them itself).
+#: Sent with every response (no view sets any of them itself; speed/wsgi.py adds them).
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 )
-
-
-class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signer made once per key, not per request."""
-
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        made = app.extensions.get("necreg.session_signer")
-        if made is None or made[0] != keys:
-            made = (keys, super().get_signing_serializer(app))
-            app.extensions["necreg.session_signer"] = made
-        return made[1]
-
-    def save_session(self, app: Flask, session, response) -> None:
-        # A request that never looked at an empty session has nothing to save or delete
-        # (Flask's own method would come to the same after reading five settings).
-        if not session and not session.modified and not session.accessed:
-            return
-        super().save_session(app, session, response)
 
 
 def render_markdown(text: str) -> Markup:
@@ -108,24 +87,3 @@ def init_app(app: Flask) -> None:
     def server_error(exc: InternalServerError):
         # Flask has already logged the original exception with its traceback.
         return _error_response(500, ERROR_MESSAGES[500])
-
-    app.session_interface = SessionInterface()
-    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
-
-
-class SecurityHeaders:
-    """WSGI middleware adding SECURITY_HEADERS to every response, error pages included.
-
-    Done at the WSGI level, on the plain list of headers, because an after-request hook that
-    goes through werkzeug's Headers cost a noticeable share of the busiest requests.
-    """
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        def start(status, headers, exc_info=None):
-            headers.extend(SECURITY_HEADERS)
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, start)

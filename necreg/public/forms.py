@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
-from functools import cache
-
-from email_validator import EmailNotValidError
-from email_validator import validate_email as check_email_address
-from flask import current_app
 from flask_wtf import FlaskForm
-from markupsafe import Markup, escape
 from wtforms import BooleanField, EmailField, Field, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
-from wtforms.widgets import Select, html_params
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 
-from ..countries import countries, country_names
-from ..models import MAX_LENGTHS, ROLES
+from ..forms import country_field, email_field, registrant_email, text_field
+from ..models import ROLES
 from ..registration import EDITABLE_FIELDS, Registrant, Room
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _choices(prompt: str, pairs) -> list[SelectChoice]:
@@ -28,58 +16,8 @@ def _choices(prompt: str, pairs) -> list[SelectChoice]:
     return [SelectChoice("", prompt)] + [SelectChoice(v, label) for v, label in pairs]
 
 
-@cache
-def _country_choices() -> list[SelectChoice]:
-    return _choices("Choose a country", countries())
-
-
-def no_control_characters(form: FlaskForm, field: Field) -> None:
-    if field.data and any(unicodedata.category(ch) == "Cc" for ch in field.data):
-        raise ValidationError("Please remove line breaks, tabs and other control characters.")
-
-
-def _text(label: str, name: str, *, required: bool, description: str = "") -> StringField:
-    limit = MAX_LENGTHS[name]
-    presence = (
-        DataRequired(message=f"Please enter your {label.lower()}.") if required else Optional()
-    )
-    return StringField(
-        label,
-        filters=[_strip],
-        description=description,
-        validators=[
-            presence,
-            Length(max=limit, message=f"Please use at most {limit} characters."),
-            no_control_characters,
-        ],
-    )
-
-
-def _email_field(description: str = "") -> EmailField:
-    return EmailField(
-        "E-mail",
-        filters=[_strip],
-        description=description,
-        validators=[
-            DataRequired(message="Please enter your e-mail address."),
-            Length(max=MAX_LENGTHS["email"], message="Please use at most 254 characters."),
-            no_control_characters,
-        ],
-    )
-
-
-def _normalised_email(field: Field) -> None:
-    """Check an address with email-validator and keep its normalised form."""
-    if not field.data or field.errors:
-        return
-    try:
-        result = check_email_address(
-            field.data,
-            check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
-        )
-    except EmailNotValidError as exc:
-        raise ValidationError(f"This e-mail address does not look right: {exc}") from None
-    field.data = result.normalized
+def _name_field(label: str, name: str) -> StringField:
+    return text_field(label, name, required=f"Please enter your {label.lower()}.")
 
 
 def _role_field() -> SelectField:
@@ -92,48 +30,15 @@ def _role_field() -> SelectField:
 
 
 def _institution_field() -> StringField:
-    return _text(
+    return text_field(
         "Institution or organisation",
         "institution",
-        required=False,
         description="Optional, e.g. your hospital, university or foundation.",
     )
 
 
-class PrerenderedSelect(Select):
-    """A select whose long, fixed list of options is turned into HTML once per process.
-
-    Rendering some 250 countries option by option took most of the time of the registration
-    page; the list never changes, so only the chosen option is marked on each render.
-    """
-
-    @staticmethod
-    @cache
-    def _options(choices: tuple[tuple[str, str], ...]) -> str:
-        return "".join(
-            f'<option value="{escape(value)}">{escape(label)}</option>' for value, label in choices
-        )
-
-    def __call__(self, field: Field, **kwargs) -> Markup:
-        kwargs.setdefault("id", field.id)
-        if "required" not in kwargs and "required" in getattr(field, "flags", []):
-            kwargs["required"] = True
-        options = self._options(tuple((c.value, c.label) for c in field.choices))
-        if field.data:
-            plain = f'<option value="{escape(field.data)}">'
-            options = options.replace(plain, plain[:-1] + " selected>", 1)
-        # Every value and label was escaped above; html_params escapes the attributes.
-        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{options}</select>")  # noqa: S704
-
-
 def _country_field() -> SelectField:
-    return SelectField(
-        "Country",
-        choices=[],
-        validators=[InputRequired(message="Please choose your country.")],
-        validate_choice=False,
-        widget=PrerenderedSelect(),
-    )
+    return country_field(prompt="Choose a country")
 
 
 def _early_career_field() -> BooleanField:
@@ -141,12 +46,15 @@ def _early_career_field() -> BooleanField:
 
 
 def _badge_name_field() -> StringField:
-    return _text(
+    return text_field(
         "Name on your badge",
         "badge_name",
-        required=False,
         description="Optional; we print your first and last name if you leave this empty.",
     )
+
+
+def _email_field(description: str) -> EmailField:
+    return email_field(description, required="Please enter your e-mail address.")
 
 
 class _DetailsChecks:
@@ -156,17 +64,9 @@ class _DetailsChecks:
     follows the page.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.country.choices = _country_choices()
-
     def validate_role(self, field: Field) -> None:
         if field.data not in ROLES:
             raise ValidationError("Please choose one of the roles in the list.")
-
-    def validate_country(self, field: Field) -> None:
-        if field.data not in country_names():
-            raise ValidationError("Please choose a country from the list.")
 
     def show_room(self, room: Room, threshold: int, keep: str | None = None) -> None:
         """Say in the role list which roles are full (and how few places others have left).
@@ -187,8 +87,8 @@ class _DetailsChecks:
 class DetailsForm(_DetailsChecks, FlaskForm):
     """What a registrant may correct themselves from their link (not the e-mail)."""
 
-    first_name = _text("First name", "first_name", required=True)
-    last_name = _text("Last name", "last_name", required=True)
+    first_name = _name_field("First name", "first_name")
+    last_name = _name_field("Last name", "last_name")
     role = _role_field()
     early_career = _early_career_field()
     institution = _institution_field()
@@ -205,8 +105,8 @@ class DetailsForm(_DetailsChecks, FlaskForm):
 
 
 class RegistrationForm(_DetailsChecks, FlaskForm):
-    first_name = _text("First name", "first_name", required=True)
-    last_name = _text("Last name", "last_name", required=True)
+    first_name = _name_field("First name", "first_name")
+    last_name = _name_field("Last name", "last_name")
     email = _email_field("Your confirmation and the link to manage your registration go here.")
     role = _role_field()
     institution = _institution_field()
@@ -219,7 +119,7 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
     )
 
     def validate_email(self, field: Field) -> None:
-        _normalised_email(field)
+        registrant_email(field)
 
     def registrant(self) -> Registrant:
         return Registrant(
@@ -242,4 +142,4 @@ class LostLinkForm(FlaskForm):
     email = _email_field("The address you registered with.")
 
     def validate_email(self, field: Field) -> None:
-        _normalised_email(field)
+        registrant_email(field)

@@ -17,9 +17,10 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import generate_csrf
 
 from ..countries import country_name
-from ..database import change_watch
 from ..extensions import db, limiter
-from ..models import STATUS_CANCELLED, Attendee, Event, utcnow
+from ..formats import email_key
+from ..models import MAX_LENGTHS, STATUS_CANCELLED, Attendee, Event, utcnow
+from ..pages import current_event_or_404, current_snapshot
 from ..registration import (
     AlreadyCancelled,
     NoRoom,
@@ -33,7 +34,8 @@ from ..registration import (
     update_details,
     waitlist_position,
 )
-from ..stats import COUNTERS, Snapshot, current_snapshot, event_stats, memoized
+from ..speed.memo import kept
+from ..stats import COUNTERS, Snapshot, event_stats
 from .forms import CancelForm, DetailsForm, LostLinkForm, RegistrationForm
 
 bp = Blueprint("public", __name__)
@@ -42,27 +44,20 @@ bp = Blueprint("public", __name__)
 PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
-def _current_event_or_404() -> Event:
-    event = current_event(db.session)
-    if event is None:
-        abort(404)
-    return event
-
-
 def _threshold() -> int:
     return int(current_app.config["PLACES_LEFT_THRESHOLD"])
 
 
 @bp.get("/")
 def landing():
-    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
+    snapshot = current_snapshot()
     if snapshot is None:
         return render_template("public/no_event.html")
     # The page is the same for every visitor until a count, the event or the window changes.
-    return memoized(current_app, "public.landing", snapshot, lambda: _landing_page(snapshot))
+    return kept("landing", snapshot, lambda: _render_landing(snapshot), watched=False)
 
 
-def _landing_page(snapshot: Snapshot) -> str:
+def _render_landing(snapshot: Snapshot) -> str:
     event = db.session.get(Event, snapshot.event_id)
     return render_template(
         "public/landing.html",
@@ -77,7 +72,7 @@ def _landing_page(snapshot: Snapshot) -> str:
     )
 
 
-def _form_page(
+def _render_form_page(
     form: RegistrationForm, event: Event, status: int = 200, is_open: bool | None = None, **extra
 ):
     if is_open is None:
@@ -103,7 +98,7 @@ _CSRF_SLOT = "csrf-token-of-this-visitor"
 def _blank_form():
     """The empty form is the same for every visitor but for the CSRF token: it is rendered once
     per snapshot (counts, event, window), and each visitor's token is put into it."""
-    snapshot = current_snapshot(db.session, utcnow(), change_watch(current_app))
+    snapshot = current_snapshot()
     if snapshot is None:
         abort(404)
 
@@ -111,10 +106,10 @@ def _blank_form():
         form = RegistrationForm()
         form.csrf_token.current_token = _CSRF_SLOT
         event = db.session.get(Event, snapshot.event_id)
-        page, _status = _form_page(form, event, is_open=snapshot.registration_open)
+        page, _status = _render_form_page(form, event, is_open=snapshot.registration_open)
         return page
 
-    page = memoized(current_app, "public.register", snapshot, render)
+    page = kept("register_form", snapshot, render, watched=False)
     return page.replace(_CSRF_SLOT, generate_csrf())
 
 
@@ -122,14 +117,12 @@ def _blank_form():
 def register_page():
     if request.method in ("GET", "HEAD"):
         return _blank_form()
-    event = _current_event_or_404()
+    event = current_event_or_404()
     form = RegistrationForm()
-    if not form.is_submitted():
-        return _form_page(form, event)
     if not event.registration_open(utcnow()):
-        return _form_page(form, event, 403)
+        return _render_form_page(form, event, 403)
     if not form.validate():
-        return _form_page(form, event, 400)
+        return _render_form_page(form, event, 400)
     try:
         attendee = register(
             db.session,
@@ -140,7 +133,7 @@ def register_page():
     except RegistrationError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
-        return _form_page(form, event, 409)
+        return _render_form_page(form, event, 409)
     token = attendee.token  # read before the commit expires it, or it is loaded again
     db.session.commit()
     return redirect(url_for(".registration", token=token), 303)
@@ -228,7 +221,7 @@ def _lost_link_limit() -> str:
 
 def _lost_link_email_key() -> str:
     """Rate-limit key of the address asked about, whoever asks from wherever."""
-    return "lost-link-email:" + request.form.get("email", "").strip().lower()[:254]
+    return "lost-link-email:" + email_key(request.form.get("email", ""))[: MAX_LENGTHS["email"]]
 
 
 @bp.route("/registration/lost-link", methods=["GET", "POST"])
@@ -236,7 +229,7 @@ def _lost_link_email_key() -> str:
 @limiter.limit(_lost_link_limit, methods=["POST"], key_func=_lost_link_email_key)
 def lost_link():
     """Re-send the self-service link; the answer never says whether the address is known."""
-    event = _current_event_or_404()
+    event = current_event_or_404()
     form = LostLinkForm()
     if not form.is_submitted():
         return render_template("public/lost_link.html", form=form, event=event)
@@ -255,14 +248,14 @@ def too_many_link_requests(exc: RateLimitExceeded):
         f"(at most {exc.description}). Please try again later, or write to the organizers."
     )
     page = render_template(
-        "public/lost_link.html", form=LostLinkForm(), event=_current_event_or_404(), failure=message
+        "public/lost_link.html", form=LostLinkForm(), event=current_event_or_404(), failure=message
     )
     return page, 429
 
 
 @bp.get("/registration/lost-link/sent")
 def lost_link_sent():
-    return render_template("public/lost_link_sent.html", event=_current_event_or_404())
+    return render_template("public/lost_link_sent.html", event=current_event_or_404())
 
 
 @bp.get("/privacy")

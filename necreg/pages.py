@@ -1,0 +1,44 @@
+"""What the views of every area need of the current event: its snapshot and heading (kept
+while nothing changes), the event itself, or one of its attendees; else 404."""
+
+from __future__ import annotations
+
+from flask import abort
+
+from .extensions import db
+from .models import Attendee, Event, utcnow
+from .registration import current_event
+from .speed.memo import kept
+from .stats import EventHeading, Snapshot, read_event_heading, read_snapshot, snapshot_at
+
+
+def current_snapshot() -> Snapshot | None:
+    """The current event's snapshot now; without a query while the database has not changed."""
+    return snapshot_at(kept("snapshot", None, lambda: read_snapshot(db.session)), utcnow())
+
+
+def event_heading(snapshot: Snapshot) -> EventHeading:
+    """The current event's name and hosts, read once per snapshot (an organizer's change to
+    the event changes its ``updated_at``)."""
+    return kept(
+        "event_heading",
+        snapshot,
+        lambda: read_event_heading(db.session, snapshot.event_id),
+        watched=False,
+    )
+
+
+def current_event_or_404() -> Event:
+    event = current_event(db.session)
+    if event is None:
+        abort(404)
+    return event
+
+
+def event_attendee_or_404(attendee_id: int) -> Attendee:
+    """The attendee with this id, if they registered for the current event."""
+    event = current_event_or_404()
+    attendee = db.session.get(Attendee, attendee_id)
+    if attendee is None or attendee.event_id != event.id:
+        abort(404)
+    return attendee
