@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from .countries import country_names
 from .folding import fold
+from .formats import parse_yes_no
 from .models import ROLES, STATUSES, Attendee
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
@@ -111,14 +112,13 @@ def _yes_no(value: bool | None) -> str:
 
 
 def _tristate(name: str, raw: str) -> bool | None:
-    value = raw.strip().lower()
-    if value in {"", "any"}:
+    """yes, no, or either (empty or "any")."""
+    if raw.strip().lower() == "any":
         return None
-    if value in {"yes", "true", "1", "y"}:
-        return True
-    if value in {"no", "false", "0", "n"}:
-        return False
-    raise FilterError(f"{name} must be yes, no or empty, not {raw!r}.")
+    try:
+        return parse_yes_no(raw)
+    except ValueError:
+        raise FilterError(f"{name} must be yes, no or empty, not {raw!r}.") from None
 
 
 def parse_filters(args: Mapping[str, str]) -> AttendeeFilters:
@@ -163,7 +163,7 @@ def word_matches(word: str) -> ColumnElement[bool]:
     return Attendee.search_text.like(f"%{_escape_like(fold(word))}%", escape="\\")
 
 
-def conditions(session: Session, event: EventRef, filters: AttendeeFilters) -> list[Any]:
+def conditions(event: EventRef, filters: AttendeeFilters) -> list[Any]:
     where: list[Any] = [Attendee.event_id == event.id]
     for word in filters.q.split(" ") if filters.q else []:
         where.append(word_matches(word))  # every word must be found
@@ -181,19 +181,17 @@ def conditions(session: Session, event: EventRef, filters: AttendeeFilters) -> l
     return where
 
 
-def attendee_select(
-    session: Session, event: EventRef, filters: AttendeeFilters, *columns: Any
-) -> Select[Any]:
+def attendee_select(event: EventRef, filters: AttendeeFilters, *columns: Any) -> Select[Any]:
     """SELECT ``columns`` (default: whole Attendee rows) matching ``filters``, sorted."""
-    stmt = select(*(columns or (Attendee,))).where(*conditions(session, event, filters))
+    stmt = select(*(columns or (Attendee,))).where(*conditions(event, filters))
     keys = [*SORTS[filters.sort], Attendee.id]
     if filters.descending:
         keys = [key.desc() for key in keys]
     return stmt.order_by(*keys)
 
 
-def count_select(session: Session, event: EventRef, filters: AttendeeFilters) -> Select[Any]:
-    where = conditions(session, event, filters)
+def count_select(event: EventRef, filters: AttendeeFilters) -> Select[Any]:
+    where = conditions(event, filters)
     return select(func.count()).select_from(Attendee).where(*where)
 
 
@@ -242,7 +240,7 @@ def list_page(
     most one for the count, which is skipped when the page itself tells the total.
     """
     offset = (page - 1) * per_page
-    stmt = attendee_select(session, event, filters, *LIST_COLUMNS)
+    stmt = attendee_select(event, filters, *LIST_COLUMNS)
     rows = session.execute(stmt.limit(per_page + 1).offset(offset)).all()
     has_next = len(rows) > per_page
     items = rows[:per_page]
@@ -250,21 +248,19 @@ def list_page(
     if not has_next and (items or page == 1):
         total, exact = seen, True  # the last page: everything before it matched too
     elif exact_total:
-        total = session.execute(count_select(session, event, filters)).scalar_one()
+        total = session.execute(count_select(event, filters)).scalar_one()
         exact = True
     elif seen > COUNT_LIMIT:
         total, exact = COUNT_LIMIT, False
     else:
-        total = session.execute(bounded_count_select(session, event, filters)).scalar_one()
+        total = session.execute(bounded_count_select(event, filters)).scalar_one()
         exact = total <= COUNT_LIMIT
         total = min(total, COUNT_LIMIT)
     return ListPage(items, page, per_page, total, exact, has_next)
 
 
-def bounded_count_select(
-    session: Session, event: EventRef, filters: AttendeeFilters
-) -> Select[Any]:
+def bounded_count_select(event: EventRef, filters: AttendeeFilters) -> Select[Any]:
     """How many attendees match, counted up to COUNT_LIMIT + 1 (more means "more than")."""
-    where = conditions(session, event, filters)
+    where = conditions(event, filters)
     matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
     return select(func.count()).select_from(matches)

@@ -46,20 +46,13 @@ def columns(include_email: bool = False) -> tuple[str, ...]:
     return COLUMNS + ((EMAIL_COLUMN,) if include_email else ())
 
 
-def neutralise(value: str) -> str:
-    """Show a cell that a spreadsheet would run as a formula as text (prefix ``'``)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+def neutralised(values: Iterable[Any]) -> list[Any]:
+    """A row's cells, each that a spreadsheet would run as a formula shown as text (prefix
+    ``'``); other values (None, numbers) as they are. It runs for every cell of an export."""
+    return ["'" + v if v.__class__ is str and v and v[0] in _FORMULA_FIRST else v for v in values]
 
 
-def cell(name: str, value: Any) -> str:
-    if name == "early_career":
-        return "yes" if value else "no"
-    return neutralise("" if value is None else str(value))
-
-
-def badge_row(values: Sequence[Any], names: Sequence[str]) -> list[str]:
-    """One CSV row from the values of ``names`` (a database row or an Attendee's fields)."""
-    return [cell(name, value) for name, value in zip(names, values, strict=True)]
+_FORMULA_FIRST = "".join(FORMULA_STARTS)
 
 
 def _chunks(
@@ -68,15 +61,12 @@ def _chunks(
     size: int,
     progress: Callable[[int], None] | None,
 ) -> Iterator[str]:
-    # The same cells as badge_row, written out inline: this runs for every attendee.
     flag = names.index("early_career")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     batch: list[list[Any]] = []
     for values in rows:
-        row = [
-            "'" + v if v.__class__ is str and v and v[0] in _FORMULA_FIRST else v for v in values
-        ]  # None is written as an empty cell
+        row = neutralised(values)  # None is written as an empty cell
         row[flag] = "yes" if row[flag] else "no"
         batch.append(row)
         if len(batch) >= size:
@@ -84,9 +74,6 @@ def _chunks(
             batch = []
     if batch:
         yield _flush(writer, buffer, batch, progress)
-
-
-_FORMULA_FIRST = "".join(FORMULA_STARTS)
 
 
 def _flush(writer: Any, buffer: io.StringIO, batch: list[list[Any]], progress) -> str:
@@ -114,7 +101,7 @@ def iter_badge_csv(
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(names)
     yield (EXCEL_BOM if excel else "") + header.getvalue()
-    stmt = attendee_select(session, event, filters, *(getattr(Attendee, name) for name in names))
+    stmt = attendee_select(event, filters, *(getattr(Attendee, name) for name in names))
     # Core rows, not ORM ones: plain values are all a CSV needs.
     result = session.connection().execute(stmt.execution_options(yield_per=batch_size))
     try:
@@ -137,7 +124,7 @@ def iter_badges(
     session: Session, event: Event, filters: AttendeeFilters, *, batch_size: int = BATCH_SIZE
 ) -> Iterator[Badge]:
     """The badges of the attendees ``filters`` selects, in list order, fetched in batches."""
-    stmt = attendee_select(session, event, filters, *(getattr(Attendee, n) for n in PRINTED))
+    stmt = attendee_select(event, filters, *(getattr(Attendee, n) for n in PRINTED))
     result = session.execute(stmt.execution_options(yield_per=batch_size))
     try:
         for code, badge_name, role, institution, country, early_career in result:

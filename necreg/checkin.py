@@ -1,6 +1,7 @@
 """Check-in at the door: find a registration by its code (typed or scanned), mark it, undo it.
 
-Every check-in and undo is recorded in the attendee's audit trail.
+Every check-in and undo is recorded in the attendee's audit trail, and every scan, whatever it
+found, in the door's log (CheckInScan), from which the page after a scan shows its result.
 """
 
 from __future__ import annotations
@@ -13,26 +14,28 @@ from functools import cache
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .formats import json_timestamp
 from .models import (
     CODE_ALPHABET,
     CODE_LENGTH,
     STATUS_CANCELLED,
-    STATUS_CONFIRMED,
     Attendee,
+    CheckInScan,
     Event,
     utcnow,
 )
+from .models import SCAN_ALREADY as ALREADY
+from .models import SCAN_CANCELLED as CANCELLED
+from .models import SCAN_CHECKED_IN as CHECKED_IN
+from .models import SCAN_INVALID as INVALID
+from .models import SCAN_UNKNOWN as UNKNOWN
+from .models import SCAN_WAITLISTED as WAITLISTED
 from .registration import record_change
+
+__all__ = ["ALREADY", "CANCELLED", "CHECKED_IN", "INVALID", "UNKNOWN", "WAITLISTED"]
 
 #: Longest scanner payload looked at (a URL with the code in it is far shorter).
 MAX_PAYLOAD = 500
-
-CHECKED_IN = "checked_in"
-ALREADY = "already"
-UNKNOWN = "unknown"
-CANCELLED = "cancelled"
-WAITLISTED = "waitlisted"
-INVALID = "invalid"
 
 
 @cache
@@ -56,16 +59,14 @@ def extract_code(payload: str, prefix: str) -> str | None:
 
 @dataclass(frozen=True)
 class CheckInResult:
-    """What the door sees after a scan. ``outcome`` is one of the constants above."""
+    """What the door sees after a scan. ``outcome`` is one of models.SCAN_OUTCOMES."""
 
     outcome: str
     message: str
     attendee: Attendee | None = None
     code: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == CHECKED_IN
+    #: The scan's row (CheckInScan), from which the same result can be shown again.
+    scan_id: int | None = None
 
     def as_json(self) -> dict[str, object]:
         attendee = self.attendee
@@ -84,23 +85,45 @@ class CheckInResult:
                 "role_label": attendee.role_label,
                 "institution": attendee.institution,
                 "status": attendee.status,
-                "checked_in_at": attendee.checked_in_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                "checked_in_at": json_timestamp(attendee.checked_in_at)
                 if attendee.checked_in_at
                 else None,
             },
         }
 
 
-def find_by_code(session: Session, event: Event, code: str) -> Attendee | None:
-    return session.execute(
-        select(Attendee).where(Attendee.event_id == event.id, Attendee.code == code)
-    ).scalar_one_or_none()
-
-
 def _clock(moment: datetime, tz: tzinfo) -> str:
     """'09:12 CDT': the time of day where the event is, with the zone's abbreviation."""
     local = moment.astimezone(tz)
     return f"{local:%H:%M} {local.tzname()}"
+
+
+def describe(scan: CheckInScan, *, prefix: str, tz: tzinfo = UTC) -> CheckInResult:
+    """The result of ``scan`` as the door sees it, worded from the scan and the registration as
+    they are now; times in ``tz`` (the event's time zone)."""
+    attendee, code, outcome = scan.attendee, scan.code, scan.outcome
+    if outcome == INVALID:
+        message = (
+            f"No attendee code found in what was scanned. Codes look like {prefix.upper()}-7K3QXA."
+        )
+    elif outcome == UNKNOWN or attendee is None:
+        outcome, message = UNKNOWN, f"Unknown code {code}: no registration has it."
+    elif outcome == CANCELLED:
+        message = f"{code} ({attendee.full_name}) is cancelled: not registered."
+    elif outcome == WAITLISTED:
+        message = f"{code} ({attendee.full_name}) is on the waiting list, not confirmed."
+    elif outcome == ALREADY and attendee.checked_in_at is not None:
+        checked_at = _clock(attendee.checked_in_at, tz)
+        message = f"{attendee.full_name} is already checked in at {checked_at}."
+    else:
+        message = f"{attendee.full_name} is checked in."
+    return CheckInResult(outcome, message, attendee, code, scan.id)
+
+
+def find_by_code(session: Session, event: Event, code: str) -> Attendee | None:
+    return session.execute(
+        select(Attendee).where(Attendee.event_id == event.id, Attendee.code == code)
+    ).scalar_one_or_none()
 
 
 def check_in(
@@ -113,36 +136,43 @@ def check_in(
     now: datetime | None = None,
     tz: tzinfo = UTC,
 ) -> CheckInResult:
-    """Check in the registration whose code is in ``payload``.
+    """Check in the registration whose code is in ``payload``, and record the scan.
 
-    Times in messages are shown in ``tz`` (the event's time zone). Only a confirmed
+    Times in messages are shown in ``tz`` (the event's time zone). Only an active (confirmed)
     registration is checked in, and only once: the update is conditional on
     ``checked_in_at IS NULL``, so two scanners at two doors cannot both check in one person.
     """
     now = now or utcnow()
     code = extract_code(payload, prefix)
+    attendee = find_by_code(session, event, code) if code is not None else None
     if code is None:
-        return CheckInResult(
-            INVALID,
-            f"No attendee code found in what was scanned. Codes look like {prefix.upper()}-7K3QXA.",
-        )
-    attendee = find_by_code(session, event, code)
-    if attendee is None:
-        return CheckInResult(UNKNOWN, f"Unknown code {code}: no registration has it.", code=code)
-    if attendee.status == STATUS_CANCELLED:
-        return CheckInResult(
-            CANCELLED,
-            f"{code} ({attendee.full_name}) is cancelled: not registered.",
-            attendee,
-            code,
-        )
-    if attendee.status != STATUS_CONFIRMED:
-        return CheckInResult(
-            WAITLISTED,
-            f"{code} ({attendee.full_name}) is on the waiting list, not confirmed.",
-            attendee,
-            code,
-        )
+        outcome = INVALID
+    elif attendee is None:
+        outcome = UNKNOWN
+    elif attendee.status == STATUS_CANCELLED:
+        outcome = CANCELLED
+    elif not attendee.is_active:
+        outcome = WAITLISTED
+    else:
+        outcome = CHECKED_IN if _mark_checked_in(session, attendee, organizer_id, now) else ALREADY
+    scan = CheckInScan(
+        event_id=event.id,
+        organizer_id=organizer_id,
+        attendee_id=attendee.id if attendee is not None else None,
+        code=code,
+        outcome=outcome,
+        scanned_at=now,
+    )
+    scan.attendee = attendee
+    session.add(scan)
+    session.flush()
+    return describe(scan, prefix=prefix, tz=tz)
+
+
+def _mark_checked_in(
+    session: Session, attendee: Attendee, organizer_id: int | None, now: datetime
+) -> bool:
+    """Set the check-in time unless it is set already (then False), in the audit trail too."""
     done = session.execute(
         update(Attendee)
         .where(Attendee.id == attendee.id, Attendee.checked_in_at.is_(None))
@@ -151,13 +181,7 @@ def check_in(
     )
     session.refresh(attendee)
     if done.rowcount == 0:
-        assert attendee.checked_in_at is not None
-        return CheckInResult(
-            ALREADY,
-            f"{attendee.full_name} is already checked in at {_clock(attendee.checked_in_at, tz)}.",
-            attendee,
-            code,
-        )
+        return False
     record_change(
         session,
         attendee,
@@ -166,8 +190,17 @@ def check_in(
         organizer_id=organizer_id,
         now=now,
     )
-    session.flush()
-    return CheckInResult(CHECKED_IN, f"{attendee.full_name} is checked in.", attendee, code)
+    return True
+
+
+def shown_scan(
+    session: Session, scan_id: int, *, organizer_id: int, prefix: str, tz: tzinfo = UTC
+) -> CheckInResult | None:
+    """The result of one of the organizer's own scans, to show it again; None for another's."""
+    scan = session.get(CheckInScan, scan_id)
+    if scan is None or scan.organizer_id != organizer_id:
+        return None
+    return describe(scan, prefix=prefix, tz=tz)
 
 
 def undo_check_in(

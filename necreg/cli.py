@@ -174,7 +174,7 @@ def export_badges_command(
             stream.write(chunk)
         stream.flush()
         return
-    total = db.session.execute(count_select(db.session, event, filters)).scalar_one()
+    total = db.session.execute(count_select(event, filters)).scalar_one()
     with (
         out.open("w", encoding="utf-8", newline="") as fh,
         click.progressbar(length=total, label="Exporting badges", file=sys.stderr) as bar,

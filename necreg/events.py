@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from .models import ROLES, Event
+from .models import EVENT_MAX_LENGTHS, ROLES, Event, utcnow
 from .registration import lock_event, promote_waitlisted
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
-_TEXT_FIELDS = {"name": 200, "tagline": 300, "venue": 200}
 _KNOWN_KEYS = {
     "slug", "name", "tagline", "starts_on", "ends_on", "venue", "hosts", "current",
     "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
@@ -67,7 +66,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise EventFileError("slug must be lower-case letters, digits and dashes, e.g. nec-2025")
     values: dict[str, Any] = {"slug": slug}
-    for key, limit in _TEXT_FIELDS.items():
+    for key, limit in EVENT_MAX_LENGTHS.items():
         value = data.get(key, "")
         if not isinstance(value, str) or len(value) > limit:
             raise EventFileError(f"{key} must be text of at most {limit} characters")
@@ -188,8 +187,8 @@ def update_settings(session: Session, event: Event, values: dict[str, Any]) -> d
     closes = values.get("registration_closes_at", event.registration_closes_at)
     if opens and closes and closes <= opens:
         raise EventFileError("registration_closes_at must be after registration_opens_at")
-    if len(values.get("tagline", "")) > _TEXT_FIELDS["tagline"]:
-        raise EventFileError(f"tagline must be at most {_TEXT_FIELDS['tagline']} characters")
+    if len(values.get("tagline", "")) > EVENT_MAX_LENGTHS["tagline"]:
+        raise EventFileError(f"tagline must be at most {EVENT_MAX_LENGTHS['tagline']} characters")
     if "capacity_by_role" in values:
         values = {**values, "capacity_by_role": {r: v for r, v in caps.items() if v is not None}}
 
@@ -202,7 +201,7 @@ def update_settings(session: Session, event: Event, values: dict[str, Any]) -> d
     for key, (_old, new) in changes.items():
         setattr(event, key, new)
     if changes:
-        event.updated_at = datetime.now(UTC)
+        event.updated_at = utcnow()
     session.flush()
     promote_waitlisted(session, event)
     return changes

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from .database import wait_for_write_turn
-from .folding import SEARCHED_FIELDS, search_text
+from .counters import role_counts
+from .database import lock_for_update
+from .formats import same_email
 from .mail import outbox
 from .models import (
     ROLES,
@@ -23,7 +23,7 @@ from .models import (
     Attendee,
     AttendeeChange,
     Event,
-    RoleCount,
+    default_badge_name,
     new_code,
     new_token,
     utcnow,
@@ -76,19 +76,7 @@ class Registrant:
     badge_name: str = ""
 
 
-#: Statements of the registration path, built once (building one costs about as much as
-#: running it on SQLite).
-_CURRENT_EVENT = select(Event).where(Event.is_current)
-_events = Event.__table__
-_LOCK_POSTGRESQL = select(_events).where(_events.c.id == bindparam("event")).with_for_update()
-# Not "SET id = id": writing the key makes SQLite check every row that refers to it;
-# updated_at kept as it is, or its onupdate would stamp it.
-_LOCK_SQLITE = (
-    _events.update()
-    .where(_events.c.id == bindparam("event"))
-    .values(counts_version=_events.c.counts_version, updated_at=_events.c.updated_at)
-)
-_LOCK_SQLITE_RETURNING = _LOCK_SQLITE.returning(*_events.c)
+_CURRENT_EVENT = select(Event).where(Event.is_current)  # built once: every request reads it
 
 
 def current_event(session: Session) -> Event | None:
@@ -96,39 +84,22 @@ def current_event(session: Session) -> Event | None:
 
 
 def lock_event(session: Session, event: Event) -> None:
-    """Take the event's registration lock until the transaction ends, and read the event again.
+    """Take the event's registration lock until the transaction ends; ``event`` takes the
+    values in force (caps read before the lock give way to the ones the lock reads).
 
-    PostgreSQL: ``SELECT ... FOR UPDATE`` on the event row, so concurrent registrations for
-    the same event, from any worker or machine, count and insert one after another.
-    SQLite: a no-op UPDATE of the row, which makes this transaction the database's single
-    writer before it counts (a plain SELECT would not start the write transaction); the
-    writers wait for it in line (database.wait_for_write_turn).
-    The statement that locks also returns the row as it is now (``FOR UPDATE`` gives the
-    newest version once the lock is granted; SQLite's UPDATE ... RETURNING), and ``event``
-    takes its values, so caps read before the lock give way to the ones in force: one round
-    trip instead of a lock and then a refresh.
+    Every change that counts against a cap is decided under it, so registrations, cancels and
+    promotions for one event, from any worker or machine, count and change one at a time.
     """
-    dialect = session.get_bind().dialect
-    if dialect.name == "postgresql":
-        statement = _LOCK_POSTGRESQL
-    else:
-        wait_for_write_turn(session)
-        if not dialect.update_returning:  # SQLite before 3.35
-            session.execute(_LOCK_SQLITE, {"event": event.id})
-            session.refresh(event)
-            return
-        statement = _LOCK_SQLITE_RETURNING
-    row = session.execute(statement, {"event": event.id}).one()._mapping
-    for prop in Event.__mapper__.column_attrs:
-        set_committed_value(event, prop.key, row[prop.columns[0]])
+    lock_for_update(session, event)
 
 
 def email_taken(session: Session, event: Event, email: str) -> bool:
+    """Whether ``email`` holds a registration for ``event`` that is not cancelled."""
     return (
         session.execute(
             select(Attendee.id).where(
                 Attendee.event_id == event.id,
-                func.lower(Attendee.email) == email.lower(),
+                same_email(Attendee.email, email),
                 Attendee.status != STATUS_CANCELLED,
             )
         ).first()
@@ -136,26 +107,18 @@ def email_taken(session: Session, event: Event, email: str) -> bool:
     )
 
 
-_role_counts = RoleCount.__table__
-_ROLE_COUNTS = select(_role_counts.c.role, _role_counts.c.active).where(
-    _role_counts.c.event_id == bindparam("event")
-)
+def code_taken(session: Session, code: str) -> bool:
+    return session.execute(select(Attendee.id).where(Attendee.code == code)).first() is not None
 
 
-def _active_counts(session: Session, event: Event) -> dict[str, int]:
-    """Confirmed attendees per role (every role present), read from the trigger-kept counters:
-    exact in this transaction, and a few rows however many registrations there are.
-
-    The same read as ``stats.role_counts``, with its statement built once: it runs while the
-    event lock is held, which every registration waits for.
-    """
-    counts = dict.fromkeys(ROLES, 0)
-    counts.update(session.execute(_ROLE_COUNTS, {"event": event.id}).all())
-    return counts
+def event_full(event: Event, counts: dict[str, int]) -> bool:
+    """No place left in the event as a whole, with ``counts`` active attendees per role."""
+    return event.capacity is not None and sum(counts.values()) >= event.capacity
 
 
-def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
-    if event.capacity is not None and sum(counts.values()) >= event.capacity:
+def has_room(event: Event, counts: dict[str, int], role: str) -> bool:
+    """A place for one more active attendee of ``role``: the event's cap and the role's."""
+    if event_full(event, counts):
         return False
     role_cap = (event.capacity_by_role or {}).get(role)
     return role_cap is None or counts.get(role, 0) < role_cap
@@ -176,7 +139,7 @@ class Room:
 
 def room_left(session: Session, event: Event) -> Room:
     """How many more registrations would be confirmed now (a snapshot, without the lock)."""
-    counts = _active_counts(session, event)
+    counts = role_counts(session, event.id)
     total = None if event.capacity is None else max(event.capacity - sum(counts.values()), 0)
     by_role: dict[str, int | None] = {}
     for role in ROLES:
@@ -207,7 +170,6 @@ def register(
         raise ValueError(f"unknown role {person.role!r}")
     if not event.registration_open(now):
         raise RegistrationClosed(f"Registration for {event.name} is closed.")
-
     attendee = Attendee(
         event_id=event.id,
         code=new_code(code_prefix),
@@ -220,29 +182,21 @@ def register(
         institution=person.institution,
         country=person.country,
         early_career=person.early_career,
-        badge_name=person.badge_name or f"{person.first_name} {person.last_name}"[:100],
+        badge_name=person.badge_name or default_badge_name(person.first_name, person.last_name),
         consent_at=now,
         created_at=now,
         updated_at=now,
-        cancelled_at=None,
-        checked_in_at=None,
     )
-    # What does not depend on the counts is made before the lock is taken, so that the lock,
-    # which every registration waits for, is held the shorter: the search text, and the
-    # message as a confirmation (most registrations are; a waiting one, or one whose code
-    # turns out to be taken, is rendered again).
-    attendee.search_text = _search_text(attendee)
-    rendered = attendee.code
-    message = outbox.status_message(event, attendee, None, now=now)
+    # Rendered before the lock, which every registration waits for, as most registrations
+    # turn out: confirmed, with the code drawn now. Queued as it is if that holds.
+    draft = outbox.draft_status_message(event, attendee, now=now)
 
     lock_event(session, event)
-    if not _has_room(event, _active_counts(session, event), person.role):
+    if not has_room(event, role_counts(session, event.id), person.role):
         attendee.status = STATUS_WAITLISTED
-    _insert_attendee(session, event, attendee, code_prefix)
-    if attendee.status != STATUS_CONFIRMED or attendee.code != rendered:
-        position = waitlist_position(session, attendee)
-        message = outbox.status_message(event, attendee, position, now=now)
-    outbox.queue_rendered(session, {**message, "attendee_id": attendee.id})
+    _add_with_free_code(session, event, attendee, code_prefix)
+    position = waitlist_position(session, attendee)
+    outbox.queue_status_message(session, event, attendee, position, now=now, draft=draft)
     return attendee
 
 
@@ -251,54 +205,26 @@ def register(
 CODE_TRIES = 10
 
 
-def _insert_attendee(session: Session, event: Event, attendee: Attendee, code_prefix: str) -> None:
-    """Insert a new registration, drawing another code while its code is taken, and make
-    ``attendee`` persistent in the session as it was written (nothing to load back).
+def _add_with_free_code(session: Session, event: Event, attendee: Attendee, prefix: str) -> None:
+    """Add and flush ``attendee``, drawing another code while its code is taken.
 
-    One statement checks and inserts: ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``
-    skips the row, without an error (which would end a PostgreSQL transaction), when it would
-    break a unique index: the code, or the e-mail among the event's registrations that are
-    not cancelled. Only then is a second look needed: a taken e-mail is a duplicate, anything
-    else was a taken code. Raises DuplicateRegistration.
+    Each try is flushed in a savepoint, so a unique index's refusal (which ends the whole
+    transaction on PostgreSQL) undoes only the try. Refused for the e-mail: a duplicate
+    (DuplicateRegistration); for the code: draw again.
     """
-    dialect = session.get_bind().dialect
-    statement = _INSERT_IF_NEW[dialect.name]
-    if dialect.insert_returning:
-        statement = _INSERT_IF_NEW_RETURNING[dialect.name]
-    for attempt in range(CODE_TRIES):
-        if attempt:
-            attendee.code = new_code(code_prefix)
-            attendee.search_text = _search_text(attendee)
-        row = {column.key: getattr(attendee, column.key) for column in _INSERTED}
-        result = session.execute(statement, row)
-        if dialect.insert_returning:
-            attendee_id = result.scalar_one_or_none()
-        else:  # SQLite before 3.35
-            attendee_id = result.lastrowid if result.rowcount == 1 else None
-        if attendee_id is not None:
-            attendee.id = attendee_id
-            make_transient_to_detached(attendee)
-            session.add(attendee)
+    for _attempt in range(CODE_TRIES):
+        try:
+            with session.begin_nested():
+                session.add(attendee)
+        except IntegrityError:
+            if email_taken(session, event, attendee.email):
+                raise DuplicateRegistration(duplicate_message(event)) from None
+            if not code_taken(session, attendee.code):
+                raise
+            attendee.code = new_code(prefix)
+        else:
             return
-        if email_taken(session, event, attendee.email):
-            raise DuplicateRegistration(duplicate_message(event))
     raise RuntimeError(f"could not find an unused attendee code in {CODE_TRIES} tries")
-
-
-def _search_text(attendee: Attendee) -> str:
-    return search_text({name: getattr(attendee, name) for name in SEARCHED_FIELDS})
-
-
-_attendees = Attendee.__table__
-_INSERTED = [column for column in _attendees.c if column.key != "id"]
-#: INSERT statements that skip a row which would break a unique index, instead of failing.
-_INSERT_IF_NEW = {
-    "postgresql": postgresql.insert(_attendees).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(_attendees).on_conflict_do_nothing(),
-}
-_INSERT_IF_NEW_RETURNING = {
-    name: statement.returning(_attendees.c.id) for name, statement in _INSERT_IF_NEW.items()
-}
 
 
 def duplicate_message(event: Event) -> str:
@@ -329,7 +255,7 @@ def resend_links(session: Session, event: Event, email: str, *, now: datetime | 
     found = list(
         session.execute(
             select(Attendee)
-            .where(Attendee.event_id == event.id, func.lower(Attendee.email) == email.lower())
+            .where(Attendee.event_id == event.id, same_email(Attendee.email, email))
             .order_by(Attendee.created_at.desc(), Attendee.id.desc())
             .limit(5)
         ).scalars()
@@ -377,7 +303,7 @@ def promote_waitlisted(
     behind them can take a free place: the room is for whoever fits first.
     """
     now = now or utcnow()
-    counts = _active_counts(session, event)
+    counts = role_counts(session, event.id)
     promoted: list[Attendee] = []
     waiting = session.execute(
         select(Attendee)
@@ -385,9 +311,9 @@ def promote_waitlisted(
         .order_by(Attendee.created_at, Attendee.id)
     ).scalars()
     for attendee in waiting:
-        if event.capacity is not None and sum(counts.values()) >= event.capacity:
+        if event_full(event, counts):
             break
-        if not _has_room(event, counts, attendee.role):
+        if not has_room(event, counts, attendee.role):
             continue
         attendee.status = STATUS_CONFIRMED
         attendee.updated_at = now
@@ -420,7 +346,7 @@ def cancel(
     session.refresh(attendee)
     if attendee.status == STATUS_CANCELLED:
         raise AlreadyCancelled("This registration is already cancelled.")
-    old_status = attendee.status
+    old_status, was_active = attendee.status, attendee.is_active
     attendee.status = STATUS_CANCELLED
     attendee.cancelled_at = now
     attendee.updated_at = now
@@ -434,7 +360,7 @@ def cancel(
     )
     outbox.queue_cancelled(session, event, attendee, now=now)
     session.flush()
-    return promote_waitlisted(session, event, now=now) if old_status == STATUS_CONFIRMED else []
+    return promote_waitlisted(session, event, now=now) if was_active else []
 
 
 def restore(
@@ -460,9 +386,9 @@ def restore(
         raise DuplicateRegistration(
             "Another registration with this e-mail address is active; cancel it first."
         )
-    counts = _active_counts(session, event)
+    counts = role_counts(session, event.id)
     attendee.status = (
-        STATUS_CONFIRMED if _has_room(event, counts, attendee.role) else STATUS_WAITLISTED
+        STATUS_CONFIRMED if has_room(event, counts, attendee.role) else STATUS_WAITLISTED
     )
     attendee.cancelled_at = None
     attendee.updated_at = now
@@ -475,10 +401,8 @@ def restore(
         now=now,
     )
     session.flush()
-    outbox.queue_status_message(
-        session, event, attendee, waitlist_position(session, attendee), now=now
-    )
-    session.flush()
+    position = waitlist_position(session, attendee)
+    outbox.queue_status_message(session, event, attendee, position, now=now)
     return attendee
 
 
@@ -506,7 +430,7 @@ def update_details(
     if "badge_name" in values and not values["badge_name"]:
         first = values.get("first_name", attendee.first_name)
         last = values.get("last_name", attendee.last_name)
-        values = {**values, "badge_name": f"{first} {last}"[:100]}
+        values = {**values, "badge_name": default_badge_name(first, last)}
     event = session.get(Event, attendee.event_id)
     assert event is not None
     if {"role", "institution", "email"} & set(values):
@@ -522,16 +446,16 @@ def update_details(
     }
     if not changes:
         return {}
-    role_move = "role" in changes and attendee.status == STATUS_CONFIRMED
+    role_move = "role" in changes and attendee.is_active
     email_move = "email" in changes and attendee.status != STATUS_CANCELLED
     # A waiting person who moves to a role with room is promoted at once.
     waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
     if role_move:
-        counts = _active_counts(session, event)
+        counts = role_counts(session, event.id)
         counts[attendee.role] -= 1
-        if not _has_room(event, counts, values["role"]):
+        if not has_room(event, counts, values["role"]):
             raise NoRoom(f"There is no free place for the role {ROLES[values['role']]}.")
     for field, (_old, new) in changes.items():
         setattr(attendee, field, new)

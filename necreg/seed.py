@@ -13,22 +13,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from .counters import bulk_load
+from .counters import bulk_load, role_counts
 from .folding import fold, search_text
 from .models import (
-    CODE_ALPHABET,
-    CODE_LENGTH,
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
     Attendee,
     Event,
+    default_badge_name,
+    new_code,
     utcnow,
 )
-from .registration import lock_event
+from .registration import has_room, lock_event
 
 #: Shares of the four roles among registrants.
 ROLE_SHARES = {"clinician": 0.46, "scientist": 0.27, "family": 0.17, "advocate": 0.10}
@@ -90,21 +90,14 @@ DOMAINS = ("example.org", "example.com", "example.net")
 
 
 def _codes(rng: random.Random, prefix: str, taken: set[str]) -> Callable[[], str]:
-    def new() -> str:
+    def draw() -> str:
         while True:
-            code = prefix + "-" + "".join(rng.choices(CODE_ALPHABET, k=CODE_LENGTH))
+            code = new_code(prefix, rng)
             if code not in taken:
                 taken.add(code)
                 return code
 
-    return new
-
-
-def _has_room(event: Event, counts: dict[str, int], role: str) -> bool:
-    if event.capacity is not None and sum(counts.values()) >= event.capacity:
-        return False
-    cap = (event.capacity_by_role or {}).get(role)
-    return cap is None or counts.get(role, 0) < cap
+    return draw
 
 
 def seed_demo(
@@ -132,15 +125,9 @@ def seed_demo(
     )
     end = min(now, deadline)
     lock_event(session, event)
-    counts: dict[str, int] = dict(
-        session.execute(
-            select(Attendee.role, func.count())
-            .where(Attendee.event_id == event.id, Attendee.status == STATUS_CONFIRMED)
-            .group_by(Attendee.role)
-        ).all()
-    )
+    counts = role_counts(session, event.id)
     taken = set(session.execute(select(Attendee.code)).scalars())
-    new_code = _codes(rng, code_prefix, taken)
+    draw_code = _codes(rng, code_prefix, taken)
     run = secrets.token_hex(3)
     roles, weights = list(ROLE_SHARES), list(ROLE_SHARES.values())
     # Registration times, oldest first, so the waiting list forms in the order people came.
@@ -158,50 +145,36 @@ def seed_demo(
             created = end - timedelta(days=SPREAD_DAYS * offset, seconds=rng.randrange(86_400))
             if rng.random() < CANCELLED_SHARE:
                 status = STATUS_CANCELLED
-            elif _has_room(event, counts, role):
+            elif has_room(event, counts, role):
                 status = STATUS_CONFIRMED
                 counts[role] = counts.get(role, 0) + 1
             else:
                 status = STATUS_WAITLISTED
             local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
-            code = new_code()
-            email = f"{local}.{run}-{n}@{rng.choice(DOMAINS)}"
-            rows.append(
-                {
-                    "event_id": event.id,
-                    "code": code,
-                    "token": secrets.token_urlsafe(32),
-                    "status": status,
-                    "role": role,
-                    "first_name": first,
-                    "last_name": last,
-                    "email": email,
-                    "institution": institution,
-                    "country": country,
-                    "early_career": rng.random() < EARLY_CAREER_SHARE[role],
-                    "badge_name": f"{first} {last}",
-                    # Given here, not left to the column's per-row default, so the rows go
-                    # to the database in multi-row INSERTs.
-                    "search_text": search_text(
-                        {
-                            "first_name": first,
-                            "last_name": last,
-                            "email": email,
-                            "institution": institution,
-                            "code": code,
-                            "badge_name": f"{first} {last}",
-                        }
-                    ),
-                    "consent_at": created,
-                    "created_at": created,
-                    "updated_at": created,
-                    "cancelled_at": (
-                        min(created + timedelta(days=1), end)
-                        if status == STATUS_CANCELLED
-                        else None
-                    ),
-                }
-            )
+            row = {
+                "event_id": event.id,
+                "code": draw_code(),
+                "token": secrets.token_urlsafe(32),
+                "status": status,
+                "role": role,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
+                "institution": institution,
+                "country": country,
+                "early_career": rng.random() < EARLY_CAREER_SHARE[role],
+                "badge_name": default_badge_name(first, last),
+                "consent_at": created,
+                "created_at": created,
+                "updated_at": created,
+                "cancelled_at": (
+                    min(created + timedelta(days=1), end) if status == STATUS_CANCELLED else None
+                ),
+            }
+            # Given here, not left to the column's per-row default, so the rows go to the
+            # database in multi-row INSERTs.
+            row["search_text"] = search_text(row)
+            rows.append(row)
             if len(rows) >= batch_size:
                 session.execute(insert(Attendee), rows)
                 added += len(rows)

@@ -8,6 +8,7 @@ outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from ..models import STATUS_CONFIRMED, STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
+from ..models import STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
@@ -76,16 +77,6 @@ def _add(session: Session, row: dict[str, Any]) -> OutboxMessage:
     message = OutboxMessage(**row)
     session.add(message)
     return message
-
-
-_INSERT = OutboxMessage.__table__.insert()
-
-
-def queue_rendered(session: Session, row: dict[str, Any]) -> None:
-    """Queue a message rendered beforehand (``render``), written at once with one INSERT
-    instead of through the session's unit of work: for the registration path, where the
-    message is rendered before the event lock is taken and written under it."""
-    session.execute(_INSERT, row)
 
 
 def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict[str, str]:
@@ -193,16 +184,34 @@ def queue_links(
     )
 
 
-def status_message(
-    event: Event, attendee: Attendee, position: int | None, *, now: datetime | None = None
-) -> dict[str, Any]:
-    """Confirmation for a confirmed registration, the waiting-list notice for a waiting one,
-    rendered (see ``render``) but not queued."""
-    if attendee.status == STATUS_CONFIRMED:
-        return _place("confirmation", event, attendee, now)
-    if attendee.status == STATUS_WAITLISTED:
-        return _waitlisted(event, attendee, position, now)
-    raise ValueError(f"no status message for a {attendee.status} registration")
+@dataclass(frozen=True)
+class Draft:
+    """A registration's status message rendered ahead (``render``'s row), with what it says."""
+
+    row: dict[str, Any]
+    status: str
+    code: str
+    position: int | None
+
+    def says(self, attendee: Attendee, position: int | None) -> bool:
+        return (self.status, self.code, self.position) == (attendee.status, attendee.code, position)
+
+
+def draft_status_message(
+    event: Event, attendee: Attendee, position: int | None = None, *, now: datetime | None = None
+) -> Draft:
+    """The confirmation of a confirmed registration, the waiting-list notice of a waiting one,
+    rendered but not queued: registration renders it before taking the event lock."""
+    if attendee.is_active:
+        row = _place("confirmation", event, attendee, now)
+    elif attendee.status == STATUS_WAITLISTED:
+        row = _waitlisted(event, attendee, position, now)
+    else:
+        raise ValueError(f"no status message for a {attendee.status} registration")
+    return Draft(row, attendee.status, attendee.code, position)
+
+
+_INSERT = OutboxMessage.__table__.insert()
 
 
 def queue_status_message(
@@ -212,6 +221,15 @@ def queue_status_message(
     position: int | None,
     *,
     now: datetime | None = None,
-) -> OutboxMessage:
-    """Queue the ``status_message`` of a registration."""
-    return _add(session, status_message(event, attendee, position, now=now))
+    draft: Draft | None = None,
+) -> None:
+    """Queue the confirmation or waiting-list notice of ``attendee`` (flushed, so it has an
+    id). ``draft``: the message rendered ahead, queued as it is if it still says what the
+    registration is (status, code, place in line), else rendered again.
+
+    Written with one INSERT, not through the unit of work: registration queues it under the
+    event lock.
+    """
+    if draft is None or not draft.says(attendee, position):
+        draft = draft_status_message(event, attendee, position, now=now)
+    session.execute(_INSERT, {**draft.row, "attendee_id": attendee.id})
