@@ -1,1 +1,12 @@
-"""The organizer side of the site: sign-in, dashboard, settings, attendees, check-in, export."""
+"""The organizer side of the site, one module per job: signing in (``auth``), the dashboard,
+the attendee list and pages, check-in at the door, exports and the event's settings.
+
+Every view is registered on the one blueprint ``bp``, so its endpoints are ``organizer.<view>``.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("organizer", __name__, url_prefix="/organizer")
+
+# Importing the modules registers their views on bp.
+from . import attendees, auth, checkin, dashboard, exports, settings  # noqa: E402, F401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -26,20 +25,19 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..countries import countries, country_names
-from ..models import ROLES
-from ..public.forms import no_control_characters
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
+from ..checkin import MAX_PAYLOAD
+from ..forms import country_field, email_field, normalised_email, strip, text_field
+from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, ROLES
 
 
 class LoginForm(FlaskForm):
     email = EmailField(
         "E-mail",
-        filters=[_strip],
-        validators=[DataRequired(message="Please enter your e-mail address."), Length(max=254)],
+        filters=[strip],
+        validators=[
+            DataRequired(message="Please enter your e-mail address."),
+            Length(max=MAX_LENGTHS["email"]),
+        ],
     )
     password = PasswordField(
         "Password",
@@ -51,7 +49,7 @@ class CheckInForm(FlaskForm):
     code = StringField(
         "Attendee code or QR code",
         description="Scan the badge or confirmation QR code, or type the code, e.g. NEC-7K3QXA.",
-        validators=[Length(max=500, message="That is too long to be a code.")],
+        validators=[Length(max=MAX_PAYLOAD, message="That is too long to be a code.")],
     )
 
 
@@ -94,7 +92,14 @@ class SettingsForm(FlaskForm):
         description="Leave empty to keep registration open.",
     )
     tagline = StringField(
-        "Tagline", filters=[_strip], validators=[Length(max=300, message="At most 300 characters.")]
+        "Tagline",
+        filters=[strip],
+        validators=[
+            Length(
+                max=EVENT_MAX_LENGTHS["tagline"],
+                message=f"At most {EVENT_MAX_LENGTHS['tagline']} characters.",
+            )
+        ],
     )
     description = TextAreaField(
         "Landing page text",
@@ -124,63 +129,19 @@ for _role, _label in ROLES.items():
 class AttendeeForm(FlaskForm):
     """An organizer's correction of a registration (e-mail included)."""
 
-    first_name = StringField(
-        "First name",
-        filters=[_strip],
-        validators=[
-            DataRequired(message="Please enter a first name."),
-            Length(max=100),
-            no_control_characters,
-        ],
-    )
-    last_name = StringField(
-        "Last name",
-        filters=[_strip],
-        validators=[
-            DataRequired(message="Please enter a last name."),
-            Length(max=100),
-            no_control_characters,
-        ],
-    )
-    email = EmailField(
-        "E-mail",
-        filters=[_strip],
-        validators=[
-            DataRequired(message="Please enter an e-mail address."),
-            Length(max=254),
-            no_control_characters,
-        ],
-    )
+    first_name = text_field("First name", "first_name", required="Please enter a first name.")
+    last_name = text_field("Last name", "last_name", required="Please enter a last name.")
+    email = email_field(required="Please enter an e-mail address.")
     role = SelectField("Role", choices=[SelectChoice(v, label) for v, label in ROLES.items()])
-    institution = StringField(
-        "Institution",
-        filters=[_strip],
-        validators=[Optional(), Length(max=200), no_control_characters],
-    )
-    country = SelectField("Country", choices=[])
+    institution = text_field("Institution", "institution")
+    country = country_field(required="Please choose a country.")
     early_career = BooleanField("Trainee or early-career investigator")
-    badge_name = StringField(
-        "Name on the badge",
-        filters=[_strip],
-        description="Empty: first and last name.",
-        validators=[Optional(), Length(max=100), no_control_characters],
+    badge_name = text_field(
+        "Name on the badge", "badge_name", description="Empty: first and last name."
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.country.choices = [SelectChoice(code, name) for code, name in countries()]
-
-    def validate_country(self, field) -> None:
-        if field.data not in country_names():
-            raise ValidationError("Please choose a country from the list.")
 
     def validate_email(self, field) -> None:
-        if not field.data or field.errors:
-            return
-        try:
-            field.data = validate_email(field.data, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValidationError(f"This e-mail address does not look right: {exc}") from None
+        normalised_email(field)
 
     def values(self) -> dict[str, object]:
         return {

@@ -1,0 +1,223 @@
+"""The attendee list (search, filters, pages) and each attendee's page: correct, cancel,
+restore, check in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..attendee_search import (
+    SORT_LABELS,
+    AttendeeFilters,
+    FilterError,
+    ListPage,
+    list_page,
+    parse_filters,
+)
+from ..auth import organizer_required
+from ..checkin import ALREADY, CHECKED_IN, check_in
+from ..countries import country_name
+from ..extensions import db
+from ..forms import country_menu
+from ..models import Attendee, AttendeeChange
+from ..pages import current_snapshot, event_attendee_or_404, event_heading
+from ..registration import RegistrationError, cancel, restore, update_details, waitlist_position
+from ..speed.memo import kept
+from . import bp
+from .checkin import door_settings
+from .forms import ActionForm, AttendeeForm
+
+#: Attendees per page of the list.
+PER_PAGE = 50
+#: The last page number the attendee list accepts (far beyond any event's size).
+MAX_PAGE = 100_000
+#: How many renderings of the list each process keeps (while no attendee or event changes).
+LIST_RENDERINGS_KEPT = 64
+
+
+def parse_list_args(args: Mapping[str, str]) -> tuple[AttendeeFilters, int, bool]:
+    """The list's filters, page number and whether to count every match; FilterError says what
+    is wrong."""
+    filters = parse_filters(args)
+    page = args.get("page", "1")
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if not (page.isdecimal() and 1 <= int(page) <= MAX_PAGE):
+        raise FilterError(f"page must be from 1 to {MAX_PAGE}.")
+    count = args.get("count", "")
+    if count not in {"", "all"}:
+        raise FilterError(f"count must be all or left out, not {count!r}.")
+    return filters, int(page), count == "all"
+
+
+def _render_list_content(
+    filters: AttendeeFilters, page: ListPage | None = None, count_all: bool = False, error=None
+) -> Markup:
+    """The list page's content (form, total, rows, pager): the same for every organizer."""
+    html = render_template(
+        "organizer/_attendees_content.html",
+        filters=filters,
+        error=error,
+        page=page,
+        count_all=count_all,
+        country_options=country_menu(filters.country),
+        sort_labels=SORT_LABELS,
+        country_name=country_name,
+    )
+    return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
+
+
+@bp.get("/attendees")
+@organizer_required(admin=True)
+def attendees():
+    # The event as the layout shows it, known without a query while nothing changes.
+    snapshot = current_snapshot()
+    if snapshot is None:
+        abort(404)
+    event = event_heading(snapshot)
+    try:
+        filters, page_number, count_all = parse_list_args(request.args)
+    except FilterError as exc:
+        content = _render_list_content(AttendeeFilters(), error=str(exc))
+        return render_template("organizer/attendees.html", event=event, content=content), 400
+
+    def render() -> Markup:
+        page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
+        return _render_list_content(filters, page, count_all)
+
+    # Kept while nothing changes: a list looked at again (a reload, paging or sorting back)
+    # costs no query and no rendering. Its links depend on where the app is mounted; nothing
+    # else of the request goes in.
+    key = (request.script_root, event.id, filters, page_number, count_all)
+    content = kept("attendee_list", key, render, size=LIST_RENDERINGS_KEPT)
+    return render_template("organizer/attendees.html", event=event, content=content)
+
+
+def _render_attendee_page(
+    attendee: Attendee, form: AttendeeForm, status: int = 200, error: str = ""
+):
+    history = (
+        db.session.execute(
+            select(AttendeeChange)
+            .options(joinedload(AttendeeChange.organizer))
+            .where(AttendeeChange.attendee_id == attendee.id)
+            .order_by(AttendeeChange.changed_at.desc(), AttendeeChange.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    page = render_template(
+        "organizer/attendee.html",
+        event=attendee.event,
+        attendee=attendee,
+        form=form,
+        action_form=ActionForm(),
+        history=history,
+        error=error,
+        country_name=country_name,
+        position=waitlist_position(db.session, attendee),
+    )
+    return page, status
+
+
+@bp.route("/attendees/<int:attendee_id>", methods=["GET", "POST"])
+@organizer_required(admin=True)
+def attendee(attendee_id: int):
+    attendee = event_attendee_or_404(attendee_id)
+    form = AttendeeForm(obj=attendee)
+    if not form.is_submitted():
+        return _render_attendee_page(attendee, form)
+    if not form.validate():
+        return _render_attendee_page(attendee, form, 400)
+    try:
+        changes = update_details(db.session, attendee, form.values(), organizer_id=current_user.id)
+    except RegistrationError as exc:
+        db.session.rollback()
+        return _render_attendee_page(attendee, form, 409, str(exc))
+    db.session.commit()
+    if changes:
+        flash(f"Saved: {', '.join(sorted(changes))} changed.", "success")
+    else:
+        flash("Nothing changed.", "success")
+    return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+
+
+def _act_on_attendee(attendee_id: int, action: Callable[[Attendee], str]) -> Response:
+    """Run ``action`` (a button on the attendee's page), commit, and go back to the page with
+    the message it returns, or the RegistrationError it raises."""
+    attendee = event_attendee_or_404(attendee_id)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        message = action(attendee)
+    except RegistrationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+
+
+@bp.route("/attendees/<int:attendee_id>/cancel", methods=["GET", "POST"])
+@organizer_required(admin=True)
+def cancel_attendee(attendee_id: int):
+    """GET asks "are you sure?" (the attendee gets an e-mail, places move); POST cancels."""
+    if request.method != "POST":
+        attendee = event_attendee_or_404(attendee_id)
+        return render_template(
+            "organizer/cancel.html",
+            event=attendee.event,
+            attendee=attendee,
+            action_form=ActionForm(),
+            position=waitlist_position(db.session, attendee),
+        )
+
+    def action(attendee: Attendee) -> str:
+        promoted = cancel(db.session, attendee, organizer_id=current_user.id)
+        names = ", ".join(p.full_name for p in promoted)
+        return "Registration cancelled." + (
+            f" Promoted from the waiting list: {names}." if names else ""
+        )
+
+    return _act_on_attendee(attendee_id, action)
+
+
+@bp.post("/attendees/<int:attendee_id>/restore")
+@organizer_required(admin=True)
+def restore_attendee(attendee_id: int):
+    def action(attendee: Attendee) -> str:
+        restore(db.session, attendee, organizer_id=current_user.id)
+        return f"Registration restored: {attendee.status}."
+
+    return _act_on_attendee(attendee_id, action)
+
+
+@bp.post("/attendees/<int:attendee_id>/check-in")
+@organizer_required(admin=True)
+def check_in_attendee(attendee_id: int):
+    def action(attendee: Attendee) -> str:
+        result = check_in(
+            db.session,
+            attendee.event,
+            attendee.code,
+            organizer_id=current_user.id,
+            **door_settings(),
+        )
+        if result.outcome not in {CHECKED_IN, ALREADY}:
+            raise RegistrationError(result.message)
+        return result.message
+
+    return _act_on_attendee(attendee_id, action)

@@ -1,0 +1,109 @@
+"""Check-in at the door (organizers and check-in staff): scan or type a code, see who it is,
+undo a wrong scan. The page's script posts each scan for JSON; without it the form posts and
+the page after the redirect shows the scan's result, read back from the door's log."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+
+from ..auth import organizer_required, wants_machine_answer
+from ..checkin import (
+    ALREADY,
+    CANCELLED,
+    CHECKED_IN,
+    INVALID,
+    UNKNOWN,
+    WAITLISTED,
+    check_in,
+    shown_scan,
+    undo_check_in,
+)
+from ..config import display_timezone
+from ..extensions import db
+from ..pages import current_event_or_404, event_attendee_or_404
+from . import bp
+from .forms import ActionForm, CheckInForm
+
+#: HTTP status of each check-in outcome, for the JSON answer.
+CHECK_IN_STATUS = {
+    CHECKED_IN: 200,
+    ALREADY: 409,
+    UNKNOWN: 404,
+    CANCELLED: 409,
+    WAITLISTED: 409,
+    INVALID: 400,
+}
+#: Session key of the scan whose result the next check-in page shows (once): an id of the
+#: organizer's own scan in the door's log, never the result itself.
+SHOWN_SCAN = "organizer_shown_scan"
+
+
+def door_settings() -> dict[str, object]:
+    """How codes are read and times shown at the door (settings)."""
+    config = current_app.config
+    return {
+        "prefix": config["ATTENDEE_CODE_PREFIX"],
+        "tz": display_timezone(config["DISPLAY_TIMEZONE"]),
+    }
+
+
+@bp.route("/check-in", methods=["GET", "POST"], endpoint="check_in")
+@organizer_required()
+def check_in_page():
+    event = current_event_or_404()
+    form = CheckInForm()
+    wants_json = wants_machine_answer()
+    if not form.is_submitted():
+        scan_id = session.pop(SHOWN_SCAN, None)
+        result = None
+        if isinstance(scan_id, int):
+            result = shown_scan(
+                db.session, scan_id, organizer_id=current_user.id, **door_settings()
+            )
+        return render_template(
+            "organizer/check_in.html", event=event, form=form, result=result, undo=ActionForm()
+        )
+    if not form.validate():
+        message = "; ".join(e for errors in form.errors.values() for e in errors)
+        if wants_json:
+            return jsonify(outcome=INVALID, message=message, code=None, attendee=None), 400
+        return render_template(
+            "organizer/check_in.html", event=event, form=form, result=None, undo=ActionForm()
+        ), 400
+    result = check_in(
+        db.session, event, form.code.data or "", organizer_id=current_user.id, **door_settings()
+    )
+    db.session.commit()
+    if wants_json:
+        return jsonify(result.as_json()), CHECK_IN_STATUS[result.outcome]
+    session[SHOWN_SCAN] = result.scan_id
+    return redirect(url_for(".check_in"), 303)
+
+
+@bp.post("/attendees/<int:attendee_id>/undo-check-in")
+@organizer_required()
+def undo_check_in_attendee(attendee_id: int):
+    """Undo a check-in (staff may: a wrong scan at the door must be put right there)."""
+    attendee = event_attendee_or_404(attendee_id)
+    if not ActionForm().validate():
+        abort(400)
+    done = undo_check_in(db.session, attendee, organizer_id=current_user.id)
+    db.session.commit()
+    if done:
+        flash(f"Check-in of {attendee.full_name} ({attendee.code}) undone.", "success")
+    else:
+        flash(f"{attendee.full_name} was not checked in; nothing to undo.", "error")
+    if current_user.is_admin and request.form.get("back") != "check-in":
+        return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+    return redirect(url_for(".check_in"), 303)

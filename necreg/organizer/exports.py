@@ -1,0 +1,76 @@
+"""Downloads of the attendees the list's filters select: the badge CSV and printable badges."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+from flask import Response, request, stream_with_context
+
+from ..attendee_search import FilterError, parse_filters
+from ..auth import organizer_required
+from ..badges import for_printing, iter_badge_csv, iter_badges
+from ..badges_pdf import LAYOUTS, write_badges
+from ..extensions import db
+from ..formats import is_yes
+from ..models import utcnow
+from ..pages import current_event_or_404
+from . import bp
+
+
+def download(body: bytes | Iterable[str], filename: str, mimetype: str) -> Response:
+    """A file to save (not to show), never kept by a cache; an iterable body is streamed.
+    ``mimetype`` is the whole Content-Type, e.g. ``text/csv; charset=utf-8``."""
+    if not isinstance(body, bytes):
+        body = stream_with_context(body)
+    response = Response(body, content_type=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused(message: str) -> Response:
+    return Response(message + "\n", 400, mimetype="text/plain")
+
+
+def _stamp() -> str:
+    """When a file was made, for its name: 20250907-0912 (UTC)."""
+    return utcnow().strftime("%Y%m%d-%H%M")
+
+
+@bp.get("/export/badges.csv")
+@organizer_required(admin=True)
+def export_badges():
+    event = current_event_or_404()
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return _refused(str(exc))
+    chunks = iter_badge_csv(
+        db.session,
+        event,
+        filters,
+        include_email=is_yes(request.args.get("email")),
+        excel=is_yes(request.args.get("excel")),
+    )
+    filename = f"badges-{event.slug}-{_stamp()}.csv"
+    return download(chunks, filename, "text/csv; charset=utf-8")
+
+
+@bp.get("/export/badges.pdf")
+@organizer_required(admin=True)
+def export_badges_pdf():
+    """Printable badges with QR codes; ``layout`` is one of LAYOUTS (default A4)."""
+    event = current_event_or_404()
+    try:
+        filters = parse_filters(request.args)
+    except FilterError as exc:
+        return _refused(str(exc))
+    layout = request.args.get("layout", "a4")
+    if layout not in LAYOUTS:
+        return _refused(f"Unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.")
+    out = io.BytesIO()
+    badges = iter_badges(db.session, event, for_printing(filters))
+    write_badges(badges, out, layout=layout, event_name=event.name)
+    filename = f"badges-{event.slug}-{layout}-{_stamp()}.pdf"
+    return download(out.getvalue(), filename, "application/pdf")

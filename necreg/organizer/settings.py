@@ -1,0 +1,60 @@
+"""The event's settings that organizers change themselves: counters, caps, window, texts."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from ..auth import organizer_required
+from ..events import SETTINGS_FIELDS, EventFileError, update_settings
+from ..extensions import db
+from ..models import ROLES, Event
+from ..pages import current_event_or_404
+from . import bp
+from .forms import SettingsForm, role_cap_name
+
+
+def _settings_as_form_data(event: Event) -> dict[str, object]:
+    data: dict[str, object] = {key: getattr(event, key) for key in SETTINGS_FIELDS}
+    for role in ROLES:
+        data[role_cap_name(role)] = (event.capacity_by_role or {}).get(role)
+    return data
+
+
+def _settings_from_form(form: SettingsForm) -> dict[str, object]:
+    return {
+        "sessions": form.sessions.data,
+        "faculty": form.faculty.data,
+        "capacity": form.capacity.data,
+        "capacity_by_role": {role: form[role_cap_name(role)].data for role in ROLES},
+        "registration_opens_at": form.registration_opens_at.data,
+        "registration_closes_at": form.registration_closes_at.data,
+        "tagline": form.tagline.data or "",
+        "description": (form.description.data or "").strip(),
+    }
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@organizer_required(admin=True)
+def settings():
+    event = current_event_or_404()
+    form = SettingsForm(data=None if request.method == "POST" else _settings_as_form_data(event))
+
+    def page(status: int = 200, error: str = ""):
+        cap_fields = [form[role_cap_name(role)] for role in ROLES]
+        html = render_template(
+            "organizer/settings.html", event=event, form=form, cap_fields=cap_fields, error=error
+        )
+        return html, status
+
+    if not form.is_submitted():
+        return page()
+    if not form.validate():
+        return page(400)
+    try:
+        changes = update_settings(db.session, event, _settings_from_form(form))
+    except EventFileError as exc:
+        db.session.rollback()
+        return page(400, str(exc))
+    db.session.commit()
+    flash(f"Saved: {', '.join(sorted(changes))}." if changes else "Nothing changed.", "success")
+    return redirect(url_for(".settings"), 303)
