@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy import event as sa_event
@@ -65,12 +65,45 @@ def app_config(database_url: str, tmp_path) -> dict[str, Any]:
 
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The app on its empty database. No app context is held for the test (Flask-SQLAlchemy's
+    advice): each request of the test client has its own, as in production, and a test that
+    uses the database directly pushes one exactly where it needs it (``app.app_context()``)."""
     app = create_app(app_config)
     with app.app_context():
         db.create_all()
-        yield app
-        db.session.remove()
+    yield app
+    with app.app_context():
         db.engine.dispose()
+
+
+def detached(obj: Any) -> Any:
+    """``obj`` with every column loaded, taken out of its session: readable after the app
+    context that loaded it has ended."""
+    db.session.refresh(obj)
+    db.session.expunge(obj)
+    return obj
+
+
+def saved(app: Flask, obj: Any) -> Any:
+    """Add and commit ``obj``: in the test's app context if one is pushed (the object stays in
+    its session), else in a context of its own (the object comes back detached, loaded)."""
+    if has_app_context():
+        db.session.add(obj)
+        db.session.commit()
+        return obj
+    with app.app_context():
+        db.session.add(obj)
+        db.session.commit()
+        return detached(obj)
+
+
+def fresh(app: Flask, obj: Any) -> Any:
+    """``obj`` as the database holds it now, loaded and detached (``obj`` itself is not
+    changed): for looking at what a request did."""
+    with app.app_context():
+        found = db.session.get(type(obj), obj.id)
+        assert found is not None, f"{obj!r} is gone"
+        return detached(found)
 
 
 @pytest.fixture
@@ -101,10 +134,7 @@ EVENT_DEFAULTS: dict[str, Any] = {
 @pytest.fixture
 def make_event(app: Flask) -> Callable[..., Event]:
     def make(**over: Any) -> Event:
-        event = Event(**{**EVENT_DEFAULTS, **over})
-        db.session.add(event)
-        db.session.commit()
-        return event
+        return saved(app, Event(**{**EVENT_DEFAULTS, **over}))
 
     return make
 
@@ -128,27 +158,26 @@ def make_attendee(app: Flask) -> Callable[..., Attendee]:
             "badge_name": f"First{n} Last{n}",
         }
         values.update(over)
-        attendee = Attendee(**values)
-        db.session.add(attendee)
-        db.session.commit()
-        return attendee
+        return saved(app, Attendee(**values))
 
     return make
 
 
 @contextlib.contextmanager
-def count_queries() -> Iterator[list[str]]:
+def count_queries(app: Flask) -> Iterator[list[str]]:
     """The SQL statements the app's engine runs inside the block (for no-query-per-row tests)."""
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:
         statements.append(statement)
 
-    sa_event.listen(db.engine, "before_cursor_execute", record)
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
+        sa_event.remove(engine, "before_cursor_execute", record)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

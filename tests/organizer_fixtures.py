@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 
+from conftest import detached
 from necreg.auth import create_organizer
 from necreg.extensions import db
 from necreg.models import Organizer
@@ -37,9 +38,14 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra):
 @pytest.fixture
 def make_organizer(app: Flask) -> Callable[..., Organizer]:
     def make(email: str = ADMIN_EMAIL, password: str = PASSWORD, role: str = "admin") -> Organizer:
-        organizer = create_organizer(db.session, email, password, role=role)
-        db.session.commit()
-        return organizer
+        if has_app_context():
+            organizer = create_organizer(db.session, email, password, role=role)
+            db.session.commit()
+            return organizer
+        with app.app_context():
+            organizer = create_organizer(db.session, email, password, role=role)
+            db.session.commit()
+            return detached(organizer)
 
     return make
 

@@ -23,7 +23,6 @@ from necreg.attendee_search import (
     word_matches,
 )
 from necreg.extensions import db
-from necreg.freshness import KeyedMemo
 from necreg.models import Attendee, Event
 
 
@@ -49,45 +48,52 @@ def event(make_event, make_attendee):
 
 def page_select(event, **args):
     filters = parse_filters(args)
-    return attendee_select(db.session, event, filters, *LIST_COLUMNS).limit(51)
+    return attendee_select(event, filters, *LIST_COLUMNS).limit(51)
 
 
-def test_sqlite_reads_pages_and_counts_from_the_ordered_search_index(event, is_postgres):
+def test_sqlite_reads_pages_and_counts_from_the_ordered_search_index(app, event, is_postgres):
     if is_postgres:
         pytest.skip("SQLite's index; PostgreSQL's are tested below")
-    page = plan(page_select(event, q="necker"))
-    assert "USING INDEX ix_attendees_event_created_text" in page
-    assert "TEMP B-TREE" not in page  # rows come in list order: the page stops when full
-    newest_first = plan(page_select(event, q="necker", order="desc"))
-    assert "TEMP B-TREE" not in newest_first
-    count = plan(bounded_count_select(db.session, event, parse_filters({"q": "necker"})))
-    assert "COVERING INDEX ix_attendees_event_created_text" in count  # no table row read
+    with app.app_context():
+        page = plan(page_select(event, q="necker"))
+        assert "USING INDEX ix_attendees_event_created_text" in page
+        assert "TEMP B-TREE" not in page  # rows come in list order: the page stops when full
+        newest_first = plan(page_select(event, q="necker", order="desc"))
+        assert "TEMP B-TREE" not in newest_first
+        count = plan(bounded_count_select(event, parse_filters({"q": "necker"})))
+        assert "COVERING INDEX ix_attendees_event_created_text" in count  # no table row read
 
 
 @pytest.fixture
-def postgres_without_seq_scans(is_postgres):
-    """The planner told to avoid whole-table scans: a tiny test table would be read whole,
-    so this shows which index a query *can* use, as on a large table."""
+def postgres_only(is_postgres):
     if not is_postgres:
         pytest.skip("PostgreSQL's indexes")
+
+
+def without_seq_scans() -> None:
+    """The planner told to avoid whole-table scans (until the session's transaction ends): a
+    tiny test table would be read whole, so this shows which index a query *can* use, as on a
+    large table."""
     db.session.execute(text("SET LOCAL enable_seqscan = off"))
-    yield
-    db.session.rollback()
 
 
-def test_postgresql_reads_pages_in_list_order(event, postgres_without_seq_scans):
-    db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
-    page = plan(page_select(event, q="necker"))
-    assert "Index Scan using ix_attendees_event_created" in page
-    assert "Sort" not in page
+def test_postgresql_reads_pages_in_list_order(app, event, postgres_only):
+    with app.app_context():
+        without_seq_scans()
+        db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        page = plan(page_select(event, q="necker"))
+        assert "Index Scan using ix_attendees_event_created" in page
+        assert "Sort" not in page
 
 
-def test_postgresql_finds_words_with_trigrams(event, postgres_without_seq_scans):
-    if trigrams.trigram_schema(db.session.connection()) is None:
-        pytest.skip("pg_trgm cannot be installed in this database")
-    for word in ("necker", "hôpital", "NECK", "50%_"):  # folded, upper case, LIKE wildcards
-        found = plan(select(func.count()).select_from(Attendee).where(word_matches(word)))
-        assert "Bitmap Index Scan on ix_attendees_search_trgm" in found, found
+def test_postgresql_finds_words_with_trigrams(app, event, postgres_only):
+    with app.app_context():
+        without_seq_scans()
+        if trigrams.trigram_schema(db.session.connection()) is None:
+            pytest.skip("pg_trgm cannot be installed in this database")
+        for word in ("necker", "hôpital", "NECK", "50%_"):  # folded, upper case, LIKE wildcards
+            found = plan(select(func.count()).select_from(Attendee).where(word_matches(word)))
+            assert "Bitmap Index Scan on ix_attendees_search_trgm" in found, found
 
 
 def test_without_trigrams_tables_are_made_and_search_works(app_config, is_postgres, monkeypatch):
@@ -111,71 +117,42 @@ def test_without_trigrams_tables_are_made_and_search_works(app_config, is_postgr
         filters = parse_filters({"q": "NUNEZ zoe"})
         page = list_page(db.session, event, filters, page=1, per_page=50)
         assert [row.code for row in page.items] == ["NEC-AAAAAA"]
-        db.session.remove()
+    with app.app_context():
         db.engine.dispose()
 
 
-def test_list_page_counts_once_and_only_when_needed(event, monkeypatch):
+def test_list_page_counts_once_and_only_when_needed(app, event, monkeypatch):
     filters = parse_filters({"q": "hopital"})
-    page = list_page(db.session, event, filters, page=1, per_page=50)
-    assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, False, 1)
-    page = list_page(db.session, event, filters, page=2, per_page=4)
-    assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, True, 3)
-    monkeypatch.setattr("necreg.attendee_search.COUNT_LIMIT", 6)
-    page = list_page(db.session, event, filters, page=1, per_page=4)
-    assert (page.total, page.total_exact, page.has_next, page.pages) == (6, False, True, None)
-    page = list_page(db.session, event, filters, page=1, per_page=4, exact_total=True)
-    assert (page.total, page.total_exact) == (10, True)
-    beyond = list_page(db.session, event, filters, page=9, per_page=4)
-    assert (beyond.items, beyond.total, beyond.total_exact) == ([], 6, False)
+    with app.app_context():
+        page = list_page(db.session, event, filters, page=1, per_page=50)
+        assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, False, 1)
+        page = list_page(db.session, event, filters, page=2, per_page=4)
+        assert (page.total, page.total_exact, page.has_next, page.pages) == (10, True, True, 3)
+        monkeypatch.setattr("necreg.attendee_search.COUNT_LIMIT", 6)
+        page = list_page(db.session, event, filters, page=1, per_page=4)
+        assert (page.total, page.total_exact, page.has_next, page.pages) == (6, False, True, None)
+        page = list_page(db.session, event, filters, page=1, per_page=4, exact_total=True)
+        assert (page.total, page.total_exact) == (10, True)
+        beyond = list_page(db.session, event, filters, page=9, per_page=4)
+        assert (beyond.items, beyond.total, beyond.total_exact) == ([], 6, False)
 
 
 # --- the list kept while nothing changes ---------------------------------------------------
 
 
-def test_memo_keeps_values_per_key_while_the_token_holds():
-    class Watch:
-        value: object = 1
-
-        def token(self):
-            return self.value
-
-    watch, memo, made = Watch(), KeyedMemo(size=2), []
-
-    def compute(key):
-        made.append(key)
-        return key.upper()
-
-    assert memo.get(watch, "a", lambda: compute("a")) == "A"
-    assert memo.get(watch, "a", lambda: compute("a")) == "A"
-    memo.get(watch, "b", lambda: compute("b"))
-    memo.get(watch, "a", lambda: compute("a"))  # used last: kept
-    memo.get(watch, "c", lambda: compute("c"))  # one too many: "b" goes
-    memo.get(watch, "a", lambda: compute("a"))
-    memo.get(watch, "b", lambda: compute("b"))
-    assert made == ["a", "b", "c", "b"]
-    watch.value = 2  # the database changed
-    memo.get(watch, "a", lambda: compute("a"))
-    watch.value = None  # the watch cannot tell
-    memo.get(watch, "a", lambda: compute("a"))
-    memo.get(None, "a", lambda: compute("a"))  # no watch at all
-    assert made == ["a", "b", "c", "b", "a", "a", "a"]
-
-
 def codes(client, url: str) -> list[str]:
     page = client.get(url)
     assert page.status_code == 200
-    db.session.remove()  # as at the end of a real request
     return re.findall(r'/organizer/attendees/\d+">(NEC-[A-Z0-9]{6})<', page.text)
 
 
 def test_a_list_seen_again_costs_no_query_until_an_attendee_changes(
-    admin_client, database_url, event
+    app, admin_client, database_url, event
 ):
     url = "/organizer/attendees?q=necker"
     first = codes(admin_client, url)
     assert len(first) == 10
-    with count_queries() as statements:
+    with count_queries(app) as statements:
         assert codes(admin_client, url) == first
     assert not [s for s in statements if "FROM attendees" in s]
     # Changed by another connection (another worker, the CLI, plain SQL): no longer a match.
@@ -195,15 +172,18 @@ def test_a_list_seen_again_costs_no_query_until_an_attendee_changes(
     assert codes(admin_client, url) == first[1:]
 
 
-def test_the_list_shows_the_event_as_it_is_now(admin_client, make_event):
+def test_the_list_shows_the_event_as_it_is_now(app, admin_client, make_event):
     event = make_event(name="NEC Symposium")
     assert (
         "<title>Attendees — NEC Symposium</title>" in admin_client.get("/organizer/attendees").text
     )
-    event.name = "NEC Symposium 2026"  # an organizer's change: updated_at changes with it
-    db.session.commit()
+    with app.app_context():
+        # An organizer's change: updated_at changes with it.
+        db.session.get(Event, event.id).name = "NEC Symposium 2026"
+        db.session.commit()
     page = admin_client.get("/organizer/attendees").text
     assert "<title>Attendees — NEC Symposium 2026</title>" in page
-    event.is_current = False
-    db.session.commit()
+    with app.app_context():
+        db.session.get(Event, event.id).is_current = False
+        db.session.commit()
     assert admin_client.get("/organizer/attendees").status_code == 404

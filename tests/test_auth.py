@@ -9,7 +9,6 @@ import secrets
 from contextlib import contextmanager
 
 import pytest
-from flask import g
 from organizer_fixtures import (  # noqa: F401 - fixtures
     ADMIN_EMAIL,
     PASSWORD,
@@ -21,18 +20,13 @@ from organizer_fixtures import (  # noqa: F401 - fixtures
 )
 from sqlalchemy import func, select
 
+from conftest import fresh
 from necreg import create_app
 from necreg.auth import AccountError, authenticate, create_organizer, verify_password
 from necreg.extensions import db
 from necreg.models import Organizer
 
 REDIS_URL = os.environ.get("NECREG_TEST_REDIS_URL", "")
-
-
-def forget_cached_user() -> None:
-    """The test client's requests share the fixture's app context, where Flask-Login caches the
-    user in ``g``; a real request starts without it, so drop it to see what a new request sees."""
-    g.pop("_login_user", None)
 
 
 def test_password_is_stored_as_argon2id_hash(make_organizer):
@@ -44,20 +38,21 @@ def test_password_is_stored_as_argon2id_hash(make_organizer):
 
 
 def test_create_organizer_refuses_bad_input_and_stores_nothing(app, make_organizer):
-    make_organizer()
-    with pytest.raises(AccountError, match="already exists"):
-        create_organizer(db.session, ADMIN_EMAIL.upper(), PASSWORD)
-    with pytest.raises(AccountError, match="at least 12"):
-        create_organizer(db.session, "new@example.org", "short")
-    with pytest.raises(AccountError, match="Unknown role"):
-        create_organizer(db.session, "new@example.org", PASSWORD, role="root")
-    with pytest.raises(AccountError, match="not a valid e-mail"):
-        create_organizer(db.session, "not-an-address", PASSWORD)
-    db.session.rollback()
-    assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 1
+    with app.app_context():
+        make_organizer()
+        with pytest.raises(AccountError, match="already exists"):
+            create_organizer(db.session, ADMIN_EMAIL.upper(), PASSWORD)
+        with pytest.raises(AccountError, match="at least 12"):
+            create_organizer(db.session, "new@example.org", "short")
+        with pytest.raises(AccountError, match="Unknown role"):
+            create_organizer(db.session, "new@example.org", PASSWORD, role="root")
+        with pytest.raises(AccountError, match="not a valid e-mail"):
+            create_organizer(db.session, "not-an-address", PASSWORD)
+        db.session.rollback()
+        assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 1
 
 
-def test_login_page_and_successful_login_records_last_login(client, make_organizer):
+def test_login_page_and_successful_login_records_last_login(app, client, make_organizer):
     organizer = make_organizer()
     assert organizer.last_login_at is None
     page = client.get("/organizer/login")
@@ -66,8 +61,7 @@ def test_login_page_and_successful_login_records_last_login(client, make_organiz
     response = sign_in(client, ADMIN_EMAIL.upper())
     assert response.status_code == 303
     assert response.location.endswith("/organizer/")
-    db.session.expire_all()
-    assert db.session.get(Organizer, organizer.id).last_login_at is not None
+    assert fresh(app, organizer).last_login_at is not None
     assert client.get("/organizer/").status_code == 200
 
 
@@ -87,9 +81,10 @@ def test_inactive_account_cannot_login_and_is_signed_out(app, client, make_organ
     organizer = make_organizer()
     assert sign_in(client, ADMIN_EMAIL).status_code == 303
     assert client.get("/organizer/").status_code == 200
-    organizer.is_active = False
-    db.session.commit()
-    forget_cached_user()
+    with app.app_context():
+        organizer = db.session.get(Organizer, organizer.id)
+        organizer.is_active = False
+        db.session.commit()
     # The session of a deactivated organizer is no longer honoured.
     assert client.get("/organizer/").status_code == 302
     response = sign_in(client, ADMIN_EMAIL)
@@ -102,9 +97,10 @@ def test_password_change_ends_other_sessions(app, client, make_organizer):
     assert sign_in(client, ADMIN_EMAIL).status_code == 303
     from necreg.auth import hash_password
 
-    organizer.password_hash = hash_password("another long password")
-    db.session.commit()
-    forget_cached_user()
+    with app.app_context():
+        organizer = db.session.get(Organizer, organizer.id)
+        organizer.password_hash = hash_password("another long password")
+        db.session.commit()
     assert client.get("/organizer/").status_code == 302
 
 
@@ -149,10 +145,11 @@ def test_staff_login_lands_on_check_in(staff_client):
 
 
 def test_authenticate_is_a_domain_function(app, make_organizer):
-    make_organizer()
-    assert authenticate(db.session, ADMIN_EMAIL, PASSWORD) is not None
-    assert authenticate(db.session, ADMIN_EMAIL, "nope") is None
-    assert authenticate(db.session, "", PASSWORD) is None
+    with app.app_context():
+        make_organizer()
+        assert authenticate(db.session, ADMIN_EMAIL, PASSWORD) is not None
+        assert authenticate(db.session, ADMIN_EMAIL, "nope") is None
+        assert authenticate(db.session, "", PASSWORD) is None
 
 
 # --- command line -------------------------------------------------------------------------
@@ -163,16 +160,18 @@ def test_create_organizer_command_reads_password_from_stdin(app, runner):
         args=["create-organizer", "door@example.org", "--role", "staff"], input=PASSWORD + "\n"
     )
     assert result.exit_code == 0, result.output
-    organizer = db.session.execute(select(Organizer)).scalar_one()
-    assert (organizer.email, organizer.role) == ("door@example.org", "staff")
-    assert verify_password(organizer.password_hash, PASSWORD)
+    with app.app_context():
+        organizer = db.session.execute(select(Organizer)).scalar_one()
+        assert (organizer.email, organizer.role) == ("door@example.org", "staff")
+        assert verify_password(organizer.password_hash, PASSWORD)
 
 
 def test_create_organizer_command_refuses_short_password(app, runner):
     result = runner.invoke(args=["create-organizer", "door@example.org"], input="short\n")
     assert result.exit_code == 1
     assert "at least 12" in result.output
-    assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 0
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 0
 
 
 def test_ensure_organizer_creates_first_admin_once_and_password_works(app, runner, client):
@@ -186,7 +185,8 @@ def test_ensure_organizer_creates_first_admin_once_and_password_works(app, runne
     second = runner.invoke(args=["ensure-organizer"])
     assert second.exit_code == 0
     assert password not in second.output
-    assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 1
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Organizer)).scalar_one() == 1
     assert sign_in(client, email, password).status_code == 303
 
 
@@ -197,11 +197,10 @@ def test_ensure_organizer_creates_first_admin_once_and_password_works(app, runne
 def _limited_app(app_config, **over):
     """Another app on the test database (as another worker builds it), with a low limit."""
     other = create_app({**app_config, "LOGIN_RATE_LIMIT": "3 per minute", **over})
-    with other.app_context():
-        try:
-            yield other
-        finally:
-            db.session.remove()
+    try:
+        yield other
+    finally:
+        with other.app_context():
             db.engine.dispose()
 
 
@@ -229,8 +228,9 @@ def test_login_is_rate_limited_per_address(app, app_config):
 
 def test_login_is_rate_limited_per_account(app, app_config, make_organizer):
     with _limited_app(app_config) as limited:
-        create_organizer(db.session, ADMIN_EMAIL, PASSWORD)
-        db.session.commit()
+        with limited.app_context():
+            create_organizer(db.session, ADMIN_EMAIL, PASSWORD)
+            db.session.commit()
         client = limited.test_client()
         for n in range(3):
             assert _attempt(client, ADMIN_EMAIL, addr=f"10.0.1.{n}").status_code == 401
@@ -276,8 +276,7 @@ def test_unreachable_redis_falls_back_to_per_process_limits(app, app_config, mak
         for _ in range(2):
             assert _attempt(client, ADMIN_EMAIL).status_code == 401
         assert _attempt(client, ADMIN_EMAIL, PASSWORD).status_code == 303
-        with limited.app_context():  # a fresh ``g``: the signed-in client's user is not ours
-            assert _attempt(limited.test_client(), ADMIN_EMAIL).status_code == 429
+        assert _attempt(limited.test_client(), ADMIN_EMAIL).status_code == 429
 
 
 def test_create_organizer_command_prompts_twice_on_a_terminal(app, runner, monkeypatch):
@@ -291,5 +290,6 @@ def test_create_organizer_command_prompts_twice_on_a_terminal(app, runner, monke
     assert result.exit_code == 0, result.output
     assert "Error: The two entered values do not match." in result.output
     assert "Repeat for confirmation" in result.output
-    organizer = db.session.execute(select(Organizer)).scalar_one()
-    assert verify_password(organizer.password_hash, PASSWORD)
+    with app.app_context():
+        organizer = db.session.execute(select(Organizer)).scalar_one()
+        assert verify_password(organizer.password_hash, PASSWORD)

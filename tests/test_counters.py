@@ -55,54 +55,56 @@ def person(n: int, role: str = "clinician", institution: str = "") -> Registrant
     )
 
 
-def test_every_kind_of_change_keeps_the_counters_exact(make_event, make_attendee):
-    event = make_event(capacity=3)
-    other = make_event(slug="other", is_current=False)
-    s = db.session
-    a = register(s, event, person(1, "clinician", "UNC"), code_prefix="NEC")
-    b = register(s, event, person(2, "family", "unc "), code_prefix="NEC")
-    c = register(s, event, person(3, "scientist", "Cincinnati"), code_prefix="NEC")
-    d = register(s, event, person(4, "advocate", "Elsewhere"), code_prefix="NEC")  # waitlisted
-    s.commit()
-    assert_exact(s, event)
-    assert event_stats(s, event).institutions == 2
+def test_every_kind_of_change_keeps_the_counters_exact(app, make_event, make_attendee):
+    with app.app_context():
+        event = make_event(capacity=3)
+        other = make_event(slug="other", is_current=False)
+        s = db.session
+        a = register(s, event, person(1, "clinician", "UNC"), code_prefix="NEC")
+        b = register(s, event, person(2, "family", "unc "), code_prefix="NEC")
+        c = register(s, event, person(3, "scientist", "Cincinnati"), code_prefix="NEC")
+        d = register(s, event, person(4, "advocate", "Elsewhere"), code_prefix="NEC")  # waitlisted
+        s.commit()
+        assert_exact(s, event)
+        assert event_stats(s, event).institutions == 2
 
-    cancel(s, a)  # promotes d
-    s.commit()
-    assert_exact(s, event)
-    assert s.get(Attendee, d.id).status == "confirmed"
+        cancel(s, a)  # promotes d
+        s.commit()
+        assert_exact(s, event)
+        assert s.get(Attendee, d.id).status == "confirmed"
 
-    update_details(s, b, {"institution": "Brand New Institute", "role": "advocate"})
-    s.commit()
-    assert_exact(s, event)
+        update_details(s, b, {"institution": "Brand New Institute", "role": "advocate"})
+        s.commit()
+        assert_exact(s, event)
 
-    restore(s, a, organizer_id=None)  # no room: waitlisted
-    s.commit()
-    assert_exact(s, event)
+        restore(s, a, organizer_id=None)  # no room: waitlisted
+        s.commit()
+        assert_exact(s, event)
 
-    # Hand-written SQL is counted too: the triggers live in the database.
-    s.execute(update(Attendee).where(Attendee.id == c.id).values(status="cancelled"))
-    s.execute(update(Attendee).where(Attendee.id == d.id).values(event_id=other.id))
-    s.commit()
-    assert_exact(s, event)
-    assert_exact(s, other)
-    s.execute(delete(Attendee).where(Attendee.id == b.id))
-    s.commit()
-    assert_exact(s, event)
-    make_attendee(event, institution="  ")  # blank institutions are not counted
-    assert_exact(s, event)
+        # Hand-written SQL is counted too: the triggers live in the database.
+        s.execute(update(Attendee).where(Attendee.id == c.id).values(status="cancelled"))
+        s.execute(update(Attendee).where(Attendee.id == d.id).values(event_id=other.id))
+        s.commit()
+        assert_exact(s, event)
+        assert_exact(s, other)
+        s.execute(delete(Attendee).where(Attendee.id == b.id))
+        s.commit()
+        assert_exact(s, event)
+        make_attendee(event, institution="  ")  # blank institutions are not counted
+        assert_exact(s, event)
 
 
-def test_stats_updated_at_moves_when_a_count_changes(make_event, make_attendee):
-    event = make_event()
-    before = event_stats(db.session, event).updated_at
-    db.session.execute(update(Event).values(updated_at=before.replace(year=2020)))
-    db.session.commit()
-    make_attendee(event)
-    after = event_stats(db.session, event).updated_at
-    assert after.year > 2020
-    changed = db.session.execute(select(RoleCount.changed_at)).scalar_one()
-    assert changed.tzinfo is not None
+def test_stats_updated_at_moves_when_a_count_changes(app, make_event, make_attendee):
+    with app.app_context():
+        event = make_event()
+        before = event_stats(db.session, event).updated_at
+        db.session.execute(update(Event).values(updated_at=before.replace(year=2020)))
+        db.session.commit()
+        make_attendee(event)
+        after = event_stats(db.session, event).updated_at
+        assert after.year > 2020
+        changed = db.session.execute(select(RoleCount.changed_at)).scalar_one()
+        assert changed.tzinfo is not None
 
 
 def test_the_migration_counts_existing_registrations(app_config):
@@ -143,7 +145,7 @@ def test_the_migration_counts_existing_registrations(app_config):
         stats = event_stats(db.session, event)
         assert stats.by_role == {"clinician": 2, "scientist": 0, "family": 1, "advocate": 0}
         assert stats.institutions == 2
-        db.session.remove()
+    with app.app_context():
         db.engine.dispose()
 
 
@@ -194,7 +196,6 @@ def test_concurrent_changes_keep_the_counters_exact(app, make_event):
                         s.commit()
                     except RegistrationError:
                         s.rollback()
-                s.remove()
         except BaseException as exc:
             errors.append(exc)
 
@@ -204,22 +205,24 @@ def test_concurrent_changes_keep_the_counters_exact(app, make_event):
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
-    event = db.session.get(Event, event_id)
-    assert_exact(db.session, event)
-    stats = event_stats(db.session, event)
-    assert stats.attendees <= 15
-    assert stats.by_role["family"] <= 5
+    with app.app_context():
+        event = db.session.get(Event, event_id)
+        assert_exact(db.session, event)
+        stats = event_stats(db.session, event)
+        assert stats.attendees <= 15
+        assert stats.by_role["family"] <= 5
 
 
-def test_a_bulk_load_counts_once_at_the_end_and_exactly(make_event, make_attendee):
+def test_a_bulk_load_counts_once_at_the_end_and_exactly(app, make_event, make_attendee):
     """seed-demo inserts in bulk; on PostgreSQL the row triggers stand aside and the counts
     are made afresh after. Either way they equal a fresh COUNT(*), and later changes go on
     being counted row by row."""
-    event = make_event(capacity=400, capacity_by_role={"family": 40})
-    make_attendee(event, institution="Before The Load")
-    seed_demo(db.session, event, 600, code_prefix="NEC", batch_size=128, seed=7)
-    db.session.commit()
-    assert_exact(db.session, event)
-    make_attendee(event, institution="After The Load")
-    assert_exact(db.session, event)
-    assert event_stats(db.session, event).attendees == 401
+    with app.app_context():
+        event = make_event(capacity=400, capacity_by_role={"family": 40})
+        make_attendee(event, institution="Before The Load")
+        seed_demo(db.session, event, 600, code_prefix="NEC", batch_size=128, seed=7)
+        db.session.commit()
+        assert_exact(db.session, event)
+        make_attendee(event, institution="After The Load")
+        assert_exact(db.session, event)
+        assert event_stats(db.session, event).attendees == 401

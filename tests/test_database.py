@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import make_url, text, update
 from sqlalchemy.orm import Session
 
-from necreg.database import wait_for_write_turn
 from necreg.extensions import db
 from necreg.models import Event
 from necreg.registration import DuplicateRegistration, Registrant, lock_event, register
+from necreg.speed.sqlite_writers import wait_for_write_turn
 
 
 @pytest.fixture
@@ -50,76 +50,81 @@ def person(n: int) -> Registrant:
 
 
 def test_sqlite_is_in_wal_mode_and_syncs_at_checkpoints(app, sqlite_only):
-    with db.engine.connect() as conn:
+    with app.app_context(), db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 15_000
 
 
-def test_a_writer_holds_its_turn_until_its_transaction_ends(make_event, turn_is_free):
-    event = make_event()
-    assert turn_is_free()
-    register(db.session, event, person(1), code_prefix="NEC")
-    assert not turn_is_free()  # the next writer waits in the kernel's queue, not asleep
-    db.session.commit()
-    assert turn_is_free()
-    with pytest.raises(DuplicateRegistration):
+def test_a_writer_holds_its_turn_until_its_transaction_ends(app, make_event, turn_is_free):
+    with app.app_context():
+        event = make_event()
+        assert turn_is_free()
         register(db.session, event, person(1), code_prefix="NEC")
-    assert not turn_is_free()
-    db.session.rollback()
-    assert turn_is_free()
+        assert not turn_is_free()  # the next writer waits in the kernel's queue, not asleep
+        db.session.commit()
+        assert turn_is_free()
+        with pytest.raises(DuplicateRegistration):
+            register(db.session, event, person(1), code_prefix="NEC")
+        assert not turn_is_free()
+        db.session.rollback()
+        assert turn_is_free()
 
 
-def test_a_transaction_that_wrote_already_does_not_wait_for_a_turn(make_event, turn_is_free):
+def test_a_transaction_that_wrote_already_does_not_wait_for_a_turn(app, make_event, turn_is_free):
     """It may hold SQLite's lock, which the holder of the turn may be waiting for."""
-    event = make_event()
-    db.session.execute(update(Event).values(sessions=41))
-    lock_event(db.session, event)
-    assert turn_is_free()
-    db.session.rollback()
+    with app.app_context():
+        event = make_event()
+        db.session.execute(update(Event).values(sessions=41))
+        lock_event(db.session, event)
+        assert turn_is_free()
+        db.session.rollback()
 
 
 def test_a_second_session_of_the_same_thread_does_not_wait_for_the_first(
     app, make_event, turn_is_free
 ):
     """The first cannot end while the thread waits: waiting would never end."""
-    event = make_event()
-    register(db.session, event, person(1), code_prefix="NEC")
-    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("waited for its own turn"))
-    signal.alarm(10)
-    try:
-        with Session(db.engine) as other:
-            wait_for_write_turn(other)  # returns at once; SQLite's busy timeout takes over
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    assert not turn_is_free()  # still the first session's
-    db.session.rollback()
-    assert turn_is_free()
+    with app.app_context():
+        event = make_event()
+        register(db.session, event, person(1), code_prefix="NEC")
+        previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("waited for its own turn"))
+        signal.alarm(10)
+        try:
+            with Session(db.engine) as other:
+                wait_for_write_turn(other)  # returns at once; SQLite's busy timeout takes over
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        assert not turn_is_free()  # still the first session's
+        db.session.rollback()
+        assert turn_is_free()
 
 
-def test_without_a_lock_file_writers_still_register(make_event, sqlite_only, monkeypatch):
+def test_without_a_lock_file_writers_still_register(app, make_event, sqlite_only, monkeypatch):
     """A lock file that cannot be made (e.g. a read-only folder) leaves the waiting to SQLite."""
 
     def refuse(*_args, **_kwargs):
         raise PermissionError("read-only")
 
-    monkeypatch.setattr("necreg.database.os.open", refuse)
-    event = make_event()
-    register(db.session, event, person(1), code_prefix="NEC")
-    db.session.commit()
-    assert db.session.execute(text("SELECT count(*) FROM attendees")).scalar() == 1
+    monkeypatch.setattr("necreg.speed.sqlite_writers.os.open", refuse)
+    with app.app_context():
+        event = make_event()
+        register(db.session, event, person(1), code_prefix="NEC")
+        db.session.commit()
+        assert db.session.execute(text("SELECT count(*) FROM attendees")).scalar() == 1
 
 
 def test_a_session_dropped_in_its_transaction_frees_the_turn(app, make_event, turn_is_free):
     """As SQLite's own lock is freed with a connection that is dropped."""
     event_id = make_event().id
-    session = Session(db.engine)
-    register(session, session.get(Event, event_id), person(1), code_prefix="NEC")
-    assert not turn_is_free()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # about the connection and the file left open
-        del session
-        gc.collect()
-    assert turn_is_free()
+    with app.app_context():
+        session = Session(db.engine)
+        register(session, session.get(Event, event_id), person(1), code_prefix="NEC")
+        assert not turn_is_free()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # about the connection and the file left open
+            del session
+            gc.collect()
+        assert turn_is_free()

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from conftest import detached, fresh
 from necreg.extensions import db
 from necreg.models import Attendee, Event
 from necreg.resources import resource_dir
@@ -27,16 +28,17 @@ def write(tmp_path: Path, text: str, name: str = "event.toml") -> Path:
     return path
 
 
-def events() -> list[Event]:
-    db.session.expire_all()
-    return list(db.session.execute(select(Event).order_by(Event.id)).scalars())
+def events(app) -> list[Event]:
+    """Every event as the database holds it now, loaded and detached."""
+    with app.app_context():
+        return [detached(e) for e in db.session.execute(select(Event).order_by(Event.id)).scalars()]
 
 
-def test_the_nec_symposium_file_carries_the_seed_content(runner):
+def test_the_nec_symposium_file_carries_the_seed_content(app, runner):
     result = runner.invoke(args=["load-event", str(NEC_FILE)])
     assert result.exit_code == 0, result.output
     assert "Created event nec-2025" in result.output
-    (event,) = events()
+    (event,) = events(app)
     assert event.name == "NEC Symposium"
     assert event.tagline == "Building a World Without NEC"
     assert event.venue == "Chicago"
@@ -56,39 +58,42 @@ def test_the_nec_symposium_file_carries_the_seed_content(runner):
     assert "transformational" in event.testimonials[1]["quote"]
 
 
-def test_loading_again_updates_by_slug_and_keeps_registrations(runner, tmp_path, make_attendee):
+def test_loading_again_updates_by_slug_and_keeps_registrations(
+    app, runner, tmp_path, make_attendee
+):
     path = write(tmp_path, MINIMAL.format(slug="nec-2027", name="NEC 2027", current="true"))
     assert runner.invoke(args=["load-event", str(path)]).exit_code == 0
-    (event,) = events()
+    (event,) = events(app)
     make_attendee(event)
     path.write_text(path.read_text().replace("sessions = 12", "sessions = 44"))
     result = runner.invoke(args=["load-event", str(path)])
     assert result.exit_code == 0, result.output
     assert "Updated event nec-2027" in result.output
-    (event,) = events()
+    (event,) = events(app)
     assert event.sessions == 44
-    assert db.session.execute(select(func.count()).select_from(Attendee)).scalar_one() == 1
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Attendee)).scalar_one() == 1
 
 
-def test_the_last_current_event_loaded_wins(runner, tmp_path):
+def test_the_last_current_event_loaded_wins(app, runner, tmp_path):
     first = write(tmp_path, MINIMAL.format(slug="a", name="A", current="true"), "a.toml")
     second = write(tmp_path, MINIMAL.format(slug="b", name="B", current="true"), "b.toml")
     assert runner.invoke(args=["load-event", str(first)]).exit_code == 0
     assert runner.invoke(args=["load-event", str(second)]).exit_code == 0
-    assert [(e.slug, e.is_current) for e in events()] == [("a", False), ("b", True)]
+    assert [(e.slug, e.is_current) for e in events(app)] == [("a", False), ("b", True)]
 
 
-def test_if_empty_loads_only_into_an_empty_database(runner, tmp_path):
+def test_if_empty_loads_only_into_an_empty_database(app, runner, tmp_path):
     first = write(tmp_path, MINIMAL.format(slug="a", name="A", current="true"), "a.toml")
     second = write(tmp_path, MINIMAL.format(slug="b", name="B", current="true"), "b.toml")
     assert runner.invoke(args=["load-event", "--if-empty", str(first)]).exit_code == 0
     result = runner.invoke(args=["load-event", "--if-empty", str(second)])
     assert result.exit_code == 0
     assert "nothing loaded" in result.output
-    assert [e.slug for e in events()] == ["a"]
+    assert [e.slug for e in events(app)] == ["a"]
 
 
-def test_window_and_caps_are_read(runner, tmp_path):
+def test_window_and_caps_are_read(app, runner, tmp_path):
     text = MINIMAL.format(slug="a", name="A", current="true") + (
         "capacity = 300\n"
         "registration_opens_at = 2027-03-01T00:00:00Z\n"
@@ -96,24 +101,23 @@ def test_window_and_caps_are_read(runner, tmp_path):
         "[capacity_by_role]\nfamily = 60\n"
     )
     assert runner.invoke(args=["load-event", str(write(tmp_path, text))]).exit_code == 0
-    (event,) = events()
+    (event,) = events(app)
     assert event.capacity == 300
     assert event.capacity_by_role == {"family": 60}
     assert event.registration_opens_at == datetime(2027, 3, 1, tzinfo=UTC)
     assert event.registration_closes_at == datetime(2027, 9, 1, 17, 0, tzinfo=UTC)
 
 
-def test_raising_a_cap_on_reload_promotes_the_waiting_list(runner, tmp_path, make_attendee):
+def test_raising_a_cap_on_reload_promotes_the_waiting_list(app, runner, tmp_path, make_attendee):
     base = MINIMAL.format(slug="a", name="A", current="true")
     path = write(tmp_path, base + "capacity = 1\n")
     assert runner.invoke(args=["load-event", str(path)]).exit_code == 0
-    (event,) = events()
+    (event,) = events(app)
     make_attendee(event, status="confirmed")
     waiting = make_attendee(event, status="waitlisted")
     path.write_text(base + "capacity = 2\n")
     assert runner.invoke(args=["load-event", str(path)]).exit_code == 0
-    db.session.expire_all()
-    assert db.session.get(Attendee, waiting.id).status == "confirmed"
+    assert fresh(app, waiting).status == "confirmed"
 
 
 BAD_FILES = {
@@ -140,12 +144,12 @@ BAD_FILES = {
 }
 
 
-def test_bad_event_files_are_refused_with_a_clear_message_and_store_nothing(runner, tmp_path):
+def test_bad_event_files_are_refused_with_a_clear_message_and_store_nothing(app, runner, tmp_path):
     for label, (text, message) in BAD_FILES.items():
         result = runner.invoke(args=["load-event", str(write(tmp_path, text))])
         assert result.exit_code != 0, label
         assert message in result.output, (label, result.output)
-    assert events() == []
+    assert events(app) == []
 
 
 def test_a_missing_file_is_reported(runner, tmp_path):

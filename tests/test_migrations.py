@@ -13,7 +13,14 @@ from necreg import create_app
 from necreg.database import include_object_for
 from necreg.extensions import db
 
-TABLES = {"events", "attendees", "organizers", "attendee_changes", "outbox_messages"}
+TABLES = {
+    "events",
+    "attendees",
+    "organizers",
+    "attendee_changes",
+    "outbox_messages",
+    "check_in_scans",
+}
 
 
 def _app(app_config):

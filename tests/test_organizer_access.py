@@ -90,9 +90,9 @@ def test_staff_cannot_post_to_admin_routes(app, staff_client, attendee):
             continue
         response = staff_client.post(path, data={"csrf_token": token, "first_name": "X"})
         assert response.status_code == 403, (method, path)
-    from necreg.extensions import db
+    from conftest import fresh
 
-    db.session.refresh(attendee)
+    attendee = fresh(app, attendee)
     assert attendee.status == "confirmed"
     assert attendee.first_name != "X"
 

@@ -12,13 +12,13 @@ import pytest
 from organizer_fixtures import ADMIN_EMAIL, admin_client, make_organizer, page_csrf  # noqa: F401
 from sqlalchemy import select
 
-from conftest import count_queries
+from conftest import count_queries, fresh
 from necreg import attendee_search
 from necreg.attendee_search import FilterError, parse_filters
 from necreg.extensions import db
 from necreg.folding import fold
 from necreg.models import AttendeeChange
-from necreg.organizer import views as organizer_views
+from necreg.organizer import attendees as organizer_attendees
 
 
 def codes_on(page: str) -> list[str]:
@@ -126,13 +126,13 @@ def test_pagination_keeps_filters(admin_client, make_event, make_attendee):
 
 @pytest.mark.parametrize(("people", "queries"), [(30, 1), (60, 2)])
 def test_one_query_for_the_page_and_a_count_only_when_the_page_is_full(
-    admin_client, make_event, make_attendee, people, queries
+    app, admin_client, make_event, make_attendee, people, queries
 ):
     event = make_event()
     for _ in range(people):
         make_attendee(event)
     admin_client.get("/organizer/attendees")  # warm up: session and user loading
-    with count_queries() as statements:
+    with count_queries(app) as statements:
         html = admin_client.get("/organizer/attendees?q=first&role=clinician").text
     on_attendees = [s for s in statements if "FROM attendees" in s]
     assert len(on_attendees) == queries, on_attendees
@@ -142,7 +142,7 @@ def test_one_query_for_the_page_and_a_count_only_when_the_page_is_full(
 @pytest.fixture
 def small_pages(monkeypatch):
     """Pages of 3 and counts up to 5, so a few attendees show what thousands would."""
-    monkeypatch.setattr(organizer_views, "PER_PAGE", 3)
+    monkeypatch.setattr(organizer_attendees, "PER_PAGE", 3)
     monkeypatch.setattr(attendee_search, "COUNT_LIMIT", 5)
 
 
@@ -260,24 +260,25 @@ def _edit_form(client, attendee, **over):
     return form
 
 
-def test_correct_a_name_is_recorded_and_shown(admin_client, people):
+def test_correct_a_name_is_recorded_and_shown(app, admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
     response = admin_client.post(url, data=_edit_form(admin_client, ana, first_name="Anna"))
     assert response.status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.first_name == "Anna"
-    change = db.session.execute(select(AttendeeChange)).scalar_one()
-    assert change.action == "update"
-    assert change.changes == {"first_name": ["Ana", "Anna"]}
-    assert change.organizer.email == ADMIN_EMAIL
+    with app.app_context():
+        change = db.session.execute(select(AttendeeChange)).scalar_one()
+        assert change.action == "update"
+        assert change.changes == {"first_name": ["Ana", "Anna"]}
+        assert change.organizer.email == ADMIN_EMAIL
     page = admin_client.get(url).text
     assert "Saved: first_name changed." in page
     assert "first name: “Ana” → “Anna”" in page
     assert f"by {ADMIN_EMAIL}" in page
 
 
-def test_invalid_correction_is_refused_and_changes_nothing(admin_client, people):
+def test_invalid_correction_is_refused_and_changes_nothing(app, admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
     form = _edit_form(admin_client, ana, first_name="", email="not an address",
@@ -289,60 +290,62 @@ def test_invalid_correction_is_refused_and_changes_nothing(admin_client, people)
     assert "control characters" in response.text
     assert "Not a valid choice" in response.text
     assert "Please choose a country from the list." in response.text
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.first_name == "Ana"
-    assert db.session.execute(select(AttendeeChange)).first() is None
+    with app.app_context():
+        assert db.session.execute(select(AttendeeChange)).first() is None
 
 
-def test_email_taken_by_another_registration_is_a_clear_409(admin_client, people):
+def test_email_taken_by_another_registration_is_a_clear_409(app, admin_client, people):
     ana, zoe = people[1]["ana"], people[1]["zoe"]
     form = _edit_form(admin_client, ana, email=zoe.email)
     response = admin_client.post(f"/organizer/attendees/{ana.id}", data=form)
     assert response.status_code == 409
     assert "already registered" in response.text
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.email == "ana@unc.example"
 
 
-def test_cancel_and_restore_are_recorded(admin_client, people):
+def test_cancel_and_restore_are_recorded(app, admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
     token = page_csrf(admin_client, url)
     assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.status == "cancelled"
     assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
     assert "already cancelled" in admin_client.get(url).text
     assert admin_client.post(url + "/restore", data={"csrf_token": token}).status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.status == "confirmed"
-    actions = db.session.execute(
-        select(AttendeeChange.action, AttendeeChange.organizer_id)
-        .where(AttendeeChange.attendee_id == ana.id)
-        .order_by(AttendeeChange.id)
-    ).all()
+    with app.app_context():
+        actions = db.session.execute(
+            select(AttendeeChange.action, AttendeeChange.organizer_id)
+            .where(AttendeeChange.attendee_id == ana.id)
+            .order_by(AttendeeChange.id)
+        ).all()
     assert [a for a, _ in actions] == ["cancel", "restore"]
     assert all(organizer_id is not None for _, organizer_id in actions)
 
 
-def test_check_in_and_undo_from_attendee_page(admin_client, people):
+def test_check_in_and_undo_from_attendee_page(app, admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
     token = page_csrf(admin_client, url)
     assert admin_client.post(url + "/check-in", data={"csrf_token": token}).status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.checked_in_at is not None
     assert admin_client.post(url + "/undo-check-in", data={"csrf_token": token}).status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.checked_in_at is None
     page = admin_client.get(url).text
     assert "check in" in page and "undo check in" in page
 
 
-def test_action_without_csrf_changes_nothing(admin_client, people):
+def test_action_without_csrf_changes_nothing(app, admin_client, people):
     ana = people[1]["ana"]
     assert admin_client.post(f"/organizer/attendees/{ana.id}/cancel").status_code == 400
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.status == "confirmed"
 
 
@@ -350,7 +353,7 @@ def test_unknown_attendee_is_404(admin_client, people):
     assert admin_client.get("/organizer/attendees/999999").status_code == 404
 
 
-def test_cancelling_asks_first_and_the_question_changes_nothing(admin_client, people):
+def test_cancelling_asks_first_and_the_question_changes_nothing(app, admin_client, people):
     ana = people[1]["ana"]
     url = f"/organizer/attendees/{ana.id}"
     page = admin_client.get(url).text
@@ -359,10 +362,10 @@ def test_cancelling_asks_first_and_the_question_changes_nothing(admin_client, pe
     assert question.status_code == 200
     assert "Cancel the registration of" in question.text
     assert "They get an e-mail saying so." in question.text
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.status == "confirmed"
     token = page_csrf(admin_client, url + "/cancel")
     assert admin_client.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
-    db.session.refresh(ana)
+    ana = fresh(app, ana)
     assert ana.status == "cancelled"
     assert "already cancelled" in admin_client.get(url + "/cancel").text

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 
 from necreg.extensions import db
-from necreg.models import utcnow
+from necreg.models import Attendee, utcnow
 from necreg.stats import dashboard_stats, event_stats
 
 
@@ -29,17 +29,23 @@ def _people(event, make_attendee):
 
 
 def test_dashboard_stats_breakdowns(app, make_event, make_attendee):
-    event = make_event()
-    _people(event, make_attendee)
-    figures = dashboard_stats(db.session, event)
-    assert figures.public == event_stats(db.session, event)
-    assert figures.by_status == {"confirmed": 3, "waitlisted": 1, "cancelled": 1}
-    assert figures.public.by_role == {"clinician": 2, "scientist": 1, "family": 0, "advocate": 0}
-    assert (figures.early_career, figures.checked_in) == (1, 1)
-    assert figures.top_institutions[0] == ("UNC Children's", 2)
-    assert figures.top_institutions[1] == ("Charité", 1)
-    assert figures.top_countries == [("US", 2), ("DE", 1)]
-    assert figures.per_day == [(date(2025, 5, 1), 2), (date(2025, 5, 3), 3)]
+    with app.app_context():
+        event = make_event()
+        _people(event, make_attendee)
+        figures = dashboard_stats(db.session, event)
+        assert figures.public == event_stats(db.session, event)
+        assert figures.by_status == {"confirmed": 3, "waitlisted": 1, "cancelled": 1}
+        assert figures.public.by_role == {
+            "clinician": 2,
+            "scientist": 1,
+            "family": 0,
+            "advocate": 0,
+        }
+        assert (figures.early_career, figures.checked_in) == (1, 1)
+        assert figures.top_institutions[0] == ("UNC Children's", 2)
+        assert figures.top_institutions[1] == ("Charité", 1)
+        assert figures.top_countries == [("US", 2), ("DE", 1)]
+        assert figures.per_day == [(date(2025, 5, 1), 2), (date(2025, 5, 3), 3)]
 
 
 def test_dashboard_page_matches_api_stats(admin_client, make_event, make_attendee):
@@ -81,7 +87,7 @@ def test_dashboard_without_event(admin_client):
 
 
 def test_dashboard_figures_follow_every_change_to_a_registration(
-    admin_client, make_event, make_attendee
+    app, admin_client, make_event, make_attendee
 ):
     """The figures are reused while nothing changed, and recomputed after any change, even
     one that no public counter shows (a check-in, a waiting person leaving)."""
@@ -90,9 +96,10 @@ def test_dashboard_figures_follow_every_change_to_a_registration(
     waiting = make_attendee(event, status="waitlisted")
     first = admin_client.get("/organizer/stats.json").get_json()
     assert (first["checked_in"], first["by_status"]["waitlisted"]) == (0, 1)
-    person.checked_in_at = utcnow()
-    waiting.status = "cancelled"
-    db.session.commit()
+    with app.app_context():
+        db.session.get(Attendee, person.id).checked_in_at = utcnow()
+        db.session.get(Attendee, waiting.id).status = "cancelled"
+        db.session.commit()
     after = admin_client.get("/organizer/stats.json").get_json()
     assert (after["checked_in"], after["by_status"]["waitlisted"]) == (1, 0)
     assert after["attendees"] == first["attendees"] == 1

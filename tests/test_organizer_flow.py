@@ -11,6 +11,7 @@ import re
 from organizer_fixtures import page_csrf, sign_in
 from sqlalchemy import select
 
+from conftest import fresh
 from necreg.extensions import db
 from necreg.models import AttendeeChange
 
@@ -58,11 +59,7 @@ def test_organizer_day(app, runner, make_event, make_attendee):
     assert "first name: “Zoe” → “Zoë”" in page and "last name: “Nunez” → “Núñez”" in page
     assert f"by {email}" in page
 
-    # A staff account checks them in by code and can do nothing else. Its requests run in an
-    # app context of their own: Flask-Login and Flask-WTF keep the user and CSRF token in
-    # ``g``, which the fixture's app context would otherwise share between the two clients.
-    staff_context = app.app_context()
-    staff_context.push()
+    # A staff account checks them in by code and can do nothing else.
     created = runner.invoke(args=["create-organizer", "door@example.org", "--role", "staff"],
                             input="door password 123\n")  # fmt: skip
     assert created.exit_code == 0, created.output
@@ -75,11 +72,11 @@ def test_organizer_day(app, runner, make_event, make_attendee):
     for path in ("/organizer/", "/organizer/attendees", url, "/organizer/settings",
                  "/organizer/export/badges.csv", "/organizer/stats.json"):  # fmt: skip
         assert staff.get(path).status_code == 403, path
-    staff_context.pop()
-    actions = db.session.execute(
-        select(AttendeeChange.action).where(AttendeeChange.attendee_id == target.id)
-    ).scalars()
-    assert list(actions) == ["update", "check_in"]
+    with app.app_context():
+        actions = db.session.execute(
+            select(AttendeeChange.action).where(AttendeeChange.attendee_id == target.id)
+        ).scalars()
+        assert list(actions) == ["update", "check_in"]
 
     # The badge CSV opens cleanly: UTF-8 (with a BOM for Excel), header, one row per attendee.
     body = admin.get("/organizer/export/badges.csv?excel=yes&status=confirmed").data
@@ -88,5 +85,4 @@ def test_organizer_day(app, runner, make_event, make_attendee):
                            "institution", "country", "early_career"]  # fmt: skip
     assert len(rows) == 1 + 6
     assert [r for r in rows if r[0] == target.code][0][1:4] == ["Zoë", "Núñez", "Zoë Núñez"]
-    db.session.refresh(target)
-    assert target.checked_in_at is not None
+    assert fresh(app, target).checked_in_at is not None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from organizer_fixtures import admin_client, make_organizer, page_csrf  # noqa: F401
 
+from conftest import fresh
 from necreg.events import EventFileError, update_settings
 from necreg.extensions import db
 from necreg.models import Event
@@ -42,7 +43,7 @@ def test_settings_page_shows_current_values(admin_client, make_event):
     assert not re.search(r'<input[^>]* name="cap_clinician"[^>]* value="\d', page)
 
 
-def test_change_shows_on_landing_and_api_at_once(admin_client, make_event):
+def test_change_shows_on_landing_and_api_at_once(app, admin_client, make_event):
     make_event()
     response = admin_client.post("/organizer/settings", data=_form(admin_client))
     assert response.status_code == 303, response.get_data(as_text=True)
@@ -51,27 +52,27 @@ def test_change_shows_on_landing_and_api_at_once(admin_client, make_event):
     landing = admin_client.get("/").get_data(as_text=True)
     assert "<strong>landing</strong>" in landing
     assert "A world without NEC" in landing
-    event = db.session.execute(db.select(Event)).scalar_one()
-    db.session.refresh(event)
-    assert event.registration_closes_at == datetime(2099, 9, 1, 12, 30, tzinfo=UTC)
-    assert event.capacity is None and event.capacity_by_role == {}
+    with app.app_context():
+        event = db.session.execute(db.select(Event)).scalar_one()
+        assert event.registration_closes_at == datetime(2099, 9, 1, 12, 30, tzinfo=UTC)
+        assert event.capacity is None and event.capacity_by_role == {}
 
 
-def test_raising_a_cap_promotes_waiting_people(admin_client, make_event, make_attendee):
+def test_raising_a_cap_promotes_waiting_people(app, admin_client, make_event, make_attendee):
     event = make_event(capacity=1)
     make_attendee(event, status="confirmed")
     waiting = make_attendee(event, status="waitlisted")
     response = admin_client.post("/organizer/settings", data=_form(admin_client, capacity="2"))
     assert response.status_code == 303
-    db.session.refresh(waiting)
+    waiting = fresh(app, waiting)
     assert waiting.status == "confirmed"
 
 
-def test_role_cap_is_saved_and_respected(admin_client, make_event, make_attendee):
+def test_role_cap_is_saved_and_respected(app, admin_client, make_event, make_attendee):
     event = make_event()
     form = _form(admin_client, cap_family="5")
     assert admin_client.post("/organizer/settings", data=form).status_code == 303
-    db.session.refresh(event)
+    event = fresh(app, event)
     assert event.capacity_by_role == {"family": 5}
 
 
@@ -86,12 +87,12 @@ def test_role_cap_is_saved_and_respected(admin_client, make_event, make_attendee
         ({"tagline": "x" * 301}, "At most 300"),
     ],
 )
-def test_bad_settings_are_refused_and_change_nothing(admin_client, make_event, over, message):
+def test_bad_settings_are_refused_and_change_nothing(app, admin_client, make_event, over, message):
     event = make_event()
     response = admin_client.post("/organizer/settings", data=_form(admin_client, **over))
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
-    db.session.refresh(event)
+    event = fresh(app, event)
     assert (event.sessions, event.faculty, event.tagline) == (
         40,
         100,
@@ -101,12 +102,13 @@ def test_bad_settings_are_refused_and_change_nothing(admin_client, make_event, o
 
 
 def test_update_settings_domain_rules(app, make_event):
-    event = make_event()
-    with pytest.raises(EventFileError, match="cannot be changed here"):
-        update_settings(db.session, event, {"slug": "other"})
-    with pytest.raises(EventFileError, match="roles"):
-        update_settings(db.session, event, {"capacity_by_role": {"vip": 3}})
-    with pytest.raises(EventFileError, match="whole number"):
-        update_settings(db.session, event, {"sessions": -5})
-    changes = update_settings(db.session, event, {"sessions": 41, "faculty": 100})
-    assert changes == {"sessions": [40, 41]}
+    with app.app_context():
+        event = make_event()
+        with pytest.raises(EventFileError, match="cannot be changed here"):
+            update_settings(db.session, event, {"slug": "other"})
+        with pytest.raises(EventFileError, match="roles"):
+            update_settings(db.session, event, {"capacity_by_role": {"vip": 3}})
+        with pytest.raises(EventFileError, match="whole number"):
+            update_settings(db.session, event, {"sessions": -5})
+        changes = update_settings(db.session, event, {"sessions": 41, "faculty": 100})
+        assert changes == {"sessions": [40, 41]}

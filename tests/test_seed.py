@@ -19,40 +19,48 @@ def test_seed_demo_makes_n_plausible_unique_registrations(app, runner, make_even
     result = runner.invoke(args=["seed-demo", "--attendees", "2000", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert "Added 2000 synthetic registrations" in result.output
-    assert _count() == 2001
-    for column in (Attendee.code, Attendee.token, func.lower(Attendee.email)):
-        assert db.session.execute(select(func.count(func.distinct(column)))).scalar_one() == 2001
-    by_role = select(Attendee.role, func.count()).group_by(Attendee.role)
-    roles = dict(db.session.execute(by_role).all())
-    assert set(roles) == {"clinician", "scientist", "family", "advocate"}
-    assert roles["clinician"] > roles["scientist"] > roles["family"] > roles["advocate"]
-    assert (
-        db.session.execute(select(func.count(func.distinct(Attendee.institution)))).scalar_one()
-        > 40
-    )
-    assert db.session.execute(select(func.count(func.distinct(Attendee.country)))).scalar_one() > 20
-    first, last = db.session.execute(
-        select(func.min(Attendee.created_at), func.max(Attendee.created_at))
-    ).one()
-    assert (last - first).days > 90  # spread over months
-    assert 0 < _count(Attendee.status == "cancelled") < 200
+    with app.app_context():
+        assert _count() == 2001
+        for column in (Attendee.code, Attendee.token, func.lower(Attendee.email)):
+            assert (
+                db.session.execute(select(func.count(func.distinct(column)))).scalar_one() == 2001
+            )
+        by_role = select(Attendee.role, func.count()).group_by(Attendee.role)
+        roles = dict(db.session.execute(by_role).all())
+        assert set(roles) == {"clinician", "scientist", "family", "advocate"}
+        assert roles["clinician"] > roles["scientist"] > roles["family"] > roles["advocate"]
+        assert (
+            db.session.execute(select(func.count(func.distinct(Attendee.institution)))).scalar_one()
+            > 40
+        )
+        assert (
+            db.session.execute(select(func.count(func.distinct(Attendee.country)))).scalar_one()
+            > 20
+        )
+        first, last = db.session.execute(
+            select(func.min(Attendee.created_at), func.max(Attendee.created_at))
+        ).one()
+        assert (last - first).days > 90  # spread over months
+        assert 0 < _count(Attendee.status == "cancelled") < 200
 
 
 def test_seed_respects_capacity(app, make_event):
-    event = make_event(capacity=100, capacity_by_role={"family": 5})
-    seed_demo(db.session, event, 500, code_prefix="NEC", seed=1)
-    db.session.commit()
-    assert _count(Attendee.status == "confirmed") == 100
-    assert _count(Attendee.status == "confirmed", Attendee.role == "family") <= 5
-    assert _count(Attendee.status == "waitlisted") > 0
+    with app.app_context():
+        event = make_event(capacity=100, capacity_by_role={"family": 5})
+        seed_demo(db.session, event, 500, code_prefix="NEC", seed=1)
+        db.session.commit()
+        assert _count(Attendee.status == "confirmed") == 100
+        assert _count(Attendee.status == "confirmed", Attendee.role == "family") <= 5
+        assert _count(Attendee.status == "waitlisted") > 0
 
 
 def test_seed_twice_does_not_collide(app, make_event):
-    event = make_event()
-    seed_demo(db.session, event, 300, code_prefix="NEC", seed=3)
-    seed_demo(db.session, event, 300, code_prefix="NEC", seed=3)
-    db.session.commit()
-    assert _count() == 600
+    with app.app_context():
+        event = make_event()
+        seed_demo(db.session, event, 300, code_prefix="NEC", seed=3)
+        seed_demo(db.session, event, 300, code_prefix="NEC", seed=3)
+        db.session.commit()
+        assert _count() == 600
 
 
 def test_seed_without_event_is_a_clear_error(app, runner):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from conftest import csrf_token, registration_form
+from conftest import csrf_token, fresh, registration_form
 from necreg.extensions import db
 from necreg.mail.delivery import FileBackend
 from necreg.mail.worker import deliver_due
@@ -36,19 +36,19 @@ def page_of(attendee: Attendee) -> str:
     return f"/registration/{attendee.token}"
 
 
-def snapshot(attendee: Attendee) -> dict:
-    db.session.expire_all()
-    row = db.session.get(Attendee, attendee.id)
+def snapshot(app, attendee: Attendee) -> dict:
+    row = fresh(app, attendee)
     columns = ("status", "role", "first_name", "last_name", "email", "institution", "country",
                "early_career", "badge_name", "updated_at")  # fmt: skip
     return {c: getattr(row, c) for c in columns}
 
 
-def count(model, **where) -> int:
+def count(app, model, **where) -> int:
     query = select(func.count()).select_from(model)
     for key, value in where.items():
         query = query.where(getattr(model, key) == value)
-    return db.session.execute(query).scalar_one()
+    with app.app_context():
+        return db.session.execute(query).scalar_one()
 
 
 def test_page_shows_registration_and_prefilled_form_without_email(
@@ -75,7 +75,9 @@ def test_unknown_token_is_404(client, make_event):
     assert response.status_code == 404
 
 
-def test_correcting_details_saves_them_and_records_the_change(client, make_event, make_attendee):
+def test_correcting_details_saves_them_and_records_the_change(
+    app, client, make_event, make_attendee
+):
     attendee = make_attendee(make_event(), email="ada@example.org")
     token = csrf_token(client, page_of(attendee))
     response = client.post(
@@ -84,26 +86,27 @@ def test_correcting_details_saves_them_and_records_the_change(client, make_event
     )
     assert response.status_code == 303
     assert response.location == page_of(attendee)
-    after = snapshot(attendee)
+    after = snapshot(app, attendee)
     assert (after["first_name"], after["last_name"], after["country"]) == ("Ada", "Lovelace", "GB")
     assert (after["badge_name"], after["early_career"]) == ("Dr Ada", True)
     assert after["email"] == "ada@example.org"  # never changed from the link
-    [change] = db.session.execute(select(AttendeeChange)).scalars().all()
-    assert change.action == "update" and change.organizer_id is None
-    assert change.changes["first_name"][1] == "Ada"
+    with app.app_context():
+        [change] = db.session.execute(select(AttendeeChange)).scalars().all()
+        assert change.action == "update" and change.organizer_id is None
+        assert change.changes["first_name"][1] == "Ada"
     assert "Your details are saved." in client.get(page_of(attendee)).get_data(as_text=True)
 
 
-def test_empty_badge_name_defaults_to_the_name(client, make_event, make_attendee):
+def test_empty_badge_name_defaults_to_the_name(app, client, make_event, make_attendee):
     attendee = make_attendee(make_event())
     token = csrf_token(client, page_of(attendee))
     client.post(page_of(attendee), data=details_form(csrf_token=token, badge_name=""))
-    assert snapshot(attendee)["badge_name"] == "Ada Lovelace"
+    assert snapshot(app, attendee)["badge_name"] == "Ada Lovelace"
 
 
-def test_bad_input_is_400_with_messages_and_nothing_stored(client, make_event, make_attendee):
+def test_bad_input_is_400_with_messages_and_nothing_stored(app, client, make_event, make_attendee):
     attendee = make_attendee(make_event())
-    before = snapshot(attendee)
+    before = snapshot(app, attendee)
     token = csrf_token(client, page_of(attendee))
     response = client.post(
         page_of(attendee),
@@ -118,37 +121,37 @@ def test_bad_input_is_400_with_messages_and_nothing_stored(client, make_event, m
     assert "Please choose one of the roles in the list." in page
     assert "Please use at most 100 characters." in page
     assert "Nothing was saved" in page
-    assert snapshot(attendee) == before
-    assert count(AttendeeChange) == 0
+    assert snapshot(app, attendee) == before
+    assert count(app, AttendeeChange) == 0
 
 
-def test_missing_csrf_token_is_refused(client, make_event, make_attendee):
+def test_missing_csrf_token_is_refused(app, client, make_event, make_attendee):
     attendee = make_attendee(make_event())
-    before = snapshot(attendee)
+    before = snapshot(app, attendee)
     response = client.post(page_of(attendee), data=details_form())
     assert response.status_code == 400
-    assert snapshot(attendee) == before
+    assert snapshot(app, attendee) == before
     response = client.post(f"{page_of(attendee)}/cancel", data={})
     assert response.status_code == 400
-    assert snapshot(attendee)["status"] == "confirmed"
+    assert snapshot(app, attendee)["status"] == "confirmed"
 
 
-def test_moving_into_a_full_role_is_refused_at_the_field(client, make_event, make_attendee):
+def test_moving_into_a_full_role_is_refused_at_the_field(app, client, make_event, make_attendee):
     event = make_event(capacity_by_role={"family": 1})
     make_attendee(event, role="family")
     attendee = make_attendee(event, role="clinician")
-    before = snapshot(attendee)
+    before = snapshot(app, attendee)
     page = client.get(page_of(attendee)).get_data(as_text=True)
     assert "Patient-family (full: joins the waiting list)" in page
     token = csrf_token(client, page_of(attendee))
     response = client.post(page_of(attendee), data=details_form(csrf_token=token, role="family"))
     assert response.status_code == 409
     assert "There is no free place for the role Patient-family." in response.get_data(as_text=True)
-    assert snapshot(attendee) == before
-    assert count(AttendeeChange) == 0
+    assert snapshot(app, attendee) == before
+    assert count(app, AttendeeChange) == 0
 
 
-def test_cancel_asks_first_then_cancels_promotes_and_mails(client, make_event, make_attendee):
+def test_cancel_asks_first_then_cancels_promotes_and_mails(app, client, make_event, make_attendee):
     event = make_event(capacity=1)
     attendee = make_attendee(event)
     waiting = make_attendee(event, status="waitlisted")
@@ -157,16 +160,16 @@ def test_cancel_asks_first_then_cancels_promotes_and_mails(client, make_event, m
     page = response.get_data(as_text=True)
     assert "Are you sure?" in page
     assert 'method="post"' in page and "Yes, cancel my registration" in page
-    assert snapshot(attendee)["status"] == "confirmed"  # asking changes nothing
+    assert snapshot(app, attendee)["status"] == "confirmed"  # asking changes nothing
 
     token = csrf_token(client, f"{page_of(attendee)}/cancel")
     response = client.post(f"{page_of(attendee)}/cancel", data={"csrf_token": token})
     assert response.status_code == 303
     assert response.location == page_of(attendee)
-    assert snapshot(attendee)["status"] == "cancelled"
-    assert snapshot(waiting)["status"] == "confirmed"
-    assert count(OutboxMessage, kind="cancelled", attendee_id=attendee.id) == 1
-    assert count(OutboxMessage, kind="promoted", attendee_id=waiting.id) == 1
+    assert snapshot(app, attendee)["status"] == "cancelled"
+    assert snapshot(app, waiting)["status"] == "confirmed"
+    assert count(app, OutboxMessage, kind="cancelled", attendee_id=attendee.id) == 1
+    assert count(app, OutboxMessage, kind="promoted", attendee_id=waiting.id) == 1
 
     page = client.get(page_of(attendee)).get_data(as_text=True)
     assert "This registration is cancelled" in page
@@ -174,7 +177,7 @@ def test_cancel_asks_first_then_cancels_promotes_and_mails(client, make_event, m
     assert 'name="first_name"' not in page  # no form for a cancelled registration
 
 
-def test_a_cancelled_registration_stays_cancelled(client, make_event, make_attendee):
+def test_a_cancelled_registration_stays_cancelled(app, client, make_event, make_attendee):
     event = make_event()
     attendee = make_attendee(event, status="cancelled")
     page = client.get(f"{page_of(attendee)}/cancel").get_data(as_text=True)
@@ -184,12 +187,14 @@ def test_a_cancelled_registration_stays_cancelled(client, make_event, make_atten
     assert response.status_code == 303
     response = client.post(page_of(attendee), data=details_form(csrf_token=token))
     assert response.status_code == 409
-    after = snapshot(attendee)
+    after = snapshot(app, attendee)
     assert after["status"] == "cancelled" and after["first_name"] != "Ada"
-    assert count(OutboxMessage) == 0 and count(AttendeeChange) == 0
+    assert count(app, OutboxMessage) == 0 and count(app, AttendeeChange) == 0
 
 
-def test_waiting_person_sees_position_and_can_leave_the_list(client, make_event, make_attendee):
+def test_waiting_person_sees_position_and_can_leave_the_list(
+    app, client, make_event, make_attendee
+):
     event = make_event(capacity=1)
     make_attendee(event)
     first = make_attendee(event, status="waitlisted")
@@ -199,9 +204,9 @@ def test_waiting_person_sees_position_and_can_leave_the_list(client, make_event,
     assert "Leave the waiting list" in page
     token = csrf_token(client, f"{page_of(first)}/cancel")
     client.post(f"{page_of(first)}/cancel", data={"csrf_token": token})
-    assert snapshot(first)["status"] == "cancelled"
+    assert snapshot(app, first)["status"] == "cancelled"
     assert client.get(f"/api/registrations/{second.token}").get_json()["waitlist_position"] == 1
-    assert count(OutboxMessage, kind="promoted") == 0
+    assert count(app, OutboxMessage, kind="promoted") == 0
 
 
 # --- lost link -----------------------------------------------------------------------------
@@ -217,13 +222,14 @@ def test_lost_link_sends_the_link_to_a_registered_address(app, client, make_even
     )
     assert response.status_code == 303
     assert response.location == "/registration/lost-link/sent"
-    [message] = db.session.execute(select(OutboxMessage)).scalars().all()
-    assert message.kind == "link"
-    assert message.to_address == "Ada@Example.org"  # the address registered, not the typed one
-    assert f"https://reg.example.org/registration/{attendee.token}" in message.text_body
+    with app.app_context():
+        [message] = db.session.execute(select(OutboxMessage)).scalars().all()
+        assert message.kind == "link"
+        assert message.to_address == "Ada@Example.org"  # the address registered, not the typed one
+        assert f"https://reg.example.org/registration/{attendee.token}" in message.text_body
 
 
-def test_lost_link_answers_the_same_for_an_unknown_address(client, make_event, make_attendee):
+def test_lost_link_answers_the_same_for_an_unknown_address(app, client, make_event, make_attendee):
     make_attendee(make_event(), email="ada@example.org")
     token = csrf_token(client, "/registration/lost-link")
     known = client.post(
@@ -233,12 +239,12 @@ def test_lost_link_answers_the_same_for_an_unknown_address(client, make_event, m
         "/registration/lost-link", data={"csrf_token": token, "email": "nobody@example.org"}
     )
     assert (known.status_code, known.location) == (unknown.status_code, unknown.location)
-    assert count(OutboxMessage) == 1  # only the registered address gets mail
+    assert count(app, OutboxMessage) == 1  # only the registered address gets mail
     page = client.get(unknown.location).get_data(as_text=True)
     assert "If this address is registered" in page
 
 
-def test_lost_link_bad_input_is_400_and_sends_nothing(client, make_event, make_attendee):
+def test_lost_link_bad_input_is_400_and_sends_nothing(app, client, make_event, make_attendee):
     make_attendee(make_event(), email="ada@example.org")
     token = csrf_token(client, "/registration/lost-link")
     response = client.post(
@@ -251,7 +257,7 @@ def test_lost_link_bad_input_is_400_and_sends_nothing(client, make_event, make_a
     assert "Please enter your e-mail address." in response.get_data(as_text=True)
     response = client.post("/registration/lost-link", data={"email": "ada@example.org"})
     assert response.status_code == 400  # no CSRF token
-    assert count(OutboxMessage) == 0
+    assert count(app, OutboxMessage) == 0
 
 
 # --- end to end: from the e-mail's link ----------------------------------------------------
@@ -264,7 +270,8 @@ def test_fix_details_and_cancel_from_the_link_in_the_email(app, client, make_eve
     form = registration_form(csrf_token=csrf_token(client), email="zoe@example.org")
     assert client.post("/register", data=form).status_code == 303
     backend = FileBackend(tmp_path / "outbox")
-    assert deliver_due(db.session, backend, sender="reg@example.org").sent == 1
+    with app.app_context():
+        assert deliver_due(db.session, backend, sender="reg@example.org").sent == 1
     [eml] = list((tmp_path / "outbox").glob("*-confirmation.eml"))
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     path = LINK_RE.search(message.get_body(("plain",)).get_content()).group(1)
@@ -275,13 +282,14 @@ def test_fix_details_and_cancel_from_the_link_in_the_email(app, client, make_eve
     assert response.status_code == 303
     token = csrf_token(other, f"{path}/cancel")
     assert other.post(f"{path}/cancel", data={"csrf_token": token}).status_code == 303
-    attendee = db.session.execute(select(Attendee)).scalar_one()
-    assert (attendee.last_name, attendee.status) == ("Núñez", "cancelled")
-    deliver_due(db.session, backend, sender="reg@example.org")
+    with app.app_context():
+        attendee = db.session.execute(select(Attendee)).scalar_one()
+        assert (attendee.last_name, attendee.status) == ("Núñez", "cancelled")
+        deliver_due(db.session, backend, sender="reg@example.org")
     assert len(list(Path(tmp_path / "outbox").glob("*-cancelled.eml"))) == 1
 
 
-def test_registration_error_summary_follows_the_page_order(client, make_event):
+def test_registration_error_summary_follows_the_page_order(app, client, make_event):
     make_event()
     form = registration_form(csrf_token=csrf_token(client), first_name="", email="", consent=None)
     response = client.post("/register", data=form)
@@ -290,7 +298,7 @@ def test_registration_error_summary_follows_the_page_order(client, make_event):
     summary = page[page.index('id="error-summary"') :]
     positions = [summary.index(f'href="#{name}"') for name in ("first_name", "email", "consent")]
     assert positions == sorted(positions)
-    assert count(Attendee) == 0
+    assert count(app, Attendee) == 0
 
 
 def test_the_page_of_a_confirmed_registration_carries_its_qr_code(
@@ -327,8 +335,8 @@ def test_lost_link_is_rate_limited_per_address_and_per_email(
     page = refused.get_data(as_text=True)
     assert "Links were asked for too often" in page
     assert "at most 2 per 1 hour" in page
-    assert count(OutboxMessage) == 2
+    assert count(app, OutboxMessage) == 2
     # Per client address: an unknown address is limited the same way, so the answer tells
     # nothing about who is registered.
     assert [ask(f"x{n}@example.org", "10.9.1.1").status_code for n in range(3)] == [303, 303, 429]
-    assert count(OutboxMessage) == 2
+    assert count(app, OutboxMessage) == 2
