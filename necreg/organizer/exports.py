@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 
-from flask import Response, request, stream_with_context
+from flask import Response, abort, request, stream_with_context
 
-from ..attendee_search import FilterError, parse_filters
+from ..attendee_search import AttendeeFilters, FilterError, parse_filters
 from ..auth import organizer_required
 from ..badges import for_printing, iter_badge_csv, iter_badges
 from ..badges_pdf import LAYOUTS, write_badges
@@ -33,6 +33,15 @@ def _refused(message: str) -> Response:
     return Response(message + "\n", 400, mimetype="text/plain")
 
 
+def _requested_filters() -> AttendeeFilters:
+    """The attendee list's filters from the query string; a wrong one ends the request with 400
+    and what is wrong, as text."""
+    try:
+        return parse_filters(request.args)
+    except FilterError as exc:
+        abort(_refused(str(exc)))
+
+
 def _stamp() -> str:
     """When a file was made, for its name: 20250907-0912 (UTC)."""
     return utcnow().strftime("%Y%m%d-%H%M")
@@ -42,10 +51,7 @@ def _stamp() -> str:
 @organizer_required(admin=True)
 def export_badges():
     event = current_event_or_404()
-    try:
-        filters = parse_filters(request.args)
-    except FilterError as exc:
-        return _refused(str(exc))
+    filters = _requested_filters()
     chunks = iter_badge_csv(
         db.session,
         event,
@@ -62,10 +68,7 @@ def export_badges():
 def export_badges_pdf():
     """Printable badges with QR codes; ``layout`` is one of LAYOUTS (default A4)."""
     event = current_event_or_404()
-    try:
-        filters = parse_filters(request.args)
-    except FilterError as exc:
-        return _refused(str(exc))
+    filters = _requested_filters()
     layout = request.args.get("layout", "a4")
     if layout not in LAYOUTS:
         return _refused(f"Unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.")
