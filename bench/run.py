@@ -6,6 +6,10 @@ prints requests per second, p50/p99 latency and the ratio to hello-world, then t
 export (seconds and peak RSS of the worker that streamed it) and the seeding time.
 
 SQLite by default; PostgreSQL with NECREG_BENCH_DATABASE_URL (a fresh schema is made and dropped).
+``--against DIR`` also serves another checkout of necreg (DIR with its own .venv, e.g. a git
+worktree of the commit before a change) on the same database, measured in turn with the others,
+and prints this checkout's r/s as a share of that one's: a before/after in one run, so the
+machine's noise falls on both alike.
 Everything listens on 127.0.0.1 only, every load run is bounded in time, and every server is
 stopped by its process id.
 """
@@ -187,6 +191,32 @@ def prepare(
     return settings, database, seed_seconds
 
 
+def badge_csv(
+    settings: dict[str, str], cookies: dict[str, str], servers: list, checkout: Path = ROOT
+) -> tuple[int, int, float, float]:
+    """The badge CSV of ``checkout``'s necreg streamed by a single fresh worker whose memory we
+    can watch: its rows, bytes, seconds and the worker's peak RSS growth in MB."""
+    bin_dir = BIN if checkout == ROOT else checkout / ".venv" / "bin"
+    server = GunicornServer(settings, 1, chdir=checkout, bin_dir=bin_dir)
+    servers.append(server)
+    warm = Client(server.port)
+    warm.cookies = dict(cookies)
+    warm.text("GET", "/organizer/attendees")
+    (worker,) = server.worker_pids()
+    before = memory_kib(worker, "VmRSS")
+    started = time.perf_counter()
+    conn, response = warm.request("GET", "/organizer/export/badges.csv")
+    size = rows = 0
+    while chunk := response.read(1 << 16):
+        size += len(chunk)
+        rows += chunk.count(b"\n")
+    conn.close()
+    seconds = time.perf_counter() - started
+    peak = memory_kib(worker, "VmHWM")
+    server.stop()
+    return rows - 1, size, seconds, (peak - before) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--attendees", type=int, default=100_000)
@@ -196,6 +226,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     parser.add_argument(
         "--only", default="", help="run only paths whose label contains this text (and no CSV)"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout of necreg (with its .venv) to measure in turn, e.g. the one before",
     )
     options = parser.parse_args()
 
@@ -216,6 +251,14 @@ def main() -> int:
         servers.append(app)
         hello = GunicornServer(settings, options.workers, app="hello:app", chdir=ROOT / "bench")
         servers.append(hello)
+        before = None
+        if options.against:
+            # Run from its own folder: gunicorn puts the current folder first on sys.path.
+            against = options.against.resolve()
+            before = GunicornServer(
+                settings, options.workers, chdir=against, bin_dir=against / ".venv" / "bin"
+            )
+            servers.append(before)
 
         visitor = Client(app.port)
         register_token = visitor.csrf("/register")
@@ -247,12 +290,14 @@ def main() -> int:
         print()
         header = f"{'path':24} {'necreg r/s':>11} {'hello r/s':>10} {'ratio':>6} {'target':>7}"
         header += f" {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        if before is not None:
+            header += f" {'before r/s':>10} {'ratio':>6} {'vs before':>9}"
         print(header)
         print("-" * len(header))
         for run, (label, path, headers, script, target) in enumerate(paths):
             if options.only not in label:
                 continue
-            ours, theirs = [], []
+            ours, theirs, earlier = [], [], []
             for round_ in range(options.rounds):
                 lua_env = {
                     **os.environ,
@@ -264,7 +309,13 @@ def main() -> int:
                     wrk(hello.url + path, options.seconds, options.connections, headers, script,
                         lua_env)
                 )  # fmt: skip
-                lua_env["NECREG_BENCH_RUN"] += "-necreg"
+                if before is not None:
+                    lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-before"
+                    earlier.append(
+                        wrk(before.url + path, options.seconds, options.connections, headers,
+                            script, lua_env)
+                    )  # fmt: skip
+                lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-necreg"
                 ours.append(
                     wrk(app.url + path, options.seconds, options.connections, headers, script,
                         lua_env)
@@ -276,36 +327,29 @@ def main() -> int:
             p50 = statistics.median(load.p50_ms for load in ours)
             p99 = statistics.median(load.p99_ms for load in ours)
             errors = sum(load.errors for load in ours)
-            print(
+            line = (
                 f"{label:24} {rps:11.0f} {base:10.0f} {ratio:6.0%} {verdict:>7}"
                 f" {p50:7.2f} {p99:7.2f} {errors:6d}"
             )
+            if earlier:
+                then = statistics.median(load.rps for load in earlier)
+                line += f" {then:10.0f} {then / base:6.0%} {rps / then:9.0%}" if then else ""
+            print(line)
 
         if options.only:
             return 0
-        # The badge CSV, streamed by a single fresh worker whose memory we can watch.
-        csv_server = GunicornServer(settings, 1)
-        servers.append(csv_server)
-        warm = Client(csv_server.port)
-        warm.cookies = dict(organizer.cookies)
-        warm.text("GET", "/organizer/attendees")
-        (worker,) = csv_server.worker_pids()
-        before = memory_kib(worker, "VmRSS")
-        started = time.perf_counter()
-        conn, response = warm.request("GET", "/organizer/export/badges.csv")
-        size = rows = 0
-        while chunk := response.read(1 << 16):
-            size += len(chunk)
-            rows += chunk.count(b"\n")
-        conn.close()
-        seconds = time.perf_counter() - started
-        peak = memory_kib(worker, "VmHWM")
         print()
-        print(
-            f"badge CSV: {rows - 1} rows, {size / 1e6:.1f} MB in {seconds:.2f} s"
-            f" (target <= 1.0 s), worker peak RSS +{(peak - before) / 1024:.1f} MB"
-            f" (target <= +16 MB)"
+        rows, size, seconds, grown = badge_csv(settings, organizer.cookies, servers)
+        line = (
+            f"badge CSV: {rows} rows, {size / 1e6:.1f} MB in {seconds:.2f} s"
+            f" (target <= 1.0 s), worker peak RSS +{grown:.1f} MB (target <= +16 MB)"
         )
+        if options.against:
+            _, _, then, then_grown = badge_csv(
+                settings, organizer.cookies, servers, options.against.resolve()
+            )
+            line += f"; before: {then:.2f} s, +{then_grown:.1f} MB"
+        print(line)
         print(f"seed-demo --attendees {n}: {seed_seconds:.1f} s (target <= 20 s)")
         return 0
     finally:

@@ -39,11 +39,13 @@ class GunicornServer:
         workers: int = 1,
         app: str = "necreg.wsgi:app",
         chdir: Path | None = None,
+        bin_dir: Path = BIN,
     ):
+        """``bin_dir``: the virtual environment's bin/ whose gunicorn (and necreg) to run."""
         self.port = free_port()
         env = {**os.environ, "NECREG_ACCESS_LOG": ""}
         env.update({f"NECREG_{k}": str(v) for k, v in settings.items()})
-        args = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
+        args = [str(bin_dir / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
         args += ["--bind", f"{HOST}:{self.port}", "--workers", str(workers)]
         if chdir is not None:
             args += ["--chdir", str(chdir)]
