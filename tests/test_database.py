@@ -1,4 +1,7 @@
-"""Engine settings: SQLite's pragmas, and its writers waiting in line for the event lock."""
+"""Engine settings: SQLite's pragmas, row locks, and SQLite's writers waiting in line for the
+event lock."""
+
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ import warnings
 from collections.abc import Callable
 
 import pytest
+from organizer_fixtures import make_organizer  # noqa: F401 - a fixture
 from sqlalchemy import make_url, text, update
 from sqlalchemy.orm import Session
 
+from conftest import count_queries, fresh
+from necreg.database import lock_for_update
 from necreg.extensions import db
-from necreg.models import Event
+from necreg.models import Event, Organizer
 from necreg.registration import DuplicateRegistration, Registrant, lock_event, register
 from necreg.speed.sqlite_writers import wait_for_write_turn
 
@@ -128,3 +134,21 @@ def test_a_session_dropped_in_its_transaction_frees_the_turn(app, make_event, tu
             del session
             gc.collect()
         assert turn_is_free()
+
+
+def test_any_row_is_locked_and_read_again_in_one_statement(app, make_organizer):
+    """database.lock_for_update on a table without an onupdate column (organizers): the row
+    as another connection left it, nothing changed by the lock itself."""
+    organizer = make_organizer()
+    with app.app_context():
+        mine = db.session.get(Organizer, organizer.id)
+        assert mine.role == "admin"  # loaded into this session
+        with db.engine.begin() as other:
+            other.execute(update(Organizer).values(role="staff"))
+        with count_queries(app) as statements:
+            lock_for_update(db.session, mine)
+        assert len(statements) == 1
+        assert (mine.role, mine.email) == ("staff", organizer.email)
+        assert not db.session.dirty
+        db.session.commit()
+    assert fresh(app, organizer).email == organizer.email
