@@ -112,9 +112,10 @@ def describe(scan: CheckInScan, *, prefix: str, tz: tzinfo = UTC) -> CheckInResu
         message = f"{code} ({attendee.full_name}) is cancelled: not registered."
     elif outcome == WAITLISTED:
         message = f"{code} ({attendee.full_name}) is on the waiting list, not confirmed."
-    elif outcome == ALREADY and attendee.checked_in_at is not None:
-        checked_at = _clock(attendee.checked_in_at, tz)
-        message = f"{attendee.full_name} is already checked in at {checked_at}."
+    elif outcome == ALREADY:
+        at = attendee.checked_in_at  # None if the check-in was undone since the scan
+        when = f" at {_clock(at, tz)}" if at is not None else ""
+        message = f"{attendee.full_name} is already checked in{when}."
     else:
         message = f"{attendee.full_name} is checked in."
     return CheckInResult(outcome, message, attendee, code, scan.id)
@@ -158,12 +159,11 @@ def check_in(
     scan = CheckInScan(
         event_id=event.id,
         organizer_id=organizer_id,
-        attendee_id=attendee.id if attendee is not None else None,
+        attendee=attendee,
         code=code,
         outcome=outcome,
         scanned_at=now,
     )
-    scan.attendee = attendee
     session.add(scan)
     session.flush()
     return describe(scan, prefix=prefix, tz=tz)
