@@ -1,12 +1,12 @@
-"""Counters the database keeps itself: active attendees per event and role, and per institution.
+"""Figures the database keeps itself: the tallies of an event's registrations.
 
-Triggers on ``attendees`` (their SQL is in triggers.py) update ``role_counts`` and
-``institution_counts`` in the same transaction as every insert, update and delete, and bump
-``events.counts_version``, so a page can tell in one small query whether what it computed from
-the counts still holds (stats.Snapshot). The public counters are read from a handful of rows
-instead of counted over every registration, and they are never stale. Every change they count
-is made under the event's lock (registration.py), so their row locks are always taken in one
-order: event, attendee, counters.
+The trigger on ``attendees`` (its SQL is in triggers.py) moves the ``tallies`` in the same
+transaction as every insert, update and delete, so the public counters and the dashboard read
+a few hundred rows, not every registration, and are never stale. A figure is the sum of its
+shares (``shard``): on PostgreSQL each writing transaction counts into a share of its own, so
+registrations never wait for one another on a counter (triggers.py says how). ``version``
+moves with every change of a figure: a page tells from it, in one small query, whether what
+it computed still holds (stats.Snapshot).
 """
 
 from __future__ import annotations
@@ -15,79 +15,108 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from .models import ROLES, STATUS_CONFIRMED, RoleCount
+from .models import ROLES, Event, Tally
+from .places import sync_pools
+from .triggers import DAY_SQL, TALLY_TERMS
 
+_tallies = Tally.__table__
+_of_event = _tallies.c.event_id == bindparam("event")
 
-def institution_key_sql(expression: str) -> str:
-    """How an institution is counted, in SQL: case and surrounding spaces do not make a new one.
-
-    ``expression`` is the SQL of the institution's name, e.g. ``NEW.institution``.
-    """
-    return f"lower(trim({expression}))"
-
-
-def institution_key(column: Any) -> Any:
-    """The same key (``institution_key_sql``) as a SQLAlchemy expression of ``column``."""
-    return func.lower(func.trim(column))
-
-
-_role_counts = RoleCount.__table__
-#: Built once: it runs under the event lock, which every registration waits for.
-_ROLE_COUNTS = select(_role_counts.c.role, _role_counts.c.active).where(
-    _role_counts.c.event_id == bindparam("event")
+#: Built once: read on every registration page and every changed public figure.
+_ROLE_COUNTS = (
+    select(_tallies.c.key, func.sum(_tallies.c.n))
+    .where(_of_event, _tallies.c.kind == "role")
+    .group_by(_tallies.c.key)
 )
 
 
 def role_counts(session: Session, event_id: int) -> dict[str, int]:
-    """Active (confirmed) attendees of the event per role, every role present: read from the
-    trigger-kept counters, so exact in this transaction and a few rows however many
-    registrations there are."""
+    """Active (confirmed) attendees of the event per role, every role present: exact in this
+    transaction and a few rows however many registrations there are."""
     counts = dict.fromkeys(ROLES, 0)
-    counts.update(session.execute(_ROLE_COUNTS, {"event": event_id}).all())
+    counts.update((role, int(n)) for role, n in session.execute(_ROLE_COUNTS, {"event": event_id}))
     return counts
 
 
-def recount(session: Session, event_id: int) -> None:
-    """Count the event's active attendees afresh into role_counts and institution_counts.
+def tallied(session: Session, event_id: int, kinds: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """{kind: {key: figure}} of ``kinds``, keys whose figure is 0 left out."""
+    figures: dict[str, dict[str, int]] = {kind: {} for kind in kinds}
+    rows = session.execute(
+        select(_tallies.c.kind, _tallies.c.key, func.sum(_tallies.c.n))
+        .where(_tallies.c.event_id == event_id, _tallies.c.kind.in_(kinds))
+        .group_by(_tallies.c.kind, _tallies.c.key)
+        .having(func.sum(_tallies.c.n) != 0)
+    )
+    for kind, key, n in rows:
+        figures[kind][key] = int(n)
+    return figures
 
-    For after a bulk load that skipped the per-row triggers (see ``bulk_load``); the caller
-    holds the event lock.
-    """
-    params = {"e": event_id, "active": STATUS_CONFIRMED}
-    session.execute(
-        text("UPDATE events SET counts_version = counts_version + 1 WHERE id = :e"), params
+
+def institutions() -> Select[Any]:
+    """Institutions with active attendees of event ``:event``, as SQL: rows (name, n, folded)
+    of one institution whatever letter case it is written in: the first of its spellings in
+    letter order, its active attendees, and the case-folded name it is grouped by."""
+    spelled = (
+        select(_tallies.c.key.label("name"), func.sum(_tallies.c.n).label("n"))
+        .where(_of_event, _tallies.c.kind == "institution")
+        .group_by(_tallies.c.key)
+        .having(func.sum(_tallies.c.n) > 0)
+        .subquery()
     )
-    for table in ("role_counts", "institution_counts"):
-        session.execute(text(f"DELETE FROM {table} WHERE event_id = :e"), params)  # noqa: S608 - fixed table names
-    session.execute(
+    folded = func.lower(spelled.c.name)
+    return select(
+        func.min(spelled.c.name).label("name"),
+        func.sum(spelled.c.n).label("n"),
+        folded.label("folded"),
+    ).group_by(folded)
+
+
+def recount(session: Session, event: Event) -> None:
+    """Count the event's tallies afresh from its registrations, and make its place pools
+    afresh: after a bulk load that skipped the per-row trigger (``bulk_load``). The caller
+    holds the event lock."""
+    dialect = session.get_bind().dialect.name
+    params = {"e": event.id}
+    session.execute(text("DELETE FROM tallies WHERE event_id = :e AND kind <> 'version'"), params)
+    day = DAY_SQL[dialect].format(r="a")
+    for kind, key, when in TALLY_TERMS:
+        key_sql = key.format(r="a", day=day)
+        session.execute(
+            text(
+                "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)"  # noqa: S608 - our own SQL
+                f" SELECT a.event_id, '{kind}', {key_sql}, 0, count(*), CURRENT_TIMESTAMP"
+                f" FROM attendees a WHERE a.event_id = :e AND {when.format(r='a')}"
+                " GROUP BY 1, 3"
+            ),
+            params,
+        )
+    bumped = session.execute(
         text(
-            "INSERT INTO role_counts (event_id, role, active, changed_at)"
-            " SELECT event_id, role, count(*), CURRENT_TIMESTAMP FROM attendees"
-            " WHERE event_id = :e AND status = :active GROUP BY event_id, role"
+            "UPDATE tallies SET n = n + 1, changed_at = CURRENT_TIMESTAMP"
+            " WHERE event_id = :e AND kind = 'version' AND shard = 0"
         ),
         params,
-    )
-    key = institution_key_sql("institution")
-    session.execute(
-        text(
-            "INSERT INTO institution_counts (event_id, institution_key, active)"  # noqa: S608 - the key is our own SQL
-            f" SELECT event_id, {key}, count(*) FROM attendees"
-            " WHERE event_id = :e AND status = :active AND trim(institution) <> ''"
-            f" GROUP BY event_id, {key}"
-        ),
-        params,
-    )
+    ).rowcount
+    if not bumped:
+        session.execute(
+            text(
+                "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)"
+                " VALUES (:e, 'version', '', 0, 1, CURRENT_TIMESTAMP)"
+            ),
+            params,
+        )
+    sync_pools(session, event, rebuild=True)
 
 
 @contextmanager
-def bulk_load(session: Session, event_id: int) -> Iterator[None]:
+def bulk_load(session: Session, event: Event) -> Iterator[None]:
     """Insert many registrations of one event, counting them once at the end.
 
-    On PostgreSQL the per-row counting triggers stand aside for this transaction and the
-    counts are made afresh after; SQLite's per-row upserts are cheap, so they run as usual.
+    On PostgreSQL the per-row trigger stands aside for this transaction, and the tallies and
+    places are made afresh after; SQLite's per-row work is cheap, so it runs as usual.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
@@ -95,4 +124,4 @@ def bulk_load(session: Session, event_id: int) -> Iterator[None]:
     yield
     if postgres:
         session.execute(text("SET LOCAL necreg.bulk_load = 'off'"))
-        recount(session, event_id)
+        recount(session, event)

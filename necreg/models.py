@@ -172,9 +172,6 @@ class Event(db.Model):
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
     description: Mapped[str] = mapped_column(Text, default="")
-    #: Bumped by the database triggers (counters.py) whenever a public count changes, so a
-    #: page can tell in one small query whether what it computed from the counts still holds.
-    counts_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: [{"quote": ..., "name": ..., "title": ...}, ...]
     testimonials: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -283,32 +280,70 @@ class Attendee(db.Model):
         return f"<Attendee {self.code} {self.status}>"
 
 
-class RoleCount(db.Model):
-    """Active (confirmed) attendees of an event in one role, kept by database triggers."""
+#: What the database tallies of an event's registrations (triggers.py keeps them), by kind:
+#: ``status`` counts every registration; ``day`` every registration by the UTC day it was
+#: made; the others only active ones: ``role``, ``country``, ``institution`` (as written,
+#: trimmed; grouped case-blind when read), ``early_career`` and ``checked_in`` (key '').
+#: ``version`` counts the changes themselves: a page knows from it whether figures moved.
+TALLY_KINDS = (
+    "status", "day", "role", "country", "institution", "early_career", "checked_in", "version",
+)  # fmt: skip
 
-    __tablename__ = "role_counts"
+
+class Tally(db.Model):
+    """One share of one figure of an event, kept by database triggers in the same transaction
+    as every change (see triggers.py for why a figure has several shares)."""
+
+    __tablename__ = "tallies"
+    __table_args__ = (CheckConstraint(_in("kind", TALLY_KINDS), name="kind_known"),)
 
     event_id: Mapped[int] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[str] = mapped_column(String(16), primary_key=True)
-    active: Mapped[int] = mapped_column(Integer, default=0)
-    #: When a count of this event last changed (set by the triggers).
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_LENGTHS["institution"]), primary_key=True)
+    #: Which share: each writing transaction has one to itself (triggers.py).
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    #: When this share last changed (set by the triggers).
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class InstitutionCount(db.Model):
-    """Active attendees of an event per institution (case-folded), kept by database triggers."""
+class PlacePool(db.Model):
+    """A cap as places: ``event`` (the event's capacity) or ``role:<role>``. It has one
+    PlaceSlot per place, or one per active attendee when a cap was lowered below them (a
+    place freed there is then removed, triggers.py)."""
 
-    __tablename__ = "institution_counts"
+    __tablename__ = "place_pools"
+    __table_args__ = (Index("uq_place_pools_event_name", "event_id", "name", unique=True),)
 
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    capacity: Mapped[int] = mapped_column(Integer)
+
+
+class PlaceSlot(db.Model):
+    """One place of a pool, free or held by an active attendee. Database triggers claim and
+    free them (triggers.py); a registration that finds none is refused by the database."""
+
+    __tablename__ = "place_slots"
+    __table_args__ = (
+        # Free places in order: a claim reads the first one nobody else holds.
+        Index(
+            "ix_place_slots_free",
+            "pool_id",
+            "id",
+            sqlite_where=text("attendee_id IS NULL"),
+            postgresql_where=text("attendee_id IS NULL"),
+        ),
     )
-    institution_key: Mapped[str] = mapped_column(
-        String(MAX_LENGTHS["institution"]), primary_key=True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("place_pools.id", ondelete="CASCADE"))
+    attendee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attendees.id", ondelete="SET NULL"), index=True
     )
-    active: Mapped[int] = mapped_column(Integer, default=0)
 
 
 @sa_event.listens_for(Attendee, "before_update")

@@ -3,11 +3,12 @@ flush but do not commit: the caller (a view, a CLI command, a test) commits once
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from .models import (
     new_token,
     utcnow,
 )
+from .places import EVENT_POOL, no_room_in
 
 
 class RegistrationError(Exception):
@@ -84,13 +86,29 @@ def current_event(session: Session) -> Event | None:
 
 
 def lock_event(session: Session, event: Event) -> None:
-    """Take the event's registration lock until the transaction ends; ``event`` takes the
-    values in force (caps read before the lock give way to the ones the lock reads).
+    """Take the event's lock until the transaction ends; ``event`` takes the values in force
+    (caps read before the lock give way to the ones the lock reads).
 
-    Every change that counts against a cap is decided under it, so registrations, cancels and
-    promotions for one event, from any worker or machine, count and change one at a time.
+    What frees or moves places (cancellations, promotions, restores, role changes, cap
+    changes) is decided under it, one change at a time. A registration does not take it: on
+    PostgreSQL, inserting an attendee takes a share lock on the event row (its foreign key),
+    which this lock waits for and holds back, so the lock also sees no registration in flight
+    (docs/performance.md, "Lock order"). On SQLite it makes the transaction the single writer.
     """
     lock_for_update(session, event)
+
+
+class _NoPlace(Exception):
+    """The database refused an attendee as active: no free place in ``pool`` ("role" or
+    "event")."""
+
+    def __init__(self, pool: str):
+        super().__init__(pool)
+        self.pool = pool
+
+
+def _single_writer(session: Session) -> bool:
+    return session.get_bind().dialect.name != "postgresql"
 
 
 def email_taken(session: Session, event: Event, email: str) -> bool:
@@ -187,14 +205,27 @@ def register(
         created_at=now,
         updated_at=now,
     )
-    # Rendered before the lock, which every registration waits for, as most registrations
-    # turn out: confirmed, with the code drawn now. Queued as it is if that holds.
+    # Rendered first, as most registrations turn out: confirmed, with the code drawn now.
+    # Queued as it is if that holds.
     draft = outbox.draft_status_message(event, attendee, now=now)
 
-    lock_event(session, event)
-    if not has_room(event, role_counts(session, event.id), person.role):
-        attendee.status = STATUS_WAITLISTED
-    _add_with_free_code(session, event, attendee, code_prefix)
+    if _single_writer(session):
+        lock_event(session, event)  # SQLite: the whole registration is the one writer
+    try:
+        # The database claims a place in each of the event's pools that applies, side by side
+        # with other registrations (triggers.py), or refuses.
+        _add_with_free_code(session, event, attendee, code_prefix)
+    except _NoPlace:
+        # No free place, as far as this transaction can see. Decide under the event lock:
+        # with no registration in flight and no cancellation half-done, a place is either
+        # free now, or the registration waits in line.
+        if not _single_writer(session):
+            lock_event(session, event)
+            with suppress(_NoPlace):
+                _add_with_free_code(session, event, attendee, code_prefix)
+        if inspect(attendee).transient:
+            attendee.status = STATUS_WAITLISTED
+            _add_with_free_code(session, event, attendee, code_prefix)
     position = waitlist_position(session, attendee)
     outbox.queue_status_message(session, event, attendee, position, now=now, draft=draft)
     return attendee
@@ -208,15 +239,18 @@ CODE_TRIES = 10
 def _add_with_free_code(session: Session, event: Event, attendee: Attendee, prefix: str) -> None:
     """Add and flush ``attendee``, drawing another code while its code is taken.
 
-    Each try is flushed in a savepoint, so a unique index's refusal (which ends the whole
-    transaction on PostgreSQL) undoes only the try. Refused for the e-mail: a duplicate
-    (DuplicateRegistration); for the code: draw again.
+    Each try is flushed in a savepoint, so a refusal (which ends the whole transaction on
+    PostgreSQL) undoes only the try, and frees any place it claimed. Refused for the e-mail:
+    a duplicate (DuplicateRegistration); for the code: draw again; for want of a place:
+    _NoPlace.
     """
     for _attempt in range(CODE_TRIES):
         try:
             with session.begin_nested():
                 session.add(attendee)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if pool := no_room_in(exc):
+                raise _NoPlace(pool) from None
             if email_taken(session, event, attendee.email):
                 raise DuplicateRegistration(duplicate_message(event)) from None
             if not code_taken(session, attendee.code):
@@ -293,31 +327,48 @@ def record_change(
     return entry
 
 
+def _make_active(session: Session, attendee: Attendee, now: datetime) -> str | None:
+    """Confirm ``attendee`` if the database finds them a place; else leave them as they were
+    and return the pool ("role" or "event") that had none."""
+    try:
+        with session.begin_nested():
+            attendee.status = STATUS_CONFIRMED
+            attendee.updated_at = now
+            session.flush()
+    except IntegrityError as exc:
+        if pool := no_room_in(exc):
+            return pool
+        raise
+    return None
+
+
 def promote_waitlisted(
     session: Session, event: Event, *, now: datetime | None = None
 ) -> list[Attendee]:
     """Confirm the longest-waiting registrations that now fit, in order; return them.
 
-    The caller holds the event lock (every function here that frees a place takes it). A
-    waiting person whose role is still full is passed over, so someone of another role
-    behind them can take a free place: the room is for whoever fits first.
+    The caller holds the event lock (every function here that frees a place takes it), so
+    no registration is in flight and the places freed go to those who waited. A waiting
+    person whose role is still full is passed over, so someone of another role behind them
+    can take a free place: the room is for whoever fits first.
     """
     now = now or utcnow()
-    counts = role_counts(session, event.id)
     promoted: list[Attendee] = []
+    full_roles: set[str] = set()
     waiting = session.execute(
         select(Attendee)
         .where(Attendee.event_id == event.id, Attendee.status == STATUS_WAITLISTED)
         .order_by(Attendee.created_at, Attendee.id)
     ).scalars()
-    for attendee in waiting:
-        if event_full(event, counts):
-            break
-        if not has_room(event, counts, attendee.role):
+    for attendee in list(waiting):
+        if attendee.role in full_roles:
             continue
-        attendee.status = STATUS_CONFIRMED
-        attendee.updated_at = now
-        counts[attendee.role] = counts.get(attendee.role, 0) + 1
+        full = _make_active(session, attendee, now)
+        if full == EVENT_POOL:
+            break
+        if full is not None:
+            full_roles.add(attendee.role)
+            continue
         record_change(
             session, attendee, "promote", {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]}, now=now
         )
@@ -386,11 +437,10 @@ def restore(
         raise DuplicateRegistration(
             "Another registration with this e-mail address is active; cancel it first."
         )
-    counts = role_counts(session, event.id)
-    attendee.status = (
-        STATUS_CONFIRMED if has_room(event, counts, attendee.role) else STATUS_WAITLISTED
-    )
     attendee.cancelled_at = None
+    if _make_active(session, attendee, now) is not None:
+        attendee.status = STATUS_WAITLISTED
+        attendee.cancelled_at = None
     attendee.updated_at = now
     record_change(
         session,
@@ -452,14 +502,16 @@ def update_details(
     waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
-    if role_move:
-        counts = role_counts(session, event.id)
-        counts[attendee.role] -= 1
-        if not has_room(event, counts, values["role"]):
-            raise NoRoom(f"There is no free place for the role {ROLES[values['role']]}.")
-    for field, (_old, new) in changes.items():
-        setattr(attendee, field, new)
-    attendee.updated_at = now
+    try:
+        with session.begin_nested():
+            for field, (_old, new) in changes.items():
+                setattr(attendee, field, new)
+            attendee.updated_at = now
+            session.flush()
+    except IntegrityError as exc:
+        if role_move and no_room_in(exc):
+            raise NoRoom(f"There is no free place for the role {ROLES[values['role']]}.") from None
+        raise
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
     if role_move or waiting_move:

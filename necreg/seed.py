@@ -134,7 +134,7 @@ def seed_demo(
     offsets = sorted((rng.random() ** 0.6 for _ in range(count)), reverse=True)
     rows: list[dict[str, Any]] = []
     added = 0
-    with bulk_load(session, event.id):
+    with bulk_load(session, event):
         for n, offset in enumerate(offsets, start=1):
             role = rng.choices(roles, weights)[0]
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)

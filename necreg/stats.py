@@ -9,16 +9,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .counters import institution_key, role_counts
+from .counters import institutions, role_counts, tallied
 from .formats import json_timestamp
-from .models import (
-    STATUSES,
-    Attendee,
-    Event,
-    InstitutionCount,
-    RoleCount,
-    registration_window_open,
-)
+from .models import STATUSES, Event, Tally, registration_window_open
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -55,7 +48,7 @@ class EventStats:
 class Snapshot:
     """What the public counters and the landing page depend on, read in one small query.
 
-    ``counts_version`` changes with every public count (database triggers, counters.py) and
+    ``counts_version`` changes with every figure (the tallies' ``version``, counters.py) and
     ``updated_at`` with every change an organizer makes to the event; whether registration is
     open depends on the clock. While a snapshot is equal, what was computed from it holds.
     """
@@ -70,10 +63,13 @@ class Snapshot:
 
 
 _events = Event.__table__
+_tallies = Tally.__table__
 _SNAPSHOT = select(
     _events.c.id,
     _events.c.updated_at,
-    _events.c.counts_version,
+    select(func.coalesce(func.sum(_tallies.c.n), 0))
+    .where(_tallies.c.event_id == _events.c.id, _tallies.c.kind == "version")
+    .scalar_subquery(),
     _events.c.registration_opens_at,
     _events.c.registration_closes_at,
 ).where(_events.c.is_current)
@@ -112,23 +108,23 @@ def read_event_heading(session: Session, event_id: int) -> EventHeading:
     return EventHeading(event_id, name, tuple(hosts or ()))
 
 
+_INSTITUTIONS = select(func.count()).select_from(institutions().subquery()).scalar_subquery()
+_LAST_CHANGE = (
+    select(func.max(_tallies.c.changed_at))
+    .where(_tallies.c.event_id == bindparam("event"), _tallies.c.kind == "role")
+    .scalar_subquery()
+)
+_PUBLIC = select(_INSTITUTIONS, _LAST_CHANGE)
+
+
 def event_stats(session: Session, event: Event) -> EventStats:
     """Counters of ``event``: active (confirmed) attendees by role and their institutions.
 
-    Read from the rows the database triggers keep (see counters.py): a few rows, not a count
-    over every registration, and exact in the same transaction as each change.
+    Read from the tallies the database keeps (see counters.py): a few rows, not a count over
+    every registration, and exact in the same transaction as each change.
     """
     by_role = role_counts(session, event.id)
-    institutions, last_change = session.execute(
-        select(
-            select(func.count())
-            .where(InstitutionCount.event_id == event.id, InstitutionCount.active > 0)
-            .scalar_subquery(),
-            select(func.max(RoleCount.changed_at))
-            .where(RoleCount.event_id == event.id)
-            .scalar_subquery(),
-        )
-    ).one()
+    counted, last_change = session.execute(_PUBLIC, {"event": event.id}).one()
     updated_at = event.updated_at if last_change is None else max(event.updated_at, last_change)
     return EventStats(
         event=event.slug,
@@ -136,7 +132,7 @@ def event_stats(session: Session, event: Event) -> EventStats:
         by_role=by_role,
         sessions=event.sessions,
         faculty=event.faculty,
-        institutions=institutions,
+        institutions=counted,
         updated_at=updated_at,
     )
 
@@ -177,62 +173,28 @@ class DashboardStats:
         }
 
 
-def _utc_day(session: Session, column):
-    """The UTC calendar day of a timestamp column, in the database's own dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)  # SQLite stores UTC text: 'YYYY-MM-DD HH:MM:SS...'
-
-
-def _as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+_DASHBOARD_KINDS = ("status", "day", "country", "early_career", "checked_in")
 
 
 def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> DashboardStats:
-    """The public counters plus the breakdowns organizers see (a handful of grouped queries)."""
+    """The public counters plus the breakdowns organizers see, all read from the tallies the
+    database keeps (counters.py): a few hundred rows however many registrations there are."""
     public = event_stats(session, event)
-    of_event = Attendee.event_id == event.id
-    active = of_event & Attendee.is_active
-
+    figures = tallied(session, event.id, _DASHBOARD_KINDS)
     by_status = dict.fromkeys(STATUSES, 0)
-    by_status.update(
-        session.execute(
-            select(Attendee.status, func.count()).where(of_event).group_by(Attendee.status)
-        ).all()
-    )
-    early_career, checked_in = session.execute(
-        select(
-            func.count().filter(Attendee.early_career.is_(True)),
-            func.count(Attendee.checked_in_at),
-        ).where(active)
-    ).one()
-
-    institution = institution_key(Attendee.institution)
-    count = func.count().label("n")
+    by_status.update(figures["status"])
+    ranked = institutions().subquery()
     top_institutions = session.execute(
-        select(func.min(func.trim(Attendee.institution)), count)
-        .where(active, institution != "")
-        .group_by(institution)
-        .order_by(count.desc(), institution)
-        .limit(top)
+        select(ranked.c.name, ranked.c.n).order_by(ranked.c.n.desc(), ranked.c.folded).limit(top),
+        {"event": event.id},
     ).all()
-    top_countries = session.execute(
-        select(Attendee.country, count)
-        .where(active)
-        .group_by(Attendee.country)
-        .order_by(count.desc(), Attendee.country)
-        .limit(top)
-    ).all()
-    day = _utc_day(session, Attendee.created_at).label("day")
-    per_day = session.execute(
-        select(day, func.count()).where(of_event).group_by(day).order_by(day)
-    ).all()
+    countries = sorted(figures["country"].items(), key=lambda item: (-item[1], item[0]))
     return DashboardStats(
         public=public,
         by_status=by_status,
-        early_career=early_career or 0,
-        checked_in=checked_in or 0,
-        top_institutions=[(name, n) for name, n in top_institutions],
-        top_countries=[(code, n) for code, n in top_countries],
-        per_day=[(_as_date(d), n) for d, n in per_day],
+        early_career=figures["early_career"].get("", 0),
+        checked_in=figures["checked_in"].get("", 0),
+        top_institutions=[(name, int(n)) for name, n in top_institutions],
+        top_countries=countries[:top],
+        per_day=sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
     )

@@ -1,104 +1,251 @@
-"""Every trigger the database runs, as SQL: the counters it keeps, and the change notice.
+"""Every trigger the database runs, as SQL: the places and figures it keeps, and the change
+notice.
 
-- **Counting** (SQLite and PostgreSQL): triggers on ``attendees`` keep ``role_counts`` and
-  ``institution_counts`` exact in the same transaction as every insert, update and delete,
-  whatever code (or hand-written SQL) makes the change, and bump ``events.counts_version``.
-  counters.py reads and rebuilds those rows.
+- **Places and tallies** (SQLite and PostgreSQL): one trigger on ``attendees``, in the same
+  transaction as every insert, update and delete, whatever code (or hand-written SQL) makes it:
+  1. an attendee who stops being active frees their places (place_slots);
+  2. one who becomes active claims a place in each pool of the event that applies (the role's
+     cap, then the event's); where a pool has none free (or none that another transaction
+     is not claiming) the database refuses the change with ``necreg: no room in role`` /
+     ``... in event`` (registration.py then decides under the event lock);
+  3. the figures (``tallies``, TALLY_TERMS) move by the difference between the row before and
+     after, and ``version`` by one when any did.
 - **Change notice** (PostgreSQL): statement triggers on ``events``, ``attendees`` and
   ``organizers`` NOTIFY ``necreg_changes``, which each instance's change watch LISTENs to
   (necreg/speed/watch.py), to know without a query that something changed.
 
-Migrations install the same SQL, frozen as it was at their revision (0003 the counting, 0005,
-0007 and 0008 the notice; tests hold the two equal). Tables made by ``metadata.create_all``
-(tests, a first ``db.create_all()``) get them here.
+**No serial point on PostgreSQL.** Registrations for one event run side by side:
+- a place is claimed with ``FOR UPDATE SKIP LOCKED``, the first free slot nobody else holds;
+  a claim never waits for a slot. When it finds none, the registration (registration.py)
+  tries again under the event lock, which waits until no registration is in flight: so
+  nobody is put on the waiting list while a place is free or may be freed;
+- each writing transaction counts into a share (``shard``) of the tallies that it alone holds
+  (``pg_try_advisory_xact_lock`` on shard 0, 1, ... the first free), so no two transactions
+  ever wait for the same counter row, and the figures are sums over the shards. Quiet
+  periods write shard 0 only; a rush spreads over as many shards as transactions in flight.
+
+The lock order that keeps this free of deadlocks is written down in docs/performance.md
+("Lock order"). Migrations install the same SQL, frozen as it was at their revision (0003 the
+counting, replaced by 0010; 0005, 0007 and 0008 the notice; tests hold them equal). Tables
+made by ``metadata.create_all`` (tests, a first ``db.create_all()``) get them here.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import DDL, Connection, event
 
-from .counters import institution_key_sql
 from .extensions import db
 from .models import STATUS_CONFIRMED, Attendee, Event
 
-# --- Counting ---------------------------------------------------------------------------------
+# --- Places and tallies -----------------------------------------------------------------------
 
-_SQLITE_BUMP = """
-    INSERT OR IGNORE INTO role_counts (event_id, role, active, changed_at)
-        SELECT {row}.event_id, {row}.role, 0, CURRENT_TIMESTAMP WHERE {cond};
-    UPDATE role_counts SET active = active {sign} 1, changed_at = CURRENT_TIMESTAMP
-        WHERE {cond} AND event_id = {row}.event_id AND role = {row}.role;
-    INSERT OR IGNORE INTO institution_counts (event_id, institution_key, active)
-        SELECT {row}.event_id, {key}, 0
-        WHERE {cond} AND trim({row}.institution) <> '';
-    UPDATE institution_counts SET active = active {sign} 1
-        WHERE {cond} AND event_id = {row}.event_id
-        AND institution_key = {key};
-    UPDATE events SET counts_version = counts_version + 1
-        WHERE {cond} AND id = {row}.event_id;
-"""
+#: How many shares each figure may have on PostgreSQL: more transactions in flight than this
+#: wait for a share (never deadlock: a share is the last lock a transaction takes).
+TALLY_SHARDS = 32
+#: The first key of the advisory locks that hand out shares ("NECR" in hexadecimal digits).
+TALLY_LOCK_CLASS = 0x4E4543
+
+#: The figures tallied per attendee row ``{r}``: (kind, key, when the row counts). ``day`` is
+#: dialect-specific (``{day}``).
+_ACTIVE = f"{{r}}.status = '{STATUS_CONFIRMED}'"
+TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
+    ("status", "{r}.status", "1 = 1"),
+    ("day", "{day}", "1 = 1"),
+    ("role", "{r}.role", _ACTIVE),
+    ("country", "{r}.country", _ACTIVE),
+    ("institution", "trim({r}.institution)", _ACTIVE + " AND trim({r}.institution) <> ''"),
+    ("early_career", "''", _ACTIVE + " AND {r}.early_career"),
+    ("checked_in", "''", _ACTIVE + " AND {r}.checked_in_at IS NOT NULL"),
+)
+#: The UTC day of a registration, as 'YYYY-MM-DD' text.
+DAY_SQL = {
+    "postgresql": "to_char({r}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "sqlite": "substr({r}.created_at, 1, 10)",
+}
+#: The columns whose change can move a place or a figure.
+TALLIED_COLUMNS = (
+    "status, role, event_id, country, institution, early_career, checked_in_at, created_at"
+)
 
 
-def _sqlite_bump(row: str, sign: str) -> str:
-    return _SQLITE_BUMP.format(
-        row=row,
-        sign=sign,
-        cond=f"{row}.status = '{STATUS_CONFIRMED}'",
-        key=institution_key_sql(f"{row}.institution"),
+def tally_rows(dialect: str, row: str, sign: str) -> str:
+    """SQL rows (event_id, kind, key, d) of what attendee ``row`` (NEW, OLD, a table alias)
+    adds to the figures, each ``d`` = ``sign``; UNION ALL of one SELECT per term."""
+    day = DAY_SQL[dialect].format(r=row)
+    return "\n        UNION ALL ".join(
+        f"SELECT {row}.event_id, '{kind}', {key.format(r=row, day=day)}, {sign}"
+        f" WHERE {when.format(r=row)}"
+        for kind, key, when in TALLY_TERMS
     )
 
 
+def _moves(old: str, new: str) -> str:
+    """SQL: the active attendee ``old`` is not the same holder of places as ``new``."""
+    return (
+        f"({new}.status <> '{STATUS_CONFIRMED}' OR {new}.role <> {old}.role"
+        f" OR {new}.event_id <> {old}.event_id)"
+    )
+
+
+#: Pools of event ``e`` an active attendee of role ``r`` holds a place in (role's first).
+_POOLS_OF = "p.event_id = {e} AND p.name IN ('role:' || {r}, 'event')"
+#: SQL: pool ``p`` holds more places than its capacity while attendee ``a`` still counts in
+#: it (its cap was lowered below the places taken), so a place freed there is removed.
+_OVER_CAPACITY = (
+    "p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id"
+    " AND t.kind = 'role' AND (p.name = 'event' OR p.name = 'role:' || t.key))"
+)
+
+# SQLite: one writer at a time, so one share (0) and plain statements in the trigger.
+_SQLITE_RELEASE = f"""
+    DELETE FROM place_slots WHERE {{when}} AND attendee_id = OLD.id AND pool_id IN
+        (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND {_OVER_CAPACITY});
+    UPDATE place_slots SET attendee_id = NULL WHERE {{when}} AND attendee_id = OLD.id;"""  # noqa: S608 - our own SQL, no outside value
+_SQLITE_CLAIM = f"""
+    SELECT RAISE(ABORT, 'necreg: no room in role') WHERE {{when}} AND EXISTS
+        (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id
+         AND p.name = 'role:' || NEW.role AND NOT EXISTS (SELECT 1 FROM place_slots s
+         WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
+    SELECT RAISE(ABORT, 'necreg: no room in event') WHERE {{when}} AND EXISTS
+        (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND p.name = 'event'
+         AND NOT EXISTS (SELECT 1 FROM place_slots s
+         WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
+    UPDATE place_slots SET attendee_id = NEW.id WHERE {{when}} AND id IN
+        (SELECT (SELECT s.id FROM place_slots s WHERE s.pool_id = p.id
+                 AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1)
+         FROM place_pools p WHERE {_POOLS_OF.format(e="NEW.event_id", r="NEW.role")});"""  # noqa: S608 - our own SQL
+_SQLITE_TALLY = """
+    INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)
+        SELECT event_id, kind, key, 0, n, CURRENT_TIMESTAMP FROM (
+            SELECT e AS event_id, k AS kind, v AS key, sum(d) AS n FROM (
+                SELECT NULL AS e, NULL AS k, NULL AS v, 0 AS d WHERE 0
+                {rows}) GROUP BY e, k, v HAVING sum(d) <> 0)
+        WHERE 1
+        ON CONFLICT (event_id, kind, key, shard)
+        DO UPDATE SET n = n + excluded.n, changed_at = excluded.changed_at;
+    INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)
+        SELECT e, 'version', '', 0, 1, CURRENT_TIMESTAMP FROM (
+            SELECT e, k, v, sum(d) AS n FROM (
+                SELECT NULL AS e, NULL AS k, NULL AS v, 0 AS d WHERE 0
+                {rows}) GROUP BY e, k, v HAVING sum(d) <> 0)
+        WHERE 1 GROUP BY e
+        ON CONFLICT (event_id, kind, key, shard)
+        DO UPDATE SET n = n + 1, changed_at = excluded.changed_at;"""
+
+
+def _sqlite_tally(*parts: tuple[str, str]) -> str:
+    rows = "".join(
+        "\n                UNION ALL " + tally_rows("sqlite", row, sign) for row, sign in parts
+    )
+    return _SQLITE_TALLY.format(rows=rows)
+
+
+_ACTIVE_NEW = f"NEW.status = '{STATUS_CONFIRMED}'"
+_ACTIVE_OLD = f"OLD.status = '{STATUS_CONFIRMED}'"
+
 COUNTING_SQLITE = [
-    "CREATE TRIGGER attendees_counts_insert AFTER INSERT ON attendees BEGIN"
-    + _sqlite_bump("NEW", "+")
-    + "END",
-    "CREATE TRIGGER attendees_counts_delete AFTER DELETE ON attendees BEGIN"
-    + _sqlite_bump("OLD", "-")
-    + "END",
-    "CREATE TRIGGER attendees_counts_update"
-    " AFTER UPDATE OF status, role, institution, event_id ON attendees BEGIN"
-    + _sqlite_bump("OLD", "-")
-    + _sqlite_bump("NEW", "+")
-    + "END",
+    "CREATE TRIGGER attendees_tally_insert AFTER INSERT ON attendees BEGIN"
+    + _SQLITE_CLAIM.format(when=_ACTIVE_NEW)
+    + _sqlite_tally(("NEW", "1"))
+    + "\nEND",
+    "CREATE TRIGGER attendees_tally_delete AFTER DELETE ON attendees BEGIN"
+    + _SQLITE_RELEASE.format(when=_ACTIVE_OLD)
+    + _sqlite_tally(("OLD", "-1"))
+    + "\nEND",
+    f"CREATE TRIGGER attendees_tally_update AFTER UPDATE OF {TALLIED_COLUMNS} ON attendees BEGIN"
+    + _SQLITE_RELEASE.format(when=f"{_ACTIVE_OLD} AND {_moves('OLD', 'NEW')}")
+    + _SQLITE_CLAIM.format(
+        when=f"{_ACTIVE_NEW} AND (OLD.status <> '{STATUS_CONFIRMED}' OR {_moves('OLD', 'NEW')})"
+    )
+    + _sqlite_tally(("OLD", "-1"), ("NEW", "1"))
+    + "\nEND",
 ]
 
 COUNTING_POSTGRESQL = [
     f"""
-CREATE FUNCTION attendees_counts_bump(e integer, r text, inst text, delta integer)
-RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION tally_shard() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    s integer := nullif(current_setting('necreg.tally_shard', true), '')::integer;
 BEGIN
-    INSERT INTO role_counts (event_id, role, active, changed_at) VALUES (e, r, delta, now())
-    ON CONFLICT (event_id, role)
-    DO UPDATE SET active = role_counts.active + delta, changed_at = now();
-    IF trim(inst) <> '' THEN
-        INSERT INTO institution_counts (event_id, institution_key, active)
-        VALUES (e, {institution_key_sql("inst")}, delta)
-        ON CONFLICT (event_id, institution_key)
-        DO UPDATE SET active = institution_counts.active + delta;
+    IF s IS NOT NULL THEN
+        RETURN s;
     END IF;
-    UPDATE events SET counts_version = counts_version + 1 WHERE id = e;
+    FOR i IN 0..{TALLY_SHARDS - 1} LOOP
+        IF pg_try_advisory_xact_lock({TALLY_LOCK_CLASS}, i) THEN
+            s := i;
+            EXIT;
+        END IF;
+    END LOOP;
+    IF s IS NULL THEN  -- every share is in use: wait for one
+        s := floor(random() * {TALLY_SHARDS})::integer;
+        PERFORM pg_advisory_xact_lock({TALLY_LOCK_CLASS}, s);
+    END IF;
+    PERFORM set_config('necreg.tally_shard', s::text, true);
+    RETURN s;
 END $$
 """,  # noqa: S608 - our own SQL, no outside value
     f"""
-CREATE FUNCTION attendees_counts_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION places_claim(a integer, e integer, r text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    pool record;
+    slot integer;
 BEGIN
-    -- A bulk load (seed-demo) counts once at its end (recount) instead of row by row: the
-    -- same counter row updated 100,000 times in one transaction grows a long version chain.
+    FOR pool IN SELECT p.id, p.name FROM place_pools p
+            WHERE {_POOLS_OF.format(e="e", r="r")} ORDER BY p.name = 'event' LOOP
+        SELECT s.id INTO slot FROM place_slots s WHERE s.pool_id = pool.id
+            AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF slot IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = 'necreg: no room in '
+                || CASE WHEN pool.name = 'event' THEN 'event' ELSE 'role' END;
+        END IF;
+        UPDATE place_slots SET attendee_id = a WHERE id = slot;
+    END LOOP;
+END $$
+""",  # noqa: S608 - our own SQL, no outside value
+    f"""
+CREATE FUNCTION places_release(a integer, e integer) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM place_slots WHERE attendee_id = a AND pool_id IN
+        (SELECT p.id FROM place_pools p WHERE p.event_id = e AND {_OVER_CAPACITY});
+    UPDATE place_slots SET attendee_id = NULL WHERE attendee_id = a;
+END $$
+""",  # noqa: S608 - our own SQL, no outside value
+    f"""
+CREATE FUNCTION attendees_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- A bulk load (seed-demo) counts once at its end (counters.recount) instead of row by row.
     IF current_setting('necreg.bulk_load', true) = 'on' THEN
         RETURN NULL;
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = '{STATUS_CONFIRMED}' THEN
-        PERFORM attendees_counts_bump(OLD.event_id, OLD.role, OLD.institution, -1);
+    IF TG_OP <> 'INSERT' AND {_ACTIVE_OLD}
+            AND (TG_OP = 'DELETE' OR {_moves("OLD", "NEW")}) THEN
+        PERFORM places_release(OLD.id, OLD.event_id);
     END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = '{STATUS_CONFIRMED}' THEN
-        PERFORM attendees_counts_bump(NEW.event_id, NEW.role, NEW.institution, 1);
+    IF TG_OP <> 'DELETE' AND {_ACTIVE_NEW} AND (TG_OP = 'INSERT'
+            OR OLD.status <> '{STATUS_CONFIRMED}' OR {_moves("OLD", "NEW")}) THEN
+        PERFORM places_claim(NEW.id, NEW.event_id, NEW.role);
     END IF;
+    WITH d (event_id, kind, key, n) AS (
+        SELECT e, k, v, sum(x) FROM (
+            SELECT NULL::integer, NULL::text, NULL::text, 0 WHERE false
+            UNION ALL SELECT * FROM (
+                {tally_rows("postgresql", "OLD", "-1")}) o WHERE TG_OP <> 'INSERT'
+            UNION ALL SELECT * FROM (
+                {tally_rows("postgresql", "NEW", "1")}) n WHERE TG_OP <> 'DELETE'
+        ) AS rows (e, k, v, x) GROUP BY e, k, v HAVING sum(x) <> 0
+    )
+    INSERT INTO tallies AS t (event_id, kind, key, shard, n, changed_at)
+    SELECT event_id, kind, key, tally_shard(), n, now() FROM (
+        SELECT * FROM d UNION ALL SELECT DISTINCT event_id, 'version', '', 1 FROM d
+    ) AS moved ORDER BY event_id, kind, key
+    ON CONFLICT (event_id, kind, key, shard)
+    DO UPDATE SET n = t.n + EXCLUDED.n, changed_at = EXCLUDED.changed_at;
     RETURN NULL;
 END $$
-""",
-    "CREATE TRIGGER attendees_counts AFTER INSERT OR DELETE"
-    " OR UPDATE OF status, role, institution, event_id ON attendees"
-    " FOR EACH ROW EXECUTE FUNCTION attendees_counts_trigger()",
+""",  # noqa: S608 - our own SQL, no outside value
+    "CREATE TRIGGER attendees_tally AFTER INSERT OR DELETE"
+    f" OR UPDATE OF {TALLIED_COLUMNS} ON attendees"
+    " FOR EACH ROW EXECUTE FUNCTION attendees_tally()",
 ]
 
 # --- Change notice (PostgreSQL) ---------------------------------------------------------------
@@ -113,7 +260,7 @@ BEGIN
     PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
     RETURN NULL;
 END $$
-""",
+""",  # noqa: S608 - our own SQL, no outside value
     "CREATE TRIGGER events_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
     " ON events FOR EACH STATEMENT EXECUTE FUNCTION events_notify_change()",
 ]

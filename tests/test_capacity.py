@@ -1,5 +1,7 @@
 """Capacity rules: confirmed while there is room, waitlisted after, promoted in order."""
 
+from sqlalchemy.orm import Session
+
 from conftest import csrf_token, registration_form
 from necreg.extensions import db
 from necreg.models import Attendee, Event
@@ -190,17 +192,15 @@ def test_a_role_change_is_decided_on_the_status_as_it_is_under_the_lock(app, mak
     with app.app_context():
         event = make_event(capacity_by_role={"family": 1, "clinician": 1})
         sign_up(event, 1, "family")
-        sign_up(event, 2, "clinician")
+        leaving = sign_up(event, 2, "clinician")
         waiting = sign_up(event, 3, "clinician")
-        waiting_id = waiting.id
+        leaving_id, waiting_id = leaving.id, waiting.id
         assert waiting.status == "waitlisted"  # loaded into this session
         # Promoted by another connection; this session still holds the stale "waitlisted" row.
+        table = Attendee.__table__
         with db.engine.begin() as other:
-            other.execute(
-                Attendee.__table__.update()
-                .where(Attendee.__table__.c.id == waiting_id)
-                .values(status="confirmed")
-            )
+            for attendee_id, status in ((leaving_id, "cancelled"), (waiting_id, "confirmed")):
+                other.execute(table.update().where(table.c.id == attendee_id).values(status=status))
         assert waiting.status == "waitlisted"
         try:
             update_details(db.session, waiting, {"role": "family"})
@@ -217,8 +217,9 @@ def test_registration_counts_against_the_caps_in_force_under_the_lock(app, make_
         sign_up(event, 1)
         assert event.capacity == 5  # loaded into this session
         # An organizer lowers the cap on another connection after this session read the event.
-        with db.engine.begin() as other:
-            other.execute(Event.__table__.update().values(capacity=1))
+        with Session(db.engine) as other:
+            other.get(Event, event.id).capacity = 1
+            other.commit()
         assert event.capacity == 5  # still the stale value here
         assert sign_up(event, 2).status == "waitlisted"
 

@@ -57,16 +57,21 @@ def seen_within(read, expected, seconds: float) -> bool:
 
 def other_connection_sets_sessions(database_url: str, event_id: int, sessions: int) -> None:
     """A change made outside this process's sessions (another worker, the CLI, plain SQL),
-    bumping the version as the counting triggers and organizer edits do."""
+    moving the figures' version as the tallying trigger does."""
     engine = create_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE events SET sessions = :s, counts_version = counts_version + 1"
-                    " WHERE id = :e"
-                ),
+                text("UPDATE events SET sessions = :s WHERE id = :e"),
                 {"s": sessions, "e": event_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)"
+                    " VALUES (:e, 'version', '', 99, 1, CURRENT_TIMESTAMP)"
+                    " ON CONFLICT (event_id, kind, key, shard) DO UPDATE SET n = tallies.n + 1"
+                ),
+                {"e": event_id},
             )
     finally:
         engine.dispose()
@@ -165,8 +170,8 @@ def test_the_migration_installs_the_same_trigger_as_the_models():
     assert migration.POSTGRESQL_CREATE == triggers.NOTIFY_EVENTS
 
 
-def test_the_migration_installs_the_same_counting_triggers_as_the_models():
-    migration = load_migration(3, "counters")
+def test_the_migration_installs_the_same_tallying_triggers_as_the_models():
+    migration = load_migration(10, "places_and_tallies")
     assert same_sql(migration.SQLITE_CREATE, triggers.COUNTING_SQLITE)
     assert same_sql(migration.POSTGRESQL_CREATE, triggers.COUNTING_POSTGRESQL)
 

@@ -2,13 +2,15 @@
 
 import random
 import threading
+from datetime import UTC
 
 from flask_migrate import upgrade
 from sqlalchemy import delete, func, select, text, update
 
 from necreg import create_app
 from necreg.extensions import db
-from necreg.models import Attendee, Event, RoleCount
+from necreg.models import Attendee, Event, PlacePool, PlaceSlot, Tally, utcnow
+from necreg.places import pool_caps
 from necreg.registration import (
     Registrant,
     RegistrationError,
@@ -18,7 +20,7 @@ from necreg.registration import (
     update_details,
 )
 from necreg.seed import seed_demo
-from necreg.stats import event_stats
+from necreg.stats import dashboard_stats, event_stats
 
 
 def fresh_counts(session, event_id: int) -> tuple[dict[str, int], int]:
@@ -35,6 +37,57 @@ def fresh_counts(session, event_id: int) -> tuple[dict[str, int], int]:
     return by_role, institutions
 
 
+def fresh_breakdowns(session, event_id: int) -> dict:
+    """The dashboard's breakdowns counted afresh over every registration of the event."""
+    of_event = Attendee.event_id == event_id
+    active = of_event & (Attendee.status == "confirmed")
+    grouped = lambda column, where: dict(  # noqa: E731 - a local shorthand
+        session.execute(select(column, func.count()).where(where).group_by(column)).all()
+    )
+    days = {}
+    for created in session.execute(select(Attendee.created_at).where(of_event)).scalars():
+        day = created.astimezone(UTC).date()
+        days[day] = days.get(day, 0) + 1
+    return {
+        "by_status": grouped(Attendee.status, of_event),
+        "countries": grouped(Attendee.country, active),
+        "early_career": session.execute(
+            select(func.count()).where(active, Attendee.early_career.is_(True))
+        ).scalar_one(),
+        "checked_in": session.execute(
+            select(func.count()).where(active, Attendee.checked_in_at.is_not(None))
+        ).scalar_one(),
+        "per_day": sorted(days.items()),
+    }
+
+
+def assert_places_exact(session, event: Event) -> None:
+    """Each pool's slots: one taken per active attendee it covers, free ones up to its cap."""
+    pools = session.execute(select(PlacePool).where(PlacePool.event_id == event.id)).scalars()
+    wanted = pool_caps(event)
+    pools = list(pools)
+    assert {p.name: p.capacity for p in pools} == wanted
+    for pool in pools:
+        active = select(Attendee.id).where(
+            Attendee.event_id == event.id, Attendee.status == "confirmed"
+        )
+        if pool.name != "event":
+            active = active.where(Attendee.role == pool.name.removeprefix("role:"))
+        holders = session.execute(
+            select(PlaceSlot.attendee_id).where(
+                PlaceSlot.pool_id == pool.id, PlaceSlot.attendee_id.is_not(None)
+            )
+        ).scalars()
+        holders = sorted(holders)
+        assert holders == sorted(session.execute(active).scalars()), pool.name
+        free = session.execute(
+            select(func.count()).where(
+                PlaceSlot.pool_id == pool.id, PlaceSlot.attendee_id.is_(None)
+            )
+        ).scalar_one()
+        assert free == max(pool.capacity - len(holders), 0), pool.name
+
+
 def assert_exact(session, event: Event) -> None:
     session.expire_all()
     stats = event_stats(session, event)
@@ -42,6 +95,27 @@ def assert_exact(session, event: Event) -> None:
     assert {r: n for r, n in stats.by_role.items() if n} == by_role
     assert stats.institutions == institutions
     assert stats.attendees == sum(by_role.values())
+    figures = dashboard_stats(session, event, top=1000)
+    fresh = fresh_breakdowns(session, event.id)
+    assert {s: n for s, n in figures.by_status.items() if n} == fresh["by_status"]
+    assert dict(figures.top_countries) == fresh["countries"]
+    assert figures.early_career == fresh["early_career"]
+    assert figures.checked_in == fresh["checked_in"]
+    assert figures.per_day == fresh["per_day"]
+    assert sum(n for _name, n in figures.top_institutions) == sum(
+        n for n in fresh_institution_sizes(session, event.id)
+    )
+    assert_places_exact(session, event)
+
+
+def fresh_institution_sizes(session, event_id: int) -> list[int]:
+    key = func.lower(func.trim(Attendee.institution))
+    active = (Attendee.event_id == event_id) & (Attendee.status == "confirmed")
+    return list(
+        session.execute(
+            select(func.count()).where(active, func.trim(Attendee.institution) != "").group_by(key)
+        ).scalars()
+    )
 
 
 def person(n: int, role: str = "clinician", institution: str = "") -> Registrant:
@@ -77,6 +151,12 @@ def test_every_kind_of_change_keeps_the_counters_exact(app, make_event, make_att
         s.commit()
         assert_exact(s, event)
 
+        s.get(Attendee, d.id).checked_in_at = utcnow()  # checked in at the door
+        s.get(Attendee, c.id).early_career = True
+        s.get(Attendee, c.id).country = "CA"
+        s.commit()
+        assert_exact(s, event)
+
         restore(s, a, organizer_id=None)  # no room: waitlisted
         s.commit()
         assert_exact(s, event)
@@ -103,7 +183,9 @@ def test_stats_updated_at_moves_when_a_count_changes(app, make_event, make_atten
         make_attendee(event)
         after = event_stats(db.session, event).updated_at
         assert after.year > 2020
-        changed = db.session.execute(select(RoleCount.changed_at)).scalar_one()
+        changed = db.session.execute(
+            select(Tally.changed_at).where(Tally.kind == "role")
+        ).scalar_one()
         assert changed.tzinfo is not None
 
 
@@ -223,6 +305,6 @@ def test_a_bulk_load_counts_once_at_the_end_and_exactly(app, make_event, make_at
         seed_demo(db.session, event, 600, code_prefix="NEC", batch_size=128, seed=7)
         db.session.commit()
         assert_exact(db.session, event)
-        make_attendee(event, institution="After The Load")
+        assert event_stats(db.session, event).attendees == 400  # the cap, exactly
+        make_attendee(event, institution="After The Load", status="waitlisted")
         assert_exact(db.session, event)
-        assert event_stats(db.session, event).attendees == 401

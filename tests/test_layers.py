@@ -18,6 +18,8 @@ DOMAIN = [
     "attendee_search.py",
     "stats.py",
     "counters.py",
+    "places.py",
+    "triggers.py",
     *(f"mail/{p.name}" for p in sorted((PACKAGE / "mail").glob("*.py"))),
 ]
 VIEWS = [

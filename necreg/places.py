@@ -1,0 +1,123 @@
+"""Caps as places: each cap of an event is a pool of place slots, one per place.
+
+The database claims and frees them itself (triggers.py), in the same transaction as every
+change of an attendee, and refuses an attendee who would become active in a pool without a
+free place. So no code path can put more active attendees in a pool than it has places, and
+registrations for different places never wait for one another: see docs/performance.md
+("Places without a single lock").
+
+This module makes the pools match the event's caps (``sync_pools``, run by every flush that
+creates an event or changes its caps, under the event lock when registrations may be in
+flight: events.py takes it) and tells a refusal for want of room from other refusals
+(``no_room_in``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, event, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .models import STATUS_CONFIRMED, Event, PlacePool, PlaceSlot
+
+#: The pool of the event's capacity; a role's pool is ``role:<role>``.
+EVENT_POOL = "event"
+_NO_ROOM = "necreg: no room in "
+
+
+def role_pool(role: str) -> str:
+    return f"role:{role}"
+
+
+def pool_caps(event: Event) -> dict[str, int]:
+    """The pools ``event``'s caps call for, with their places."""
+    caps = {role_pool(role): cap for role, cap in (event.capacity_by_role or {}).items()}
+    if event.capacity is not None:
+        caps[EVENT_POOL] = event.capacity
+    return {name: cap for name, cap in caps.items() if cap is not None}
+
+
+def no_room_in(error: IntegrityError) -> str | None:
+    """``"role"`` or ``"event"`` when the database refused a change for want of a free place
+    in that pool (triggers.py), else None."""
+    message = str(error.orig)
+    at = message.find(_NO_ROOM)
+    if at < 0:
+        return None
+    return message[at + len(_NO_ROOM) :].split()[0].strip("'\"")
+
+
+_pools = PlacePool.__table__
+_slots = PlaceSlot.__table__
+
+_TAKEN = text(
+    "INSERT INTO place_slots (pool_id, attendee_id)"
+    " SELECT :pool, id FROM attendees WHERE event_id = :event AND status = :active"
+    " AND (CAST(:role AS VARCHAR(16)) IS NULL OR role = :role) ORDER BY created_at, id"
+)
+# A recursive count, the same SQL on SQLite and PostgreSQL.
+_FREE = text(
+    "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :free)"
+    " INSERT INTO place_slots (pool_id) SELECT :pool FROM n WHERE i <= :free"
+)
+
+
+def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: int) -> None:
+    """Give pool ``pool_id`` a taken slot per active attendee it covers and free ones up to
+    ``capacity``."""
+    role = name.removeprefix("role:") if name != EVENT_POOL else None
+    params = {"pool": pool_id, "event": event_id, "active": STATUS_CONFIRMED, "role": role}
+    taken = session.execute(_TAKEN, params).rowcount
+    if capacity > taken:
+        session.execute(_FREE, {"pool": pool_id, "free": capacity - taken})
+
+
+def sync_pools(session: Session, event: Event, *, rebuild: bool = False) -> None:
+    """Make the event's pools match its caps: new ones filled, dropped ones removed, changed
+    ones (or all, with ``rebuild``) made afresh from the active attendees.
+
+    The caller holds the event lock (registration.lock_event): on PostgreSQL it waits for the
+    registrations in flight and holds back new ones until the commit, so the active
+    attendees counted here are all there are.
+    """
+    wanted = pool_caps(event)
+    existing = {
+        name: (pool_id, capacity)
+        for pool_id, name, capacity in session.execute(
+            select(_pools.c.id, _pools.c.name, _pools.c.capacity).where(
+                _pools.c.event_id == event.id
+            )
+        )
+    }
+    for name, (pool_id, capacity) in existing.items():
+        if name not in wanted or rebuild or wanted[name] != capacity:
+            session.execute(delete(_slots).where(_slots.c.pool_id == pool_id))
+        if name not in wanted:
+            session.execute(delete(_pools).where(_pools.c.id == pool_id))
+    for name, capacity in wanted.items():
+        if name in existing:
+            pool_id, old = existing[name]
+            if old == capacity and not rebuild:
+                continue
+            session.execute(_pools.update().where(_pools.c.id == pool_id).values(capacity=capacity))
+        else:
+            pool_id = session.execute(
+                insert(_pools)
+                .values(event_id=event.id, name=name, capacity=capacity)
+                .returning(_pools.c.id)
+            ).scalar_one()
+        _fill(session, event.id, pool_id, name, capacity)
+
+
+_CAPS = ("capacity", "capacity_by_role")
+
+
+@event.listens_for(Session, "after_flush")
+def _caps_flushed(session: Session, _context: object) -> None:
+    """Every session's flush that made an event or changed its caps makes its pools match."""
+    for instance in (*session.new, *session.dirty):
+        if not isinstance(instance, Event):
+            continue
+        state = inspect(instance)
+        if instance in session.new or any(state.attrs[a].history.has_changes() for a in _CAPS):
+            sync_pools(session, instance)
