@@ -74,7 +74,7 @@ def test_stats_json_is_the_api_stats_plus_breakdowns(admin_client, make_event, m
     api = admin_client.get("/api/stats").get_json()
     figures = admin_client.get("/organizer/stats.json")
     assert figures.status_code == 200
-    assert figures.headers["Cache-Control"] == "no-store"
+    assert figures.headers["Cache-Control"] == "private, no-cache"  # kept, asked again each time
     data = figures.get_json()
     assert {k: data[k] for k in api} == api
     assert data["by_status"]["cancelled"] == 1
@@ -103,3 +103,41 @@ def test_dashboard_figures_follow_every_change_to_a_registration(
     after = admin_client.get("/organizer/stats.json").get_json()
     assert (after["checked_in"], after["by_status"]["waitlisted"]) == (1, 0)
     assert after["attendees"] == first["attendees"] == 1
+
+
+def test_the_dashboard_json_answers_304_until_a_figure_changes(
+    app, admin_client, make_event, make_attendee
+):
+    event = make_event()
+    person = make_attendee(event)
+    first = admin_client.get("/organizer/stats.json")
+    etag = first.headers["ETag"]
+    assert "no-cache" in first.headers["Cache-Control"]
+    assert "private" in first.headers["Cache-Control"]
+    again = admin_client.get("/organizer/stats.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+    with app.app_context():
+        db.session.get(Attendee, person.id).checked_in_at = utcnow()  # no public figure moves
+        db.session.commit()
+    moved = admin_client.get("/organizer/stats.json", headers={"If-None-Match": etag})
+    assert moved.status_code == 200
+    assert moved.headers["ETag"] != etag
+    assert moved.get_json()["checked_in"] == 1
+
+
+def test_the_dashboard_reads_its_figures_once_per_change(
+    app, admin_client, make_event, make_attendee
+):
+    """Figures come from the tallies the database keeps, computed once and kept while nothing
+    changes: a page asked for again reads nothing but the sign-in."""
+    from conftest import count_queries
+
+    event = make_event()
+    make_attendee(event)
+    assert admin_client.get("/organizer/").status_code == 200
+    with count_queries(app) as statements:
+        assert admin_client.get("/organizer/").status_code == 200
+    # At most the snapshot, when another process changed something meanwhile: no figure.
+    assert not any("GROUP BY" in s for s in statements)
+    assert not any("FROM attendees" in s for s in statements)

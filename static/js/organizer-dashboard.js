@@ -15,7 +15,7 @@
   }
 
   function refresh() {
-    fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store", credentials: "same-origin" })
+    fetch(url, { headers: { "Accept": "application/json" }, cache: "no-cache", credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (stats) {
         if (!stats) return;
