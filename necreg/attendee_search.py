@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .countries import country_names
@@ -225,6 +226,77 @@ class ListPage:
         return max(1, -(-self.total // self.per_page)) if self.total_exact else None
 
 
+@dataclass(frozen=True)
+class _ListStatements:
+    """The organizer list's statements for one shape of filters, with the values left as
+    parameters: built once, then only run (building one costs about as much as running it)."""
+
+    page: Select[Any]
+    bounded_count: Select[Any]
+    count: Select[Any]
+
+
+def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
+    """What the list's statements depend on besides values: which filters, how sorted."""
+    words = len(filters.q.split(" ")) if filters.q else 0
+    return (
+        words,
+        bool(filters.role),
+        bool(filters.status),
+        filters.early_career,
+        filters.checked_in,
+        bool(filters.country),
+        filters.sort,
+        filters.descending,
+    )
+
+
+@lru_cache(maxsize=256)
+def _list_statements(shape: tuple[Any, ...]) -> _ListStatements:
+    words, role, status, early_career, checked_in, country, sort, descending = shape
+    where: list[Any] = [Attendee.event_id == bindparam("event")]
+    where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
+    if role:
+        where.append(Attendee.role == bindparam("role"))
+    if status:
+        where.append(Attendee.status == bindparam("status"))
+    if early_career is not None:
+        where.append(Attendee.early_career.is_(early_career))
+    if checked_in is not None:
+        column = Attendee.checked_in_at
+        where.append(column.is_not(None) if checked_in else column.is_(None))
+    if country:
+        where.append(Attendee.country == bindparam("country"))
+    keys = [*SORTS[sort], Attendee.id]
+    if descending:
+        keys = [key.desc() for key in keys]
+    page = (
+        select(*LIST_COLUMNS)
+        .where(*where)
+        .order_by(*keys)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    return _ListStatements(
+        page=page,
+        bounded_count=select(func.count()).select_from(matches),
+        count=select(func.count()).select_from(Attendee).where(*where),
+    )
+
+
+def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:
+    """The parameters of ``_list_statements(_shape(filters))``: the same conditions as
+    ``conditions``."""
+    values: dict[str, Any] = {"event": event.id}
+    for n, word in enumerate(filters.q.split(" ") if filters.q else []):
+        values[f"w{n}"] = f"%{_escape_like(fold(word))}%"
+    for name in ("role", "status", "country"):
+        if getattr(filters, name):
+            values[name] = getattr(filters, name)
+    return values
+
+
 def list_page(
     session: Session,
     event: EventRef,
@@ -237,23 +309,28 @@ def list_page(
     to COUNT_LIMIT, above it only "more than COUNT_LIMIT" unless ``exact_total`` is asked for.
 
     One query for the page (a row more than shown, to know whether a next page exists) and at
-    most one for the count, which is skipped when the page itself tells the total.
+    most one for the count, which is skipped when the page itself tells the total. The
+    statements are those of ``attendee_select`` and ``bounded_count_select``, built once per
+    shape of filters.
     """
+    statements = _list_statements(_shape(filters))
+    values = _values(event, filters)
     offset = (page - 1) * per_page
-    stmt = attendee_select(event, filters, *LIST_COLUMNS)
-    rows = session.execute(stmt.limit(per_page + 1).offset(offset)).all()
+    rows = session.execute(
+        statements.page, {**values, "limit": per_page + 1, "offset": offset}
+    ).all()
     has_next = len(rows) > per_page
     items = rows[:per_page]
     seen = offset + len(items)
     if not has_next and (items or page == 1):
         total, exact = seen, True  # the last page: everything before it matched too
     elif exact_total:
-        total = session.execute(count_select(event, filters)).scalar_one()
+        total = session.execute(statements.count, values).scalar_one()
         exact = True
     elif seen > COUNT_LIMIT:
         total, exact = COUNT_LIMIT, False
     else:
-        total = session.execute(bounded_count_select(event, filters)).scalar_one()
+        total = session.execute(statements.bounded_count, values).scalar_one()
         exact = total <= COUNT_LIMIT
         total = min(total, COUNT_LIMIT)
     return ListPage(items, page, per_page, total, exact, has_next)

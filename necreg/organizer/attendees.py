@@ -4,6 +4,7 @@ restore, check in."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from flask import (
     Response,
@@ -15,7 +16,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -32,7 +33,7 @@ from ..checkin import ALREADY, CHECKED_IN, check_in
 from ..countries import country_name
 from ..extensions import db
 from ..forms import country_menu
-from ..models import Attendee, AttendeeChange
+from ..models import ROLES, Attendee, AttendeeChange
 from ..pages import current_snapshot, event_attendee_or_404, event_heading
 from ..registration import RegistrationError, cancel, restore, update_details, waitlist_position
 from ..speed.memo import kept
@@ -62,19 +63,88 @@ def parse_list_args(args: Mapping[str, str]) -> tuple[AttendeeFilters, int, bool
     return filters, int(page), count == "all"
 
 
+@dataclass(frozen=True)
+class _ListFrame:
+    """What the list page shows that depends only on the filters: kept per filters, so a list
+    read afresh (right after a change) renders only its rows and figures."""
+
+    form: Markup
+    thead: Markup
+    exports: Markup
+    count_all_url: str
+    attendee_url: str
+    _page_urls: tuple[str, str]  # page 0 with the filters, and with count=all too
+
+    def page_url(self, number: int, count_all: bool) -> str:
+        return self._page_urls[count_all].replace("?page=0", f"?page={number}", 1)
+
+
+def _list_frame(filters: AttendeeFilters, error: str | None) -> _ListFrame:
+    def build() -> _ListFrame:
+        def part(name: str) -> Markup:
+            html = render_template(
+                "organizer/_attendees_frame.html",
+                part=name,
+                filters=filters,
+                error=error,
+                country_options=country_menu(filters.country),
+                sort_labels=SORT_LABELS,
+            )
+            return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
+
+        args = filters.as_args()
+        return _ListFrame(
+            form=part("form"),
+            thead=part("thead"),
+            exports=part("exports"),
+            count_all_url=url_for("organizer.attendees", count="all", **args),
+            attendee_url=url_for("organizer.attendees") + "/",
+            _page_urls=(
+                url_for("organizer.attendees", page=0, **args),
+                url_for("organizer.attendees", page=0, **{**args, "count": "all"}),
+            ),
+        )
+
+    key = (request.script_root, filters, error)
+    return kept("attendee_list_frame", key, build, size=LIST_RENDERINGS_KEPT, watched=False)
+
+
+def _rows_html(rows, attendee_url: str) -> Markup:
+    """The table's rows, written here rather than by the template: 50 rows of 9 cells are most
+    of a list's rendering. Every value is escaped."""
+    url = escape(attendee_url)
+    out = []
+    for a in rows:
+        early = ' <abbr title="early career">EC</abbr>' if a.early_career else ""
+        checked = a.checked_in_at.strftime("%Y-%m-%d %H:%M") if a.checked_in_at else ""
+        out.append(
+            "\n    <tr>"
+            f'\n      <td class="nowrap"><a href="{url}{a.id}">{escape(a.code)}</a></td>'
+            f"\n      <td>{escape(a.last_name)}, {escape(a.first_name)}{early}</td>"
+            f"\n      <td>{escape(a.email)}</td>"
+            f"\n      <td>{escape(ROLES[a.role])}</td>"
+            f'\n      <td class="wrap">{escape(a.institution)}</td>'
+            f"\n      <td>{escape(country_name(a.country))}</td>"
+            f'\n      <td class="status-{escape(a.status)}">{escape(a.status)}</td>'
+            f"\n      <td>{checked}</td>"
+            f'\n      <td class="nowrap">{a.created_at.date()}</td>'
+            "\n    </tr>"
+        )
+    return Markup("".join(out))  # noqa: S704 - every value above is escaped
+
+
 def _render_list_content(
     filters: AttendeeFilters, page: ListPage | None = None, count_all: bool = False, error=None
 ) -> Markup:
     """The list page's content (form, total, rows, pager): the same for every organizer."""
+    frame = _list_frame(filters, error)
     html = render_template(
         "organizer/_attendees_content.html",
+        frame=frame,
         filters=filters,
-        error=error,
         page=page,
         count_all=count_all,
-        country_options=country_menu(filters.country),
-        sort_labels=SORT_LABELS,
-        country_name=country_name,
+        rows=_rows_html(page.items, frame.attendee_url) if page else Markup(),
     )
     return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
 
