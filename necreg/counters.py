@@ -41,16 +41,18 @@ def role_counts(session: Session, event_id: int) -> dict[str, int]:
     return counts
 
 
+_TALLIED = (
+    select(_tallies.c.kind, _tallies.c.key, func.sum(_tallies.c.n))
+    .where(_of_event, _tallies.c.kind.in_(bindparam("kinds", expanding=True)))
+    .group_by(_tallies.c.kind, _tallies.c.key)
+    .having(func.sum(_tallies.c.n) != 0)
+)
+
+
 def tallied(session: Session, event_id: int, kinds: tuple[str, ...]) -> dict[str, dict[str, int]]:
     """{kind: {key: figure}} of ``kinds``, keys whose figure is 0 left out."""
     figures: dict[str, dict[str, int]] = {kind: {} for kind in kinds}
-    rows = session.execute(
-        select(_tallies.c.kind, _tallies.c.key, func.sum(_tallies.c.n))
-        .where(_tallies.c.event_id == event_id, _tallies.c.kind.in_(kinds))
-        .group_by(_tallies.c.kind, _tallies.c.key)
-        .having(func.sum(_tallies.c.n) != 0)
-    )
-    for kind, key, n in rows:
+    for kind, key, n in session.execute(_TALLIED, {"event": event_id, "kinds": list(kinds)}):
         figures[kind][key] = int(n)
     return figures
 

@@ -174,6 +174,12 @@ class DashboardStats:
 
 
 _DASHBOARD_KINDS = ("status", "day", "country", "early_career", "checked_in")
+_RANKED = institutions().subquery()
+_TOP_INSTITUTIONS = (
+    select(_RANKED.c.name, _RANKED.c.n)
+    .order_by(_RANKED.c.n.desc(), _RANKED.c.folded)
+    .limit(bindparam("top"))
+)
 
 
 def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> DashboardStats:
@@ -183,11 +189,7 @@ def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> Dash
     figures = tallied(session, event.id, _DASHBOARD_KINDS)
     by_status = dict.fromkeys(STATUSES, 0)
     by_status.update(figures["status"])
-    ranked = institutions().subquery()
-    top_institutions = session.execute(
-        select(ranked.c.name, ranked.c.n).order_by(ranked.c.n.desc(), ranked.c.folded).limit(top),
-        {"event": event.id},
-    ).all()
+    top_institutions = session.execute(_TOP_INSTITUTIONS, {"event": event.id, "top": top}).all()
     countries = sorted(figures["country"].items(), key=lambda item: (-item[1], item[0]))
     return DashboardStats(
         public=public,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from markupsafe import Markup
+
 WIDTH = 720
 HEIGHT = 220
 MARGIN_LEFT = 40
@@ -35,6 +37,26 @@ class BarChart:
     @property
     def total(self) -> int:
         return sum(bar.count for bar in self.bars)
+
+    def bars_svg(self) -> Markup:
+        """The bars as SVG, each with its day and count as its title: written here, not in the
+        template, as there is one per day (a year of registrations is hundreds)."""
+        return Markup(  # noqa: S704 - numbers and ISO dates only
+            "".join(
+                f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}"'
+                f' class="chart-bar"><title>{bar.day.isoformat()}: {bar.count}</title></rect>'
+                for bar in self.bars
+            )
+        )
+
+
+def per_day_rows(per_day: list[tuple[date, int]]) -> Markup:
+    """The table beside the chart: a row per day with registrations."""
+    return Markup(  # noqa: S704 - numbers and ISO dates only
+        "".join(
+            f'<tr><td>{day.isoformat()}</td><td class="num">{n}</td></tr>' for day, n in per_day
+        )
+    )
 
 
 def daily_bars(per_day: list[tuple[date, int]]) -> BarChart:

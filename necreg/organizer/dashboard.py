@@ -18,7 +18,7 @@ from ..pages import current_snapshot, event_heading
 from ..speed.memo import kept
 from ..stats import COUNTERS, DashboardStats, Snapshot, dashboard_stats
 from . import bp
-from .charts import daily_bars
+from .charts import daily_bars, per_day_rows
 
 
 def _figures(snapshot: Snapshot) -> DashboardStats:
@@ -40,6 +40,7 @@ def _figures_html(snapshot: Snapshot) -> Markup:
                 figures=figures,
                 counters=COUNTERS,
                 chart=daily_bars(figures.per_day),
+                per_day_rows=per_day_rows,
                 country_name=country_name,
             )
         )
