@@ -19,8 +19,8 @@ from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from .models import ROLES, Event, Tally
-from .places import sync_pools
-from .triggers import DAY_SQL, TALLY_TERMS
+from .places import place_unplaced
+from .triggers import COUNTING_SQLITE, DAY_SQL, TALLY_TERMS
 
 _tallies = Tally.__table__
 _of_event = _tallies.c.event_id == bindparam("event")
@@ -77,9 +77,9 @@ def institutions() -> Select[Any]:
 
 
 def recount(session: Session, event: Event) -> None:
-    """Count the event's tallies afresh from its registrations, and make its place pools
-    afresh: after a bulk load that skipped the per-row trigger (``bulk_load``). The caller
-    holds the event lock."""
+    """Count the event's tallies afresh from its registrations, and give a place to its active
+    attendees without one: after a bulk load that skipped the per-row trigger
+    (``bulk_load``). The caller holds the event lock."""
     dialect = session.get_bind().dialect.name
     params = {"e": event.id}
     session.execute(text("DELETE FROM tallies WHERE event_id = :e AND kind <> 'version'"), params)
@@ -110,20 +110,30 @@ def recount(session: Session, event: Event) -> None:
             ),
             params,
         )
-    sync_pools(session, event, rebuild=True)
+    place_unplaced(session, event)
 
 
 @contextmanager
 def bulk_load(session: Session, event: Event) -> Iterator[None]:
     """Insert many registrations of one event, counting them once at the end.
 
-    On PostgreSQL the per-row trigger stands aside for this transaction, and the tallies and
-    places are made afresh after; SQLite's per-row work is cheap, so it runs as usual.
+    The per-row trigger stands aside for this transaction, and the tallies and places are
+    made afresh after (``recount``): on PostgreSQL by a setting the trigger reads, on SQLite
+    by dropping the insert trigger and making it again in the same transaction (SQLite's DDL
+    is transactional, and the caller is the single writer: nobody else sees it missing).
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SET LOCAL necreg.bulk_load = 'on'"))
+    else:
+        session.execute(text(f"DROP TRIGGER {_SQLITE_INSERT_TRIGGER}"))
     yield
-    if postgres:
+    if dialect == "postgresql":
         session.execute(text("SET LOCAL necreg.bulk_load = 'off'"))
-        recount(session, event)
+    else:
+        session.execute(text(COUNTING_SQLITE[0]))
+    recount(session, event)
+
+
+#: The SQLite trigger a bulk load sets aside: the first of COUNTING_SQLITE.
+_SQLITE_INSERT_TRIGGER = "attendees_tally_insert"

@@ -79,9 +79,9 @@ def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: in
         session.execute(_FREE[dialect], {"pool": pool_id, "free": capacity - taken})
 
 
-def sync_pools(session: Session, event: Event, *, rebuild: bool = False) -> None:
+def sync_pools(session: Session, event: Event) -> None:
     """Make the event's pools match its caps: new ones filled, dropped ones removed, changed
-    ones (or all, with ``rebuild``) made afresh from the active attendees.
+    ones made afresh from the active attendees.
 
     The caller holds the event lock (registration.lock_event): on PostgreSQL it waits for the
     registrations in flight and holds back new ones until the commit, so the active
@@ -97,14 +97,14 @@ def sync_pools(session: Session, event: Event, *, rebuild: bool = False) -> None
         )
     }
     for name, (pool_id, capacity) in existing.items():
-        if name not in wanted or rebuild or wanted[name] != capacity:
+        if name not in wanted or wanted[name] != capacity:
             session.execute(delete(_slots).where(_slots.c.pool_id == pool_id))
         if name not in wanted:
             session.execute(delete(_pools).where(_pools.c.id == pool_id))
     for name, capacity in wanted.items():
         if name in existing:
             pool_id, old = existing[name]
-            if old == capacity and not rebuild:
+            if old == capacity:
                 continue
             session.execute(_pools.update().where(_pools.c.id == pool_id).values(capacity=capacity))
         else:
@@ -128,3 +128,34 @@ def _caps_flushed(session: Session, _context: object) -> None:
         state = inspect(instance)
         if instance in session.new or any(state.attrs[a].history.has_changes() for a in _CAPS):
             sync_pools(session, instance)
+
+
+_UNPLACED = text(
+    "INSERT INTO place_slots (pool_id, attendee_id)"
+    " SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status = :active"
+    " AND (CAST(:role AS VARCHAR(16)) IS NULL OR a.role = :role) AND NOT EXISTS"
+    " (SELECT 1 FROM place_slots s WHERE s.pool_id = :pool AND s.attendee_id = a.id)"
+    " ORDER BY a.created_at, a.id"
+)
+_SPARE = text(
+    "DELETE FROM place_slots WHERE id IN (SELECT id FROM place_slots"
+    " WHERE pool_id = :pool AND attendee_id IS NULL ORDER BY id DESC LIMIT :n)"
+)
+
+
+def place_unplaced(session: Session, event: Event) -> None:
+    """Give each active attendee without a place in one of the event's pools a slot of their
+    own, and remove as many free ones (fewer if there are not as many: the pool then holds
+    more places than its cap, like a cap lowered below them). For after a bulk load that
+    skipped the trigger; the caller holds the event lock. Cheaper than making the pools
+    afresh: only the new attendees' slots are written."""
+    sync_pools(session, event)
+    pools = session.execute(
+        select(_pools.c.id, _pools.c.name).where(_pools.c.event_id == event.id)
+    ).all()
+    for pool_id, name in pools:
+        role = name.removeprefix("role:") if name != EVENT_POOL else None
+        params = {"pool": pool_id, "event": event.id, "active": STATUS_CONFIRMED, "role": role}
+        placed = session.execute(_UNPLACED, params).rowcount
+        if placed:
+            session.execute(_SPARE, {"pool": pool_id, "n": placed})

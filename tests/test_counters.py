@@ -296,9 +296,9 @@ def test_concurrent_changes_keep_the_counters_exact(app, make_event):
 
 
 def test_a_bulk_load_counts_once_at_the_end_and_exactly(app, make_event, make_attendee):
-    """seed-demo inserts in bulk; on PostgreSQL the row triggers stand aside and the counts
-    are made afresh after. Either way they equal a fresh COUNT(*), and later changes go on
-    being counted row by row."""
+    """seed-demo inserts in bulk; the row trigger stands aside and the tallies and places are
+    made afresh after. They equal a fresh count, and later changes go on being counted row
+    by row (the trigger is back)."""
     with app.app_context():
         event = make_event(capacity=400, capacity_by_role={"family": 40})
         make_attendee(event, institution="Before The Load")
