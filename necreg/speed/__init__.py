@@ -12,13 +12,17 @@ builders directly) and every page says the same; it would only cost more.
   kept while nothing changes (``api.stats.body`` per snapshot, for when there is no watch).
 - ``attendee_list`` (the organizer list's content for the 64 latest searches) and
   ``organizer`` (the signed-in organizer's row, 256 accounts): kept while nothing changes.
-- ``country_options``: the country menu per chosen country; kept always.
+- ``organizer.dashboard`` and ``organizer.dashboard.html``: the dashboard's figures and their
+  HTML; kept per snapshot.
+- ``country_options`` (the country menu per chosen country) and ``attendee_list_frame``
+  (what the organizer list shows that depends only on its filters: form, sort and export
+  links; 64 filters): kept always, per key.
 
 "While nothing changes" means: the change watch (``watch.py``) says the database has not
 changed since the value was built. "Per snapshot" means: for the same snapshot of the event
-(``stats.Snapshot``), which changes with every public count (the counting triggers bump
-``counts_version``), every change of the event (``updated_at``) and the registration window
-opening or closing.
+(``stats.Snapshot``), which changes with every change of a tallied figure (``counts_version``
+is the sum of the tallies' ``version``, counters.py), every change of the event
+(``updated_at``) and the registration window opening or closing.
 
 **What invalidates it.** Any commit to the database, by anyone:
 
