@@ -5,11 +5,30 @@ ports, drives each path with wrk (alternating hello-world and necreg runs, sever
 prints requests per second, p50/p99 latency and the ratio to hello-world, then the badge CSV
 export (seconds and peak RSS of the worker that streamed it) and the seeding time.
 
+Besides the plain rows (one wrk against one necreg instance):
+
+- ``POST /register 2 inst capped`` / ``uncapped`` (PostgreSQL only): registrations through two
+  necreg instances on the same database, each driven by its own wrk at once (half the
+  connections each; r/s summed, the worse p50/p99 of the two), against two hello-world
+  instances driven the same way. Capped and uncapped are measured in the same rounds,
+  alternating: capped with the event's total cap in force (not reached) and a family cap too
+  high to be reached, uncapped after loading the same event with no caps at all; the prepared
+  caps are restored after. Also prints ``capped / uncapped`` and how many registrations were
+  waitlisted (none, or a cap was reached and the row measures something else).
+- ``organizer dashboard`` (GET /organizer/) and ``organizer dashboard JSON`` (GET
+  /organizer/stats.json, which the page's script refreshes) are measured while a background
+  client commits one registration every 100 ms; how many it committed is printed.
+- ``organizer search (no watch)``: the search on a third instance with CHANGE_WATCH=false, where
+  every request reads the database.
+
+Extra instances are started only when a row needing them is selected (``--only``).
+A "!" marks a ratio under its target, or a p99 at or over a row's latency limit.
+
 SQLite by default; PostgreSQL with NECREG_BENCH_DATABASE_URL (a fresh schema is made and dropped).
 ``--against DIR`` also serves another checkout of necreg (DIR with its own .venv, e.g. a git
 worktree of the commit before a change) on the same database, measured in turn with the others,
 and prints this checkout's r/s as a share of that one's: a before/after in one run, so the
-machine's noise falls on both alike.
+machine's noise falls on both alike (n/a for the 2-instance and no-watch rows).
 Everything listens on 127.0.0.1 only, every load run is bounded in time, and every server is
 stopped by its process id.
 """
@@ -26,7 +45,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -37,6 +58,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from servers import HOST, GunicornServer  # noqa: E402 - the tests' server helper
 
 ORGANIZER = ("bench@example.org", "bench-password-" + secrets.token_hex(4))
+POST_REGISTER = ROOT / "bench/post_register.lua"
 
 EVENT_TOML = """
 slug = "bench"
@@ -46,10 +68,17 @@ ends_on = 2027-09-10
 current = true
 sessions = 40
 faculty = 100
-capacity = {capacity}
-[capacity_by_role]
-family = {family_cap}
 """
+
+
+def event_toml(capacity: int | None, family_cap: int | None) -> str:
+    """The benchmark event with these caps (None: no cap; no role cap at all without family)."""
+    text = EVENT_TOML
+    if capacity is not None:
+        text += f"capacity = {capacity}\n"
+    if family_cap is not None:
+        text += f"[capacity_by_role]\nfamily = {family_cap}\n"
+    return text
 
 
 def memory_kib(pid: int, field: str) -> int:
@@ -132,6 +161,123 @@ class Client:
         return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
 
+def drive(
+    servers: list, path: str, seconds: int, connections: int, headers=(), script=None, env=None
+) -> Load:
+    """Drive ``servers`` at once, each by a wrk of its own with its share of ``connections`` and
+    its own NECREG_BENCH_RUN (so that the e-mails of post_register.lua never repeat): the r/s
+    and errors summed, the worse p50 and p99 of them."""
+    env = dict(env or os.environ)
+    run = env.get("NECREG_BENCH_RUN", "0")
+    if len(servers) == 1:
+        return wrk(servers[0].url + path, seconds, connections, headers, script, env)
+    share = max(2, connections // len(servers))  # wrk wants a connection per thread at least
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [
+            pool.submit(
+                wrk,
+                server.url + path,
+                seconds,
+                share,
+                headers,
+                script,
+                {**env, "NECREG_BENCH_RUN": f"{run}-{number}"},
+            )  # fmt: skip
+            for number, server in enumerate(servers)
+        ]
+        loads = [future.result() for future in futures]
+    return Load(
+        sum(load.rps for load in loads),
+        max(load.p50_ms for load in loads),
+        max(load.p99_ms for load in loads),
+        sum(load.errors for load in loads),
+    )
+
+
+def log_in(port: int) -> Client:
+    """A client signed in as ORGANIZER on the server at ``port``."""
+    organizer = Client(port)
+    form = {
+        "email": ORGANIZER[0],
+        "password": ORGANIZER[1],
+        "csrf_token": organizer.csrf("/organizer/login"),
+    }
+    status, _, _ = organizer.text("POST", "/organizer/login", form)
+    if status not in (302, 303):
+        raise RuntimeError(f"organizer login answered {status}")
+    return organizer
+
+
+class RegistrationWriter(threading.Thread):
+    """A visitor committing one registration every ``interval`` seconds to the server at
+    ``port`` while a row is measured: a cookie jar and CSRF token of its own (from /register),
+    the form post_register.lua sends, a new e-mail address each time. Each registration is
+    sent on time by a small pool, whether the one before has been answered or not, so that
+    the rate holds however slow the server is. One answered other than by a redirect (302/303)
+    is an error."""
+
+    ROLES = ("clinician", "clinician", "clinician", "scientist", "scientist", "family", "advocate")
+
+    def __init__(self, port: int, tag: str, interval: float = 0.1):
+        super().__init__(daemon=True)
+        visitor = Client(port)
+        self.token = visitor.csrf("/register")
+        self.port, self.cookies, self.tag, self.interval = port, visitor.cookies, tag, interval
+        self.sent = self.committed = 0
+        self.errors: list[str] = []
+        self.seconds = 0.0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def post(self, number: int) -> None:
+        form = {
+            "csrf_token": self.token,
+            "first_name": "Bench",
+            "last_name": f"Writer{number}",
+            "email": f"bench-writer-{self.tag}-{number}@example.org",
+            "role": self.ROLES[number % len(self.ROLES)],
+            "institution": f"Benchmark Hospital {number % 300}",
+            "country": "US",
+            "consent": "y",
+        }
+        client = Client(self.port)
+        client.cookies = dict(self.cookies)
+        try:
+            status, _, _ = client.text("POST", "/register", form)
+        except OSError as exc:
+            status = type(exc).__name__
+        with self.lock:
+            if status in (302, 303):
+                self.committed += 1
+            else:
+                self.errors.append(str(status))
+
+    def run(self) -> None:
+        started = due = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            while not self.done.wait(max(due - time.monotonic(), 0)):
+                self.sent += 1
+                pool.submit(self.post, self.sent)
+                due += self.interval
+        self.seconds = time.monotonic() - started
+
+    def stop(self) -> str:
+        """Stop, wait for the registrations sent to be answered, and say what it did."""
+        self.done.set()
+        self.join()
+        line = f"{self.committed} of {self.sent} registrations committed in {self.seconds:.1f} s"
+        if self.errors:
+            shown = ", ".join(sorted(set(self.errors))[:5])
+            line += f", {len(self.errors)} errors! ({shown})"
+        else:
+            line += ", 0 errors"
+        return line
+
+
+def necreg_env(settings: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
+
+
 def necreg(env: dict[str, str], *args: str, stdin: str | None = None) -> float:
     started = time.perf_counter()
     subprocess.run(
@@ -139,6 +285,30 @@ def necreg(env: dict[str, str], *args: str, stdin: str | None = None) -> float:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return time.perf_counter() - started
+
+
+def load_event(env: dict[str, str], file: Path, text: str) -> None:
+    """Write ``text`` to ``file`` and load it (the event is updated, matched by slug)."""
+    file.write_text(text)
+    necreg(env, "load-event", str(file))
+
+
+def status_counts(database_url: str, email_like: str) -> dict[str, int]:
+    """Registrations per status whose e-mail is LIKE ``email_like``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT status, count(*) FROM attendees WHERE email LIKE :like GROUP BY status"
+                ),
+                {"like": email_like},
+            )
+            return dict(rows.all())
+    finally:
+        engine.dispose()
 
 
 def postgres_schema(url: str) -> tuple[str, object]:
@@ -180,15 +350,19 @@ def prepare(
         "LOGIN_RATE_LIMIT": "1000 per second",
         **(extra or {}),
     }
-    env = {**os.environ, **{f"NECREG_{k}": v for k, v in settings.items()}}
-    event_file = tmp / "bench-event.toml"
-    event_file.write_text(EVENT_TOML.format(capacity=attendees * 2, family_cap=attendees // 5))
+    env = necreg_env(settings)
     necreg(env, "db", "upgrade")
-    necreg(env, "load-event", str(event_file))
+    load_event(env, tmp / "bench-event.toml", prepared_event(attendees))
     seed_seconds = necreg(env, "seed-demo", "--attendees", str(attendees))
     password = ORGANIZER[1]
     necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")
     return settings, database, seed_seconds
+
+
+def prepared_event(attendees: int) -> str:
+    """The event as the benchmark prepares it: room for as many again as are seeded, and a
+    family cap (seed-demo makes 17% family)."""
+    return event_toml(capacity=attendees * 2, family_cap=attendees // 5)
 
 
 def badge_csv(
@@ -217,6 +391,49 @@ def badge_csv(
     return rows - 1, size, seconds, (peak - before) / 1024
 
 
+@dataclass
+class Row:
+    """A line of the table: ``path`` driven by wrk, against hello-world's same path."""
+
+    label: str
+    path: str
+    target: float | None  # share of hello-world's r/s; "!" under it
+    headers: tuple[str, ...] = ()
+    script: Path | None = None
+    organizer: bool = False  # sends the organizer's session cookie
+    server: str = "necreg"  # which instance: "necreg" or "no watch" (CHANGE_WATCH=false)
+    p99_limit_ms: float | None = None  # "!" after a p99 at or over it
+    writer: bool = False  # a registration committed every 100 ms during the row
+    caps: bool | None = None  # not None: POST /register through 2 instances, capped or not
+
+
+def summary(loads: list[Load]) -> tuple[float, float, float, int]:
+    """Median r/s, p50 and p99 over the rounds, and all the errors."""
+    return (
+        statistics.median(load.rps for load in loads),
+        statistics.median(load.p50_ms for load in loads),
+        statistics.median(load.p99_ms for load in loads),
+        sum(load.errors for load in loads),
+    )
+
+
+LABEL = 30
+
+
+def row_line(row: Row, ours: list[Load], theirs: list[Load]) -> str:
+    rps, p50, p99, errors = summary(ours)
+    base = summary(theirs)[0]
+    ratio = rps / base
+    verdict = (
+        "" if row.target is None else f"{row.target:.0%}" + ("" if ratio >= row.target else "!")
+    )
+    slow = row.p99_limit_ms is not None and p99 >= row.p99_limit_ms
+    return (
+        f"{row.label:{LABEL}} {rps:11.0f} {base:10.0f} {ratio:6.0%} {verdict:>7}"
+        f" {p50:7.2f} {p99:7.2f}{'!' if slow else ' '}{errors:6d}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--attendees", type=int, default=100_000)
@@ -238,14 +455,51 @@ def main() -> int:
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
 
+    rows = [
+        Row("GET /api/stats", "/api/stats", 0.80),
+        Row("GET /api/stats (304)", "/api/stats", 0.80),  # If-None-Match added below
+        Row("GET / (landing)", "/", 0.50),
+        Row("GET /register", "/register", 0.40),
+        Row("POST /register", "/register", 0.25, script=POST_REGISTER),
+        Row("POST /register 2 inst capped", "/register", 0.12, script=POST_REGISTER, caps=True),
+        Row("POST /register 2 inst uncapped", "/register", None, script=POST_REGISTER, caps=False),
+        Row("organizer search", "/organizer/attendees?q=hospital", 0.15, organizer=True),
+        Row(
+            "organizer search (no watch)",
+            "/organizer/attendees?q=hospital",
+            0.15,
+            organizer=True,
+            server="no watch",
+            p99_limit_ms=50,
+        ),
+        Row(
+            "organizer dashboard",
+            "/organizer/",
+            0.25,
+            organizer=True,
+            p99_limit_ms=100,
+            writer=True,
+        ),
+        Row(
+            "organizer dashboard JSON",
+            "/organizer/stats.json",
+            0.25,
+            organizer=True,
+            p99_limit_ms=100,
+            writer=True,
+        ),
+    ]
+    selected = [row for row in rows if options.only in row.label]
+    postgres = bool(os.environ.get("NECREG_BENCH_DATABASE_URL"))
+
     tmp = Path(tempfile.mkdtemp(prefix="necreg-bench-"))
     cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
     servers: list[GunicornServer] = []
     try:
         n = options.attendees
         settings, database, seed_seconds = prepare(tmp, n, cleanup)
+        env = necreg_env(settings)
         print(f"necreg benchmark on {database}, {n} attendees, {options.workers} gunicorn workers")
-        password = ORGANIZER[1]
 
         app = GunicornServer(settings, options.workers)
         servers.append(app)
@@ -259,89 +513,126 @@ def main() -> int:
                 settings, options.workers, chdir=against, bin_dir=against / ".venv" / "bin"
             )
             servers.append(before)
+        # Extra instances only for the rows that need them (they cost memory). The same
+        # settings, so one instance's session cookies and CSRF tokens hold on the others.
+        necregs, hellos = [app], [hello]
+        if postgres and any(row.caps is not None for row in selected):
+            necregs.append(GunicornServer(settings, options.workers))
+            servers.append(necregs[-1])
+            # Two hello-world instances driven as the two necreg ones are: the fair ceiling.
+            hellos.append(
+                GunicornServer(settings, options.workers, app="hello:app", chdir=ROOT / "bench")
+            )
+            servers.append(hellos[-1])
+        instances = {"necreg": app}
+        if any(row.server == "no watch" for row in selected):
+            instances["no watch"] = GunicornServer(
+                {**settings, "CHANGE_WATCH": "false"}, options.workers
+            )
+            servers.append(instances["no watch"])
 
         visitor = Client(app.port)
         register_token = visitor.csrf("/register")
-        organizer = Client(app.port)
-        status, _, _ = organizer.text(
-            "POST",
-            "/organizer/login",
-            {
-                "email": ORGANIZER[0],
-                "password": password,
-                "csrf_token": organizer.csrf("/organizer/login"),
-            },
-        )
-        if status not in (302, 303):
-            raise RuntimeError(f"organizer login answered {status}")
+        organizer = log_in(app.port)
+        cookies = {"necreg": f"Cookie: {organizer.cookie_header()}"}
+        if "no watch" in instances:
+            # Sessions are signed with the same SECRET_KEY: the first instance's cookie should
+            # open the organizer pages of this one too. Checked, as a redirect to the login page
+            # would pass for a success with wrk; signed in there if not.
+            probe = Client(instances["no watch"].port)
+            probe.cookies = dict(organizer.cookies)
+            status, _, _ = probe.text("GET", "/organizer/attendees?q=hospital")
+            if status != 200:
+                print(f"(the organizer cookie answered {status} on the no-watch instance)")
+                probe = log_in(instances["no watch"].port)
+            cookies["no watch"] = f"Cookie: {probe.cookie_header()}"
         _, _, stats_headers = visitor.text("GET", "/api/stats")
-        etag = stats_headers["ETag"]
-        cookie = f"Cookie: {organizer.cookie_header()}"
+        rows[1].headers = (f"If-None-Match: {stats_headers['ETag']}",)
 
-        paths = [
-            ("GET /api/stats", "/api/stats", [], None, 0.80),
-            ("GET /api/stats (304)", "/api/stats", [f"If-None-Match: {etag}"], None, 0.80),
-            ("GET / (landing)", "/", [], None, 0.50),
-            ("GET /register", "/register", [], None, 0.40),
-            ("POST /register", "/register", [], ROOT / "bench/post_register.lua", 0.25),
-            ("organizer search", "/organizer/attendees?q=hospital", [cookie], None, 0.15),
-            ("organizer dashboard", "/organizer/", [cookie], None, None),
-        ]
         print()
-        header = f"{'path':24} {'necreg r/s':>11} {'hello r/s':>10} {'ratio':>6} {'target':>7}"
+        header = f"{'path':{LABEL}} {'necreg r/s':>11} {'hello r/s':>10} {'ratio':>6} {'target':>7}"
         header += f" {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
         if before is not None:
             header += f" {'before r/s':>10} {'ratio':>6} {'vs before':>9}"
         print(header)
         print("-" * len(header))
-        for run, (label, path, headers, script, target) in enumerate(paths):
-            if options.only not in label:
+        not_before = f" {'n/a':>10} {'n/a':>6} {'n/a':>9}" if before is not None else ""
+        two_instance_done = False
+        for run, row in enumerate(rows):
+            if row not in selected:
                 continue
+            lua_env = {
+                **os.environ,
+                "NECREG_BENCH_CSRF": register_token,
+                "NECREG_BENCH_COOKIE": visitor.cookie_header(),
+            }
+            if row.caps is not None:
+                if two_instance_done:
+                    continue
+                two_instance_done = True
+                pair = [other for other in selected if other.caps is not None]
+                if not postgres:
+                    for other in pair:
+                        print(f"{other.label:{LABEL}} skipped: PostgreSQL only"
+                              " (NECREG_BENCH_DATABASE_URL)")  # fmt: skip
+                    continue
+                by_caps, theirs = two_instance_register(
+                    pair, necregs, hellos, options, lua_env, env, tmp, run
+                )
+                for other in pair:
+                    print(row_line(other, by_caps[other.caps], theirs) + not_before)
+                if len(pair) == 2:
+                    share = summary(by_caps[True])[0] / summary(by_caps[False])[0]
+                    print(f"  capped / uncapped: {share:.0%} (target >= 85%)"
+                          + ("" if share >= 0.85 else "!"))  # fmt: skip
+                for other in pair:
+                    mode = "capped" if other.caps else "uncapped"
+                    counts = status_counts(settings["DATABASE_URL"], f"bench-2inst-{mode}-%")
+                    waitlisted = counts.get("waitlisted", 0)
+                    line = f"  {mode}: {sum(counts.values())} registered, {waitlisted} waitlisted"
+                    if waitlisted:
+                        line += "! (a cap was reached: run with more --attendees)"
+                    print(line)
+                continue
+
+            server = instances[row.server]
+            headers = list(row.headers)
+            if row.organizer:
+                headers.append(cookies[row.server])
+            # The writer commits through the necreg instance during the whole row (hello-world
+            # runs too, so that both see the same machine); stopped before the next row.
+            writer = RegistrationWriter(app.port, str(run)) if row.writer else None
+            if writer is not None:
+                writer.start()
             ours, theirs, earlier = [], [], []
-            for round_ in range(options.rounds):
-                lua_env = {
-                    **os.environ,
-                    "NECREG_BENCH_CSRF": register_token,
-                    "NECREG_BENCH_COOKIE": visitor.cookie_header(),
-                    "NECREG_BENCH_RUN": f"{run}-{round_}",
-                }
-                theirs.append(
-                    wrk(hello.url + path, options.seconds, options.connections, headers, script,
-                        lua_env)
-                )  # fmt: skip
-                if before is not None:
-                    lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-before"
-                    earlier.append(
-                        wrk(before.url + path, options.seconds, options.connections, headers,
-                            script, lua_env)
-                    )  # fmt: skip
-                lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-necreg"
-                ours.append(
-                    wrk(app.url + path, options.seconds, options.connections, headers, script,
-                        lua_env)
-                )  # fmt: skip
-            rps = statistics.median(load.rps for load in ours)
-            base = statistics.median(load.rps for load in theirs)
-            ratio = rps / base
-            verdict = "" if target is None else (f"{target:.0%}" + ("" if ratio >= target else "!"))
-            p50 = statistics.median(load.p50_ms for load in ours)
-            p99 = statistics.median(load.p99_ms for load in ours)
-            errors = sum(load.errors for load in ours)
-            line = (
-                f"{label:24} {rps:11.0f} {base:10.0f} {ratio:6.0%} {verdict:>7}"
-                f" {p50:7.2f} {p99:7.2f} {errors:6d}"
-            )
+            try:
+                for round_ in range(options.rounds):
+                    args = (row.path, options.seconds, options.connections, headers, row.script)
+                    lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}"
+                    theirs.append(drive([hello], *args, lua_env))
+                    if before is not None and row.server == "necreg":
+                        lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-before"
+                        earlier.append(drive([before], *args, lua_env))
+                    lua_env["NECREG_BENCH_RUN"] = f"{run}-{round_}-necreg"
+                    ours.append(drive([server], *args, lua_env))
+            finally:
+                done = writer.stop() if writer is not None else None
+            line = row_line(row, ours, theirs)
             if earlier:
-                then = statistics.median(load.rps for load in earlier)
+                rps, base, then = summary(ours)[0], summary(theirs)[0], summary(earlier)[0]
                 line += f" {then:10.0f} {then / base:6.0%} {rps / then:9.0%}" if then else ""
+            elif before is not None:
+                line += not_before
             print(line)
+            if done is not None:
+                print(f"  background writer: {done}")
 
         if options.only:
             return 0
         print()
-        rows, size, seconds, grown = badge_csv(settings, organizer.cookies, servers)
+        csv_rows, size, seconds, grown = badge_csv(settings, organizer.cookies, servers)
         line = (
-            f"badge CSV: {rows} rows, {size / 1e6:.1f} MB in {seconds:.2f} s"
+            f"badge CSV: {csv_rows} rows, {size / 1e6:.1f} MB in {seconds:.2f} s"
             f" (target <= 1.0 s), worker peak RSS +{grown:.1f} MB (target <= +16 MB)"
         )
         if options.against:
@@ -357,6 +648,47 @@ def main() -> int:
             server.stop()
         for step in reversed(cleanup):
             step()
+
+
+def two_instance_register(
+    pair: list[Row],
+    necregs: list,
+    hellos: list,
+    options,
+    lua_env: dict,
+    env: dict,
+    tmp: Path,
+    run: int,
+) -> tuple[dict[bool, list[Load]], list[Load]]:
+    """POST /register through the two necreg instances at once, capped and uncapped in the
+    same rounds (their order alternating from round to round), and through the two hello-world
+    instances. Returns the loads by caps (True: capped) and hello-world's.
+
+    Capped: the event's total cap (twice the seeded attendees) in force but not reached, and
+    the family cap raised to the number seeded, so that it is not reached during the run
+    either: family registrations are confirmed as they are uncapped, not waitlisted, and both
+    measure the same work but for the caps being checked. Uncapped: the same event loaded with
+    no capacity and no role caps. The prepared caps are loaded again after."""
+    n = options.attendees
+    files = {
+        True: (tmp / "bench-event-capped.toml", event_toml(capacity=n * 2, family_cap=n)),
+        False: (tmp / "bench-event-uncapped.toml", event_toml(capacity=None, family_cap=None)),
+    }
+    modes = [row.caps for row in pair]
+    by_caps: dict[bool, list[Load]] = {caps: [] for caps in modes}
+    theirs: list[Load] = []
+    args = ("/register", options.seconds, options.connections, (), POST_REGISTER)
+    try:
+        for round_ in range(options.rounds):
+            theirs.append(drive(hellos, *args, {**lua_env, "NECREG_BENCH_RUN": f"{run}-{round_}"}))
+            for caps in modes if round_ % 2 == 0 else modes[::-1]:
+                load_event(env, *files[caps])
+                mode = "capped" if caps else "uncapped"
+                run_env = {**lua_env, "NECREG_BENCH_RUN": f"2inst-{mode}-{round_}"}
+                by_caps[caps].append(drive(necregs, *args, run_env))
+    finally:
+        load_event(env, tmp / "bench-event.toml", prepared_event(n))
+    return by_caps, theirs
 
 
 if __name__ == "__main__":
