@@ -4,6 +4,7 @@ while nothing changes), the event itself, or one of its attendees; else 404."""
 from __future__ import annotations
 
 from flask import abort
+from flask_wtf.csrf import generate_csrf
 
 from .extensions import db
 from .models import Attendee, Event, utcnow
@@ -42,3 +43,13 @@ def event_attendee_or_404(attendee_id: int) -> Attendee:
     if attendee is None or attendee.event_id != event.id:
         abort(404)
     return attendee
+
+
+#: Stands for the visitor's CSRF token in a page rendered once for many visitors
+#: (``with_visitor_csrf`` puts each one's own in).
+CSRF_SLOT = "csrf-token-of-this-visitor"
+
+
+def with_visitor_csrf(page: str) -> str:
+    """A page rendered with CSRF_SLOT for its CSRF tokens, with this visitor's token."""
+    return page.replace(CSRF_SLOT, generate_csrf())

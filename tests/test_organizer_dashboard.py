@@ -141,3 +141,22 @@ def test_the_dashboard_reads_its_figures_once_per_change(
     # At most the snapshot, when another process changed something meanwhile: no figure.
     assert not any("GROUP BY" in s for s in statements)
     assert not any("FROM attendees" in s for s in statements)
+
+
+def test_a_kept_dashboard_page_carries_each_request_its_own_sign_out_token(
+    admin_client, make_event, make_attendee
+):
+    from necreg.pages import CSRF_SLOT
+
+    make_attendee(make_event())
+    pages = [admin_client.get("/organizer/").get_data(as_text=True) for _ in range(2)]
+    tokens = []
+    for page in pages:
+        assert CSRF_SLOT not in page
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found is not None
+        tokens.append(found.group(1))
+    # The second page came from memory; its token still signs this organizer out.
+    out = admin_client.post("/organizer/logout", data={"csrf_token": tokens[1]})
+    assert out.status_code in (302, 303)
+    assert admin_client.get("/organizer/").status_code in (302, 303)  # signed out

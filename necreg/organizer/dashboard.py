@@ -7,14 +7,15 @@ version) and kept while nothing changes; the JSON that the page refreshes itself
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, render_template, request
+from flask import Response, current_app, jsonify, render_template, request, session
+from flask_login import current_user
 from markupsafe import Markup
 
 from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..models import Event
-from ..pages import current_snapshot, event_heading
+from ..pages import CSRF_SLOT, current_snapshot, event_heading, with_visitor_csrf
 from ..speed.memo import kept
 from ..stats import COUNTERS, DashboardStats, Snapshot, dashboard_stats
 from . import bp
@@ -54,13 +55,24 @@ def dashboard():
     snapshot = current_snapshot()
     if snapshot is None:
         return render_template("organizer/no_event.html")
-    return render_template(
-        "organizer/dashboard.html",
-        event=event_heading(snapshot),
-        figures=_figures(snapshot),
-        figures_html=_figures_html(snapshot),
-        refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
-    )
+
+    def render() -> str:
+        return render_template(
+            "organizer/dashboard.html",
+            event=event_heading(snapshot),
+            figures=_figures(snapshot),
+            figures_html=_figures_html(snapshot),
+            refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
+            csrf_token=lambda: CSRF_SLOT,
+        )
+
+    if session.get("_flashes"):  # a message to show once: not a page to keep
+        return with_visitor_csrf(render())
+    # The whole page, per snapshot and per organizer (the layout names them); each request's
+    # CSRF token is put in (the sign-out form's).
+    user = current_user
+    key = (request.script_root, snapshot, user.id, user.email, user.role)
+    return with_visitor_csrf(kept("organizer.dashboard.page", key, render, size=16, watched=False))
 
 
 @bp.get("/stats.json")
@@ -73,7 +85,13 @@ def stats_json():
     if request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
-        response = jsonify(_figures(snapshot).as_json())
+        body = kept(
+            "organizer.dashboard.json",
+            snapshot,
+            lambda: current_app.json.dumps(_figures(snapshot).as_json()).encode(),
+            watched=False,
+        )
+        response = Response(body, content_type="application/json")
     # Kept by the browser (only), asked again each time: a 304 while nothing changed.
     response.set_etag(etag)
     response.cache_control.private = True

@@ -14,13 +14,12 @@ from flask import (
     url_for,
 )
 from flask_limiter.errors import RateLimitExceeded
-from flask_wtf.csrf import generate_csrf
 
 from ..countries import country_name
 from ..extensions import db, limiter
 from ..formats import email_key
 from ..models import MAX_LENGTHS, STATUS_CANCELLED, Attendee, Event, utcnow
-from ..pages import current_event_or_404, current_snapshot
+from ..pages import CSRF_SLOT, current_event_or_404, current_snapshot, with_visitor_csrf
 from ..registration import (
     AlreadyCancelled,
     NoRoom,
@@ -91,10 +90,6 @@ def _render_form_page(
     return page, status
 
 
-#: Stands for the visitor's CSRF token in the blank form that is rendered once for everyone.
-_CSRF_SLOT = "csrf-token-of-this-visitor"
-
-
 def _blank_form():
     """The empty form is the same for every visitor but for the CSRF token: it is rendered once
     per snapshot (counts, event, window), and each visitor's token is put into it."""
@@ -104,13 +99,13 @@ def _blank_form():
 
     def render() -> str:
         form = RegistrationForm()
-        form.csrf_token.current_token = _CSRF_SLOT
+        form.csrf_token.current_token = CSRF_SLOT
         event = db.session.get(Event, snapshot.event_id)
         page, _status = _render_form_page(form, event, is_open=snapshot.registration_open)
         return page
 
     page = kept("register_form", snapshot, render, watched=False)
-    return page.replace(_CSRF_SLOT, generate_csrf())
+    return with_visitor_csrf(page)
 
 
 @bp.route("/register", methods=["GET", "POST"])
