@@ -12,8 +12,9 @@ builders directly) and every page says the same; it would only cost more.
   kept while nothing changes (``api.stats.body`` per snapshot, for when there is no watch).
 - ``attendee_list`` (the organizer list's content for the 64 latest searches) and
   ``organizer`` (the signed-in organizer's row, 256 accounts): kept while nothing changes.
-- ``organizer.dashboard`` and ``organizer.dashboard.html``: the dashboard's figures and their
-  HTML; kept per snapshot.
+- ``organizer.dashboard``, ``.html``, ``.json`` and ``.page``: the dashboard's figures, their
+  HTML and JSON, kept per snapshot; the whole page per snapshot and organizer (16), with a
+  slot for each request's CSRF token.
 - ``country_options`` (the country menu per chosen country) and ``attendee_list_frame``
   (what the organizer list shows that depends only on its filters: form, sort and export
   links; 64 filters): kept always, per key.
