@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .models import STATUS_CONFIRMED, Event, PlacePool, PlaceSlot
+from .triggers import NO_ROOM
 
 #: The pool of the event's capacity; a role's pool is ``role:<role>``.
 EVENT_POOL = "event"
-_NO_ROOM = "necreg: no room in "
 
 
 def role_pool(role: str) -> str:
@@ -41,19 +41,22 @@ def no_room_in(error: IntegrityError) -> str | None:
     """``"role"`` or ``"event"`` when the database refused a change for want of a free place
     in that pool (triggers.py), else None."""
     message = str(error.orig)
-    at = message.find(_NO_ROOM)
+    at = message.find(NO_ROOM)
     if at < 0:
         return None
-    return message[at + len(_NO_ROOM) :].split()[0].strip("'\"")
+    return message[at + len(NO_ROOM) :].split()[0].strip("'\"")
 
 
 _pools = PlacePool.__table__
 _slots = PlaceSlot.__table__
 
-_TAKEN = text(
+#: A slot of pool ``:pool`` for each active attendee it covers who has none there yet.
+_PLACE_ACTIVE = text(
     "INSERT INTO place_slots (pool_id, attendee_id)"
-    " SELECT :pool, id FROM attendees WHERE event_id = :event AND status = :active"
-    " AND (CAST(:role AS VARCHAR(16)) IS NULL OR role = :role) ORDER BY created_at, id"
+    " SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status = :active"
+    " AND (CAST(:role AS VARCHAR(16)) IS NULL OR a.role = :role) AND NOT EXISTS"
+    " (SELECT 1 FROM place_slots s WHERE s.pool_id = :pool AND s.attendee_id = a.id)"
+    " ORDER BY a.created_at, a.id"
 )
 #: ``free`` free slots: SQLite counts them with a recursive query, PostgreSQL's is slower
 #: than its generate_series (3 s against 0.2 s for 200,000).
@@ -68,12 +71,16 @@ _FREE = {
 }
 
 
-def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: int) -> None:
-    """Give pool ``pool_id`` a taken slot per active attendee it covers and free ones up to
-    ``capacity``."""
+def _pool_params(event_id: int, pool_id: int, name: str) -> dict[str, object]:
+    """The parameters of _PLACE_ACTIVE for one pool."""
     role = name.removeprefix("role:") if name != EVENT_POOL else None
-    params = {"pool": pool_id, "event": event_id, "active": STATUS_CONFIRMED, "role": role}
-    taken = session.execute(_TAKEN, params).rowcount
+    return {"pool": pool_id, "event": event_id, "active": STATUS_CONFIRMED, "role": role}
+
+
+def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: int) -> None:
+    """Give the empty pool ``pool_id`` a taken slot per active attendee it covers and free
+    ones up to ``capacity``."""
+    taken = session.execute(_PLACE_ACTIVE, _pool_params(event_id, pool_id, name)).rowcount
     if capacity > taken:
         dialect = session.get_bind().dialect.name
         session.execute(_FREE[dialect], {"pool": pool_id, "free": capacity - taken})
@@ -130,13 +137,6 @@ def _caps_flushed(session: Session, _context: object) -> None:
             sync_pools(session, instance)
 
 
-_UNPLACED = text(
-    "INSERT INTO place_slots (pool_id, attendee_id)"
-    " SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status = :active"
-    " AND (CAST(:role AS VARCHAR(16)) IS NULL OR a.role = :role) AND NOT EXISTS"
-    " (SELECT 1 FROM place_slots s WHERE s.pool_id = :pool AND s.attendee_id = a.id)"
-    " ORDER BY a.created_at, a.id"
-)
 _SPARE = text(
     "DELETE FROM place_slots WHERE id IN (SELECT id FROM place_slots"
     " WHERE pool_id = :pool AND attendee_id IS NULL ORDER BY id DESC LIMIT :n)"
@@ -154,8 +154,6 @@ def place_unplaced(session: Session, event: Event) -> None:
         select(_pools.c.id, _pools.c.name).where(_pools.c.event_id == event.id)
     ).all()
     for pool_id, name in pools:
-        role = name.removeprefix("role:") if name != EVENT_POOL else None
-        params = {"pool": pool_id, "event": event.id, "active": STATUS_CONFIRMED, "role": role}
-        placed = session.execute(_UNPLACED, params).rowcount
+        placed = session.execute(_PLACE_ACTIVE, _pool_params(event.id, pool_id, name)).rowcount
         if placed:
             session.execute(_SPARE, {"pool": pool_id, "n": placed})

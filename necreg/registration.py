@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -99,12 +99,7 @@ def lock_event(session: Session, event: Event) -> None:
 
 
 class _NoPlace(Exception):
-    """The database refused an attendee as active: no free place in ``pool`` ("role" or
-    "event")."""
-
-    def __init__(self, pool: str):
-        super().__init__(pool)
-        self.pool = pool
+    """The database refused an attendee as active: no free place in one of their pools."""
 
 
 def _single_writer(session: Session) -> bool:
@@ -219,11 +214,13 @@ def register(
         # No free place, as far as this transaction can see. Decide under the event lock:
         # with no registration in flight and no cancellation half-done, a place is either
         # free now, or the registration waits in line.
+        placed = False
         if not _single_writer(session):
             lock_event(session, event)
             with suppress(_NoPlace):
                 _add_with_free_code(session, event, attendee, code_prefix)
-        if inspect(attendee).transient:
+                placed = True
+        if not placed:
             attendee.status = STATUS_WAITLISTED
             _add_with_free_code(session, event, attendee, code_prefix)
     position = waitlist_position(session, attendee)
@@ -249,8 +246,8 @@ def _add_with_free_code(session: Session, event: Event, attendee: Attendee, pref
             with session.begin_nested():
                 session.add(attendee)
         except IntegrityError as exc:
-            if pool := no_room_in(exc):
-                raise _NoPlace(pool) from None
+            if no_room_in(exc):
+                raise _NoPlace from None
             if email_taken(session, event, attendee.email):
                 raise DuplicateRegistration(duplicate_message(event)) from None
             if not code_taken(session, attendee.code):
@@ -437,10 +434,9 @@ def restore(
         raise DuplicateRegistration(
             "Another registration with this e-mail address is active; cancel it first."
         )
-    attendee.cancelled_at = None
     if _make_active(session, attendee, now) is not None:
         attendee.status = STATUS_WAITLISTED
-        attendee.cancelled_at = None
+    attendee.cancelled_at = None
     attendee.updated_at = now
     record_change(
         session,
@@ -454,6 +450,12 @@ def restore(
     position = waitlist_position(session, attendee)
     outbox.queue_status_message(session, event, attendee, position, now=now)
     return attendee
+
+
+def _apply(attendee: Attendee, changes: dict[str, list[Any]], now: datetime) -> None:
+    for field, (_old, new) in changes.items():
+        setattr(attendee, field, new)
+    attendee.updated_at = now
 
 
 def update_details(
@@ -502,16 +504,19 @@ def update_details(
     waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
-    try:
-        with session.begin_nested():
-            for field, (_old, new) in changes.items():
-                setattr(attendee, field, new)
-            attendee.updated_at = now
-            session.flush()
-    except IntegrityError as exc:
-        if role_move and no_room_in(exc):
-            raise NoRoom(f"There is no free place for the role {ROLES[values['role']]}.") from None
-        raise
+    if role_move:
+        # The database claims the new role's place, or refuses: only this change is undone.
+        try:
+            with session.begin_nested():
+                _apply(attendee, changes, now)
+                session.flush()
+        except IntegrityError as exc:
+            if no_room_in(exc):
+                role = ROLES[values["role"]]
+                raise NoRoom(f"There is no free place for the role {role}.") from None
+            raise
+    else:
+        _apply(attendee, changes, now)
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
     if role_move or waiting_move:

@@ -39,6 +39,9 @@ from .models import STATUS_CONFIRMED, Attendee, Event
 
 # --- Places and tallies -----------------------------------------------------------------------
 
+#: How the trigger's refusal for want of a place begins; "role" or "event" follows
+#: (places.no_room_in reads it).
+NO_ROOM = "necreg: no room in "
 #: How many shares each figure may have on PostgreSQL: more transactions in flight than this
 #: wait for a share (never deadlock: a share is the last lock a transaction takes).
 TALLY_SHARDS = 32
@@ -102,11 +105,11 @@ _SQLITE_RELEASE = f"""
         (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND {_OVER_CAPACITY});
     UPDATE place_slots SET attendee_id = NULL WHERE {{when}} AND attendee_id = OLD.id;"""  # noqa: S608 - our own SQL, no outside value
 _SQLITE_CLAIM = f"""
-    SELECT RAISE(ABORT, 'necreg: no room in role') WHERE {{when}} AND EXISTS
+    SELECT RAISE(ABORT, '{NO_ROOM}role') WHERE {{when}} AND EXISTS
         (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id
          AND p.name = 'role:' || NEW.role AND NOT EXISTS (SELECT 1 FROM place_slots s
          WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
-    SELECT RAISE(ABORT, 'necreg: no room in event') WHERE {{when}} AND EXISTS
+    SELECT RAISE(ABORT, '{NO_ROOM}event') WHERE {{when}} AND EXISTS
         (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND p.name = 'event'
          AND NOT EXISTS (SELECT 1 FROM place_slots s
          WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
@@ -195,7 +198,7 @@ BEGIN
         SELECT s.id INTO slot FROM place_slots s WHERE s.pool_id = pool.id
             AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1 FOR UPDATE SKIP LOCKED;
         IF slot IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = 'necreg: no room in '
+            RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = '{NO_ROOM}'
                 || CASE WHEN pool.name = 'event' THEN 'event' ELSE 'role' END;
         END IF;
         UPDATE place_slots SET attendee_id = a WHERE id = slot;
