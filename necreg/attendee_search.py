@@ -158,42 +158,93 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _like_pattern(word: str) -> str:
+    return f"%{_escape_like(fold(word))}%"
+
+
 def word_matches(word: str) -> ColumnElement[bool]:
     """The registration's name, e-mail, institution, code or badge name contains ``word``,
     ignoring letter case and accents (both sides folded the same way, see folding.py)."""
-    return Attendee.search_text.like(f"%{_escape_like(fold(word))}%", escape="\\")
+    return Attendee.search_text.like(_like_pattern(word), escape="\\")
 
 
-def conditions(event: EventRef, filters: AttendeeFilters) -> list[Any]:
-    where: list[Any] = [Attendee.event_id == event.id]
-    for word in filters.q.split(" ") if filters.q else []:
-        where.append(word_matches(word))  # every word must be found
-    if filters.role:
-        where.append(Attendee.role == filters.role)
-    if filters.status:
-        where.append(Attendee.status == filters.status)
-    if filters.early_career is not None:
-        where.append(Attendee.early_career.is_(filters.early_career))
-    if filters.checked_in is not None:
+def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
+    """What the statements of ``filters`` depend on besides values: which filters, how many
+    words, how sorted."""
+    words = len(filters.q.split(" ")) if filters.q else 0
+    return (
+        words,
+        bool(filters.role),
+        bool(filters.status),
+        filters.early_career,
+        filters.checked_in,
+        bool(filters.country),
+        filters.sort,
+        filters.descending,
+    )
+
+
+def _where(shape: tuple[Any, ...]) -> list[Any]:
+    """The conditions of filters of this shape, their values left as parameters (_values):
+    the one rule of what matches."""
+    words, role, status, early_career, checked_in, country, _sort, _descending = shape
+    where: list[Any] = [Attendee.event_id == bindparam("event")]
+    # Every word must be found.
+    where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
+    if role:
+        where.append(Attendee.role == bindparam("role"))
+    if status:
+        where.append(Attendee.status == bindparam("status"))
+    if early_career is not None:
+        where.append(Attendee.early_career.is_(early_career))
+    if checked_in is not None:
         column = Attendee.checked_in_at
-        where.append(column.is_not(None) if filters.checked_in else column.is_(None))
-    if filters.country:
-        where.append(Attendee.country == filters.country)
+        where.append(column.is_not(None) if checked_in else column.is_(None))
+    if country:
+        where.append(Attendee.country == bindparam("country"))
     return where
+
+
+def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:
+    """The parameters of ``_where(_shape(filters))``."""
+    values: dict[str, Any] = {"event": event.id}
+    for n, word in enumerate(filters.q.split(" ") if filters.q else []):
+        values[f"w{n}"] = _like_pattern(word)
+    for name in ("role", "status", "country"):
+        if getattr(filters, name):
+            values[name] = getattr(filters, name)
+    return values
+
+
+def _order(shape: tuple[Any, ...]) -> list[Any]:
+    *_filters, sort, descending = shape
+    keys = [*SORTS[sort], Attendee.id]
+    return [key.desc() for key in keys] if descending else keys
+
+
+def _count(where: list[Any]) -> Select[Any]:
+    return select(func.count()).select_from(Attendee).where(*where)
+
+
+def _bounded_count(where: list[Any]) -> Select[Any]:
+    matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    return select(func.count()).select_from(matches)
 
 
 def attendee_select(event: EventRef, filters: AttendeeFilters, *columns: Any) -> Select[Any]:
     """SELECT ``columns`` (default: whole Attendee rows) matching ``filters``, sorted."""
-    stmt = select(*(columns or (Attendee,))).where(*conditions(event, filters))
-    keys = [*SORTS[filters.sort], Attendee.id]
-    if filters.descending:
-        keys = [key.desc() for key in keys]
-    return stmt.order_by(*keys)
+    shape = _shape(filters)
+    stmt = select(*(columns or (Attendee,))).where(*_where(shape)).order_by(*_order(shape))
+    return stmt.params(_values(event, filters))
 
 
 def count_select(event: EventRef, filters: AttendeeFilters) -> Select[Any]:
-    where = conditions(event, filters)
-    return select(func.count()).select_from(Attendee).where(*where)
+    return _count(_where(_shape(filters))).params(_values(event, filters))
+
+
+def bounded_count_select(event: EventRef, filters: AttendeeFilters) -> Select[Any]:
+    """How many attendees match, counted up to COUNT_LIMIT + 1 (more means "more than")."""
+    return _bounded_count(_where(_shape(filters))).params(_values(event, filters))
 
 
 @dataclass(frozen=True)
@@ -236,65 +287,21 @@ class _ListStatements:
     count: Select[Any]
 
 
-def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
-    """What the list's statements depend on besides values: which filters, how sorted."""
-    words = len(filters.q.split(" ")) if filters.q else 0
-    return (
-        words,
-        bool(filters.role),
-        bool(filters.status),
-        filters.early_career,
-        filters.checked_in,
-        bool(filters.country),
-        filters.sort,
-        filters.descending,
-    )
-
-
 @lru_cache(maxsize=256)
 def _list_statements(shape: tuple[Any, ...]) -> _ListStatements:
-    words, role, status, early_career, checked_in, country, sort, descending = shape
-    where: list[Any] = [Attendee.event_id == bindparam("event")]
-    where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
-    if role:
-        where.append(Attendee.role == bindparam("role"))
-    if status:
-        where.append(Attendee.status == bindparam("status"))
-    if early_career is not None:
-        where.append(Attendee.early_career.is_(early_career))
-    if checked_in is not None:
-        column = Attendee.checked_in_at
-        where.append(column.is_not(None) if checked_in else column.is_(None))
-    if country:
-        where.append(Attendee.country == bindparam("country"))
-    keys = [*SORTS[sort], Attendee.id]
-    if descending:
-        keys = [key.desc() for key in keys]
+    where = _where(shape)
     page = (
         select(*LIST_COLUMNS)
         .where(*where)
-        .order_by(*keys)
+        .order_by(*_order(shape))
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
     return _ListStatements(
         page=page,
-        bounded_count=select(func.count()).select_from(matches),
-        count=select(func.count()).select_from(Attendee).where(*where),
+        bounded_count=_bounded_count(where),
+        count=_count(where),
     )
-
-
-def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:
-    """The parameters of ``_list_statements(_shape(filters))``: the same conditions as
-    ``conditions``."""
-    values: dict[str, Any] = {"event": event.id}
-    for n, word in enumerate(filters.q.split(" ") if filters.q else []):
-        values[f"w{n}"] = f"%{_escape_like(fold(word))}%"
-    for name in ("role", "status", "country"):
-        if getattr(filters, name):
-            values[name] = getattr(filters, name)
-    return values
 
 
 def list_page(
@@ -334,10 +341,3 @@ def list_page(
         exact = total <= COUNT_LIMIT
         total = min(total, COUNT_LIMIT)
     return ListPage(items, page, per_page, total, exact, has_next)
-
-
-def bounded_count_select(event: EventRef, filters: AttendeeFilters) -> Select[Any]:
-    """How many attendees match, counted up to COUNT_LIMIT + 1 (more means "more than")."""
-    where = conditions(event, filters)
-    matches = select(Attendee.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
-    return select(func.count()).select_from(matches)
