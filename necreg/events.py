@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .models import EVENT_MAX_LENGTHS, ROLES, Event, utcnow
+from .questions import QuestionError, definitions, sync_questions
 from .registration import lock_event, promote_waitlisted
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -19,7 +20,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _KNOWN_KEYS = {
     "slug", "name", "tagline", "starts_on", "ends_on", "venue", "hosts", "current",
     "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
-    "description", "capacity_by_role", "testimonials",
+    "description", "capacity_by_role", "testimonials", "questions",
 }  # fmt: skip
 
 
@@ -131,6 +132,10 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     event is current, every other event stops being current (the last loaded wins).
     """
     values = validate(data)
+    try:
+        questions = definitions(data.get("questions", []))
+    except QuestionError as exc:
+        raise EventFileError(str(exc)) from None
     event = session.execute(select(Event).where(Event.slug == values["slug"])).scalar_one_or_none()
     if values["is_current"]:
         session.execute(
@@ -142,10 +147,16 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
         event = Event(**values)
         session.add(event)
         session.flush()
+        sync_questions(session, event, questions)
         return event, True
     lock_event(session, event)
     for key, value in values.items():
         setattr(event, key, value)
+    try:
+        if sync_questions(session, event, questions):
+            event.updated_at = utcnow()  # pages that show the questions are made again
+    except QuestionError as exc:
+        raise EventFileError(str(exc)) from None
     session.flush()
     # A cap raised (or removed) makes room for people on the waiting list.
     promote_waitlisted(session, event)

@@ -346,6 +346,80 @@ class PlaceSlot(db.Model):
     )
 
 
+#: Kinds of question an event may ask (``[[questions]]`` in the event file), with what an
+#: organizer sees them called.
+QUESTION_TYPES: dict[str, str] = {
+    "text": "Short text",
+    "textarea": "Long text",
+    "choice": "One choice",
+    "multi": "Several choices",
+    "yes_no": "Yes or no",
+}
+#: Longest key, label and help of a question, choice value and label, and answer texts.
+QUESTION_MAX_LENGTHS = {
+    "key": 40,
+    "label": 300,
+    "help": 1000,
+    "choice": 100,
+    "choice_label": 200,
+    "text": 200,
+    "textarea": 2000,
+}
+
+
+class Question(db.Model):
+    """Something an event asks of its registrants beyond the fixed fields (dietary needs,
+    photo consent ...). Its answers are rows of Answer, so a new question needs no migration.
+
+    A question that has answers keeps its key and type; one no longer asked is *retired*
+    (``retired_at``), and its answers stay.
+    """
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        CheckConstraint(_in("type", QUESTION_TYPES), name="type_known"),
+        Index("uq_questions_event_key", "event_id", "key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    #: a-z, 0-9 and ``_``: the form input and CSV column are ``q_<key>``.
+    key: Mapped[str] = mapped_column(String(QUESTION_MAX_LENGTHS["key"]))
+    label: Mapped[str] = mapped_column(String(QUESTION_MAX_LENGTHS["label"]))
+    help: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(16))
+    #: [{"value": ..., "label": ...}, ...] for ``choice`` and ``multi``.
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    #: ``choice``/``multi``: an "Other" choice with a text of the registrant's own.
+    other: Mapped[bool] = mapped_column(Boolean, default=False)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Asked only of these roles; empty: of everyone.
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Kept from check-in staff and left out of exports unless asked for.
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Order on the form (then by id).
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Answer(db.Model):
+    """One answer of one attendee to one question: a ``multi`` question has a row per choice
+    taken. ``choice`` holds the value of a choice (or ``yes``/``no``), indexed so that the
+    attendee list filters by it; ``text`` a written answer, or the text of an "Other"."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        Index("ix_answers_attendee", "attendee_id", "question_id"),
+        Index("ix_answers_question_choice", "question_id", "choice", "attendee_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    choice: Mapped[str | None] = mapped_column(String(QUESTION_MAX_LENGTHS["choice"]))
+    text: Mapped[str | None] = mapped_column(Text)
+
+
 @sa_event.listens_for(Attendee, "before_update")
 def _refresh_search_text(_mapper: Any, _connection: Any, attendee: Attendee) -> None:
     attendee.search_text = search_text({name: getattr(attendee, name) for name in SEARCHED_FIELDS})

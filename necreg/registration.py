@@ -3,6 +3,7 @@ flush but do not commit: the caller (a view, a CLI command, a test) commits once
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from .models import (
     utcnow,
 )
 from .places import EVENT_POOL, no_room_in
+from .questions import Answers, QuestionSpec, save_answers
 
 
 class RegistrationError(Exception):
@@ -170,13 +172,16 @@ def register(
     person: Registrant,
     *,
     code_prefix: str,
+    questions: Sequence[QuestionSpec] = (),
+    answers: Answers | None = None,
     now: datetime | None = None,
 ) -> Attendee:
     """Register ``person`` for ``event``: confirmed if there is room, else waitlisted.
 
-    Raises RegistrationClosed outside the registration window and DuplicateRegistration when
-    the e-mail already holds a registration that is not cancelled. Queues the confirmation or
-    the waiting-list notice in the same transaction.
+    ``answers`` (checked by ``questions.clean_answers``) to the event's ``questions`` are
+    stored with the registration. Raises RegistrationClosed outside the registration window
+    and DuplicateRegistration when the e-mail already holds a registration that is not
+    cancelled. Queues the confirmation or the waiting-list notice in the same transaction.
     """
     now = now or utcnow()
     if person.role not in ROLES:
@@ -223,6 +228,8 @@ def register(
         if not placed:
             attendee.status = STATUS_WAITLISTED
             _add_with_free_code(session, event, attendee, code_prefix)
+    if answers is not None and answers.values:
+        save_answers(session, attendee.id, questions, answers, replace=False)
     position = waitlist_position(session, attendee)
     outbox.queue_status_message(session, event, attendee, position, now=now, draft=draft)
     return attendee
@@ -521,4 +528,37 @@ def update_details(
     session.flush()
     if role_move or waiting_move:
         promote_waitlisted(session, event, now=now)
+    return changes
+
+
+#: What the audit trail records of a sensitive answer: that it changed, not what it says.
+SENSITIVE_CHANGE = "(sensitive answer)"
+
+
+def update_answers(
+    session: Session,
+    attendee: Attendee,
+    questions: Sequence[QuestionSpec],
+    answers: Answers,
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[Any]]:
+    """Replace the attendee's answers to ``questions`` with ``answers`` (checked by
+    ``questions.clean_answers``); return {"q_<key>": [old, new]} of those that changed.
+
+    The change is kept in the audit trail, sensitive answers without their text.
+    """
+    now = now or utcnow()
+    changes = save_answers(session, attendee.id, questions, answers)
+    if not changes:
+        return {}
+    sensitive = {q.name for q in questions if q.sensitive}
+    recorded = {
+        name: [SENSITIVE_CHANGE, SENSITIVE_CHANGE] if name in sensitive else values
+        for name, values in changes.items()
+    }
+    attendee.updated_at = now  # the attendee's row changes too: lists and watches see it
+    record_change(session, attendee, "answers", recorded, organizer_id=organizer_id, now=now)
+    session.flush()
     return changes

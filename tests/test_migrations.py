@@ -20,6 +20,8 @@ TABLES = {
     "attendee_changes",
     "outbox_messages",
     "check_in_scans",
+    "questions",
+    "answers",
 }
 
 
