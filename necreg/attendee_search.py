@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from .countries import country_names
 from .folding import fold
 from .formats import parse_yes_no
-from .models import ROLES, STATUSES, Attendee
+from .models import ROLES, STATUSES, Answer, Attendee, Question
+from .questions import KEY_RE, QuestionSpec
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -84,6 +85,8 @@ class AttendeeFilters:
     early_career: bool | None = None
     checked_in: bool | None = None
     country: str = ""
+    #: (question key, choice): only attendees who took that choice, for each pair.
+    answers: tuple[tuple[str, str], ...] = ()
     sort: str = "registered"
     descending: bool = False
 
@@ -96,6 +99,7 @@ class AttendeeFilters:
             "early_career": _yes_no(self.early_career),
             "checked_in": _yes_no(self.checked_in),
             "country": self.country,
+            **{f"q_{key}": choice for key, choice in self.answers},
             "sort": self.sort if self.sort != "registered" else "",
             "order": "desc" if self.descending else "",
         }
@@ -122,8 +126,36 @@ def _tristate(name: str, raw: str) -> bool | None:
         raise FilterError(f"{name} must be yes, no or empty, not {raw!r}.") from None
 
 
-def parse_filters(args: Mapping[str, str]) -> AttendeeFilters:
-    """Read filters from a query string (or CLI options); FilterError for values that are wrong."""
+def _answer_filters(
+    args: Mapping[str, str], questions: Sequence[QuestionSpec] | None
+) -> tuple[tuple[str, str], ...]:
+    """``q_<key>=<choice>`` arguments: a choice-like question of ``questions`` (when given)
+    and one of its choices."""
+    known = {q.key: q for q in questions} if questions is not None else None
+    found = []
+    for name in sorted(n for n in args if n.startswith("q_")):
+        key, choice = name[2:], str(args.get(name, "")).strip()
+        if not choice:
+            continue
+        if not KEY_RE.match(key) or (known is not None and key not in known):
+            raise FilterError(f"No question {key!r} to filter by.")
+        if known is not None:
+            question = known[key]
+            if not question.is_choice:
+                raise FilterError(f"Only questions with choices filter the list, not {key!r}.")
+            if choice not in dict(question.options):
+                offered = ", ".join(value for value, _label in question.options)
+                raise FilterError(f"{key} has no choice {choice!r}; choices: {offered}.")
+        found.append((key, choice))
+    return tuple(found)
+
+
+def parse_filters(
+    args: Mapping[str, str], questions: Sequence[QuestionSpec] | None = None
+) -> AttendeeFilters:
+    """Read filters from a query string (or CLI options); FilterError for values that are wrong.
+
+    ``questions``: the event's, which ``q_<key>`` filters must name (None: not checked)."""
     q = " ".join(str(args.get("q", "")).split())
     if len(q) > MAX_QUERY:
         raise FilterError(f"The search text is longer than {MAX_QUERY} characters.")
@@ -149,6 +181,7 @@ def parse_filters(args: Mapping[str, str]) -> AttendeeFilters:
         early_career=_tristate("early_career", str(args.get("early_career", ""))),
         checked_in=_tristate("checked_in", str(args.get("checked_in", ""))),
         country=country,
+        answers=_answer_filters(args, questions),
         sort=sort,
         descending=order == "desc",
     )
@@ -179,6 +212,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
         filters.early_career,
         filters.checked_in,
         bool(filters.country),
+        len(filters.answers),
         filters.sort,
         filters.descending,
     )
@@ -187,7 +221,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
 def _where(shape: tuple[Any, ...]) -> list[Any]:
     """The conditions of filters of this shape, their values left as parameters (_values):
     the one rule of what matches."""
-    words, role, status, early_career, checked_in, country, _sort, _descending = shape
+    words, role, status, early_career, checked_in, country, answers, _sort, _descending = shape
     where: list[Any] = [Attendee.event_id == bindparam("event")]
     # Every word must be found.
     where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
@@ -202,6 +236,18 @@ def _where(shape: tuple[Any, ...]) -> list[Any]:
         where.append(column.is_not(None) if checked_in else column.is_(None))
     if country:
         where.append(Attendee.country == bindparam("country"))
+    # Took the choice: an answer row of the question (found by key) with that choice.
+    for n in range(answers):
+        question = select(Question.id).where(
+            Question.event_id == bindparam("event"), Question.key == bindparam(f"ak{n}")
+        )
+        where.append(
+            exists().where(
+                Answer.attendee_id == Attendee.id,
+                Answer.question_id == question.scalar_subquery(),
+                Answer.choice == bindparam(f"av{n}"),
+            )
+        )
     return where
 
 
@@ -213,6 +259,8 @@ def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:
     for name in ("role", "status", "country"):
         if getattr(filters, name):
             values[name] = getattr(filters, name)
+    for n, (key, choice) in enumerate(filters.answers):
+        values[f"ak{n}"], values[f"av{n}"] = key, choice
     return values
 
 

@@ -19,6 +19,7 @@ from .attendee_search import AttendeeFilters, attendee_select
 from .badges_pdf import Badge
 from .countries import country_name
 from .models import STATUS_CONFIRMED, Attendee, Event
+from .questions import Answers, QuestionSpec, answer_text, answers_of
 
 #: The badge CSV's columns in order (CONTRACT.md), then ``status``.
 COLUMNS: tuple[str, ...] = (
@@ -42,8 +43,16 @@ EXCEL_BOM = "\ufeff"
 BATCH_SIZE = 1000
 
 
-def columns(include_email: bool = False) -> tuple[str, ...]:
-    return COLUMNS + ((EMAIL_COLUMN,) if include_email else ())
+def columns(include_email: bool = False, questions: Sequence[QuestionSpec] = ()) -> tuple[str, ...]:
+    """The CSV's columns: COLUMNS, the e-mail if asked for, then ``q_<key>`` per question."""
+    return COLUMNS + ((EMAIL_COLUMN,) if include_email else ()) + tuple(q.name for q in questions)
+
+
+def exported_questions(
+    questions: Sequence[QuestionSpec], include_sensitive: bool = False
+) -> tuple[QuestionSpec, ...]:
+    """The questions whose answers an export carries: sensitive ones only when asked for."""
+    return tuple(q for q in questions if include_sensitive or not q.sensitive)
 
 
 def neutralised(values: Iterable[Any]) -> list[Any]:
@@ -93,22 +102,47 @@ def iter_badge_csv(
     *,
     include_email: bool = False,
     excel: bool = False,
+    questions: Sequence[QuestionSpec] = (),
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
-    """The badge CSV of the attendees ``filters`` selects, in their list order, as text chunks."""
-    names = columns(include_email)
+    """The badge CSV of the attendees ``filters`` selects, in their list order, as text chunks,
+    with a ``q_<key>`` column of answers per question of ``questions`` (see
+    ``exported_questions``)."""
+    names = columns(include_email, questions)
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(names)
     yield (EXCEL_BOM if excel else "") + header.getvalue()
-    stmt = attendee_select(event, filters, *(getattr(Attendee, name) for name in names))
+    fields = names[: len(names) - len(questions)]
+    selected = [getattr(Attendee, name) for name in fields]
+    stmt = attendee_select(event, filters, *selected, *([Attendee.id] if questions else []))
     # Core rows, not ORM ones: plain values are all a CSV needs.
     result = session.connection().execute(stmt.execution_options(yield_per=batch_size))
     try:
-        rows = (row for part in result.partitions() for row in part)
+        parts = result.partitions()
+        if questions:
+            parts = (_with_answers(session, part, questions) for part in parts)
+        rows = (row for part in parts for row in part)
         yield from _chunks(rows, names, batch_size, progress)
     finally:
         result.close()
+
+
+def _with_answers(
+    session: Session, part: Sequence[Sequence[Any]], questions: Sequence[QuestionSpec]
+) -> list[tuple[Any, ...]]:
+    """Rows that end with the attendee's id, with the id replaced by their answers' cells:
+    one query for the answers of a whole batch."""
+    found = answers_of(session, [row[-1] for row in part], questions)
+    none = Answers()
+    rows = []
+    for row in part:
+        answers = found.get(row[-1], none)
+        cells = (
+            answer_text(q, answers.values.get(q.key), answers.details.get(q.key)) for q in questions
+        )
+        rows.append((*row[:-1], *cells))
+    return rows
 
 
 #: Fields of an attendee that a printed badge shows (see badges_pdf.Badge).

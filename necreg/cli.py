@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 
 from .attendee_search import FilterError, count_select, parse_filters
 from .auth import FIRST_ADMIN_EMAIL, AccountError, create_organizer, ensure_organizer
-from .badges import for_printing, iter_badge_csv, iter_badges
+from .badges import exported_questions, for_printing, iter_badge_csv, iter_badges
 from .badges_pdf import LAYOUTS, write_badges
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
 from .mail.worker import mail_worker_command
 from .models import ORGANIZER_ROLES, ROLES, STATUSES, Event
+from .questions import event_questions
 from .registration import current_event
 from .seed import seed_demo
 
@@ -131,8 +132,18 @@ def _event_for(slug: str | None) -> Event:
 @click.option("--checked-in", default="", help="yes or no.")
 @click.option("--country", default="", help="ISO country code, e.g. US.")
 @click.option("--sort", default="", help="Sort key, as in the attendee list.")
+@click.option(
+    "--answer",
+    "answers",
+    multiple=True,
+    metavar="KEY=CHOICE",
+    help="Only those who took this choice of question KEY (repeatable).",
+)
 @click.option("--email", "include_email", is_flag=True, help="Add the e-mail column.")
 @click.option("--excel", is_flag=True, help="Start with a byte-order mark for Excel.")
+@click.option(
+    "--sensitive", "include_sensitive", is_flag=True, help="Add the answers to sensitive questions."
+)
 @click.option("--pdf", is_flag=True, help="Printable badges with QR codes instead of CSV.")
 @click.option(
     "--layout",
@@ -147,15 +158,23 @@ def export_badges_command(
     out: Path | None,
     include_email: bool,
     excel: bool,
+    include_sensitive: bool,
     pdf: bool,
     layout: str,
+    answers: tuple[str, ...],
     **filter_args: str,
 ) -> None:
     """Write the badge CSV (the same file as the dashboard's export), or with --pdf the
     printable badges (confirmed attendees unless --status is given)."""
     event = _event_for(slug)
+    asked = event_questions(db.session, event.id)
+    for answer in answers:
+        key, sep, choice = answer.partition("=")
+        if not sep:
+            raise click.UsageError(f"--answer takes KEY=CHOICE, not {answer!r}")
+        filter_args[f"q_{key.strip()}"] = choice
     try:
-        filters = parse_filters(filter_args)
+        filters = parse_filters(filter_args, asked)
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
     if pdf:
@@ -166,10 +185,16 @@ def export_badges_command(
             count = write_badges(badges, fh, layout=layout, event_name=event.name)
         click.echo(f"Wrote {count} badges ({LAYOUTS[layout].label}) to {out}.", err=True)
         return
+    questions = exported_questions(asked, include_sensitive)
     if out is None:
         stream = sys.stdout
         for chunk in iter_badge_csv(
-            db.session, event, filters, include_email=include_email, excel=excel
+            db.session,
+            event,
+            filters,
+            include_email=include_email,
+            excel=excel,
+            questions=questions,
         ):
             stream.write(chunk)
         stream.flush()
@@ -185,6 +210,7 @@ def export_badges_command(
             filters,
             include_email=include_email,
             excel=excel,
+            questions=questions,
             progress=bar.update,
         ):
             fh.write(chunk)

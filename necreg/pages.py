@@ -8,6 +8,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .extensions import db
 from .models import Attendee, Event, utcnow
+from .questions import QuestionSpec, event_questions
 from .registration import current_event
 from .speed.memo import kept
 from .stats import EventHeading, Snapshot, read_event_heading, read_snapshot, snapshot_at
@@ -25,6 +26,19 @@ def event_heading(snapshot: Snapshot) -> EventHeading:
         "event_heading",
         snapshot,
         lambda: read_event_heading(db.session, snapshot.event_id),
+        watched=False,
+    )
+
+
+def questions_of(event: Event | Snapshot) -> tuple[QuestionSpec, ...]:
+    """The questions an event asks (given as the Event or its Snapshot), read once per version
+    of the event: whatever changes its questions changes its ``updated_at`` in the same
+    transaction."""
+    event_id = event.event_id if isinstance(event, Snapshot) else event.id
+    return kept(
+        "questions",
+        (event_id, event.updated_at),
+        lambda: event_questions(db.session, event_id),
         watched=False,
     )
 

@@ -52,6 +52,7 @@ def test_registration_json(client, make_event, make_attendee):
         "first_name": "Zoë",
         "last_name": "Núñez-李",
         "waitlist_position": None,
+        "answers": {},
     }
     assert client.get(f"/api/registrations/{waiting.token}").get_json()["waitlist_position"] == 1
 

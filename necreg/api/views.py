@@ -8,7 +8,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ..extensions import db
 from ..models import Event
-from ..pages import current_snapshot
+from ..pages import current_snapshot, questions_of
+from ..questions import Answers, answers_of
 from ..registration import find_by_token, waitlist_position
 from ..speed.memo import kept
 from ..stats import Snapshot, event_stats
@@ -62,6 +63,8 @@ def registration(token: str):
     attendee = find_by_token(db.session, token)
     if attendee is None:
         abort(404)
+    questions = questions_of(attendee.event)
+    answers = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
     response = jsonify(
         code=attendee.code,
         status=attendee.status,
@@ -69,6 +72,7 @@ def registration(token: str):
         first_name=attendee.first_name,
         last_name=attendee.last_name,
         waitlist_position=waitlist_position(db.session, attendee),
+        answers=answers.as_json(),
     )
     response.cache_control.no_store = True
     return response

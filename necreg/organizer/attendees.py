@@ -34,7 +34,8 @@ from ..countries import country_name
 from ..extensions import db
 from ..forms import country_menu
 from ..models import ROLES, Attendee, AttendeeChange
-from ..pages import current_snapshot, event_attendee_or_404, event_heading
+from ..pages import current_snapshot, event_attendee_or_404, event_heading, questions_of
+from ..questions import QuestionSpec
 from ..registration import RegistrationError, cancel, restore, update_details, waitlist_position
 from ..speed.memo import kept
 from . import bp
@@ -49,10 +50,12 @@ MAX_PAGE = 100_000
 LIST_RENDERINGS_KEPT = 64
 
 
-def parse_list_args(args: Mapping[str, str]) -> tuple[AttendeeFilters, int, bool]:
+def parse_list_args(
+    args: Mapping[str, str], questions: tuple[QuestionSpec, ...] = ()
+) -> tuple[AttendeeFilters, int, bool]:
     """The list's filters, page number and whether to count every match; FilterError says what
     is wrong."""
-    filters = parse_filters(args)
+    filters = parse_filters(args, questions)
     page = args.get("page", "1")
     # isdecimal, not isdigit: "²" is a digit that int() refuses.
     if not (page.isdecimal() and 1 <= int(page) <= MAX_PAGE):
@@ -79,13 +82,18 @@ class _ListFrame:
         return self._page_urls[count_all].replace("?page=0", f"?page={number}", 1)
 
 
-def _list_frame(filters: AttendeeFilters, error: str | None) -> _ListFrame:
+def _list_frame(
+    filters: AttendeeFilters, error: str | None, questions: tuple[QuestionSpec, ...]
+) -> _ListFrame:
     def build() -> _ListFrame:
         def part(name: str) -> Markup:
             html = render_template(
                 "organizer/_attendees_frame.html",
                 part=name,
                 filters=filters,
+                chosen=dict(filters.answers),
+                questions=[q for q in questions if q.is_choice],
+                has_sensitive=any(q.sensitive for q in questions),
                 error=error,
                 country_options=country_menu(filters.country),
                 sort_labels=SORT_LABELS,
@@ -105,7 +113,7 @@ def _list_frame(filters: AttendeeFilters, error: str | None) -> _ListFrame:
             ),
         )
 
-    key = (request.script_root, filters, error)
+    key = (request.script_root, filters, error, questions)
     return kept("attendee_list_frame", key, build, size=LIST_RENDERINGS_KEPT, watched=False)
 
 
@@ -134,10 +142,14 @@ def _rows_html(rows, attendee_url: str) -> Markup:
 
 
 def _render_list_content(
-    filters: AttendeeFilters, page: ListPage | None = None, count_all: bool = False, error=None
+    filters: AttendeeFilters,
+    questions: tuple[QuestionSpec, ...],
+    page: ListPage | None = None,
+    count_all: bool = False,
+    error=None,
 ) -> Markup:
     """The list page's content (form, total, rows, pager): the same for every organizer."""
-    frame = _list_frame(filters, error)
+    frame = _list_frame(filters, error, questions)
     html = render_template(
         "organizer/_attendees_content.html",
         frame=frame,
@@ -157,15 +169,16 @@ def attendees():
     if snapshot is None:
         abort(404)
     event = event_heading(snapshot)
+    questions = questions_of(snapshot)
     try:
-        filters, page_number, count_all = parse_list_args(request.args)
+        filters, page_number, count_all = parse_list_args(request.args, questions)
     except FilterError as exc:
-        content = _render_list_content(AttendeeFilters(), error=str(exc))
+        content = _render_list_content(AttendeeFilters(), questions, error=str(exc))
         return render_template("organizer/attendees.html", event=event, content=content), 400
 
     def render() -> Markup:
         page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
-        return _render_list_content(filters, page, count_all)
+        return _render_list_content(filters, questions, page, count_all)
 
     # Kept while nothing changes: a list looked at again (a reload, paging or sorting back)
     # costs no query and no rendering. Its links depend on where the app is mounted; nothing

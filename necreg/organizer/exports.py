@@ -9,12 +9,12 @@ from flask import Response, abort, request, stream_with_context
 
 from ..attendee_search import AttendeeFilters, FilterError, parse_filters
 from ..auth import organizer_required
-from ..badges import for_printing, iter_badge_csv, iter_badges
+from ..badges import exported_questions, for_printing, iter_badge_csv, iter_badges
 from ..badges_pdf import LAYOUTS, write_badges
 from ..extensions import db
 from ..formats import is_yes
-from ..models import utcnow
-from ..pages import current_event_or_404
+from ..models import Event, utcnow
+from ..pages import current_event_or_404, questions_of
 from . import bp
 
 
@@ -33,11 +33,11 @@ def _refused(message: str) -> Response:
     return Response(message + "\n", 400, mimetype="text/plain")
 
 
-def _requested_filters() -> AttendeeFilters:
+def _requested_filters(event: Event) -> AttendeeFilters:
     """The attendee list's filters from the query string; a wrong one ends the request with 400
     and what is wrong, as text."""
     try:
-        return parse_filters(request.args)
+        return parse_filters(request.args, questions_of(event))
     except FilterError as exc:
         abort(_refused(str(exc)))
 
@@ -51,13 +51,16 @@ def _stamp() -> str:
 @organizer_required(admin=True)
 def export_badges():
     event = current_event_or_404()
-    filters = _requested_filters()
+    filters = _requested_filters(event)
     chunks = iter_badge_csv(
         db.session,
         event,
         filters,
         include_email=is_yes(request.args.get("email")),
         excel=is_yes(request.args.get("excel")),
+        questions=exported_questions(
+            questions_of(event), include_sensitive=is_yes(request.args.get("sensitive"))
+        ),
     )
     filename = f"badges-{event.slug}-{_stamp()}.csv"
     return download(chunks, filename, "text/csv; charset=utf-8")
@@ -68,7 +71,7 @@ def export_badges():
 def export_badges_pdf():
     """Printable badges with QR codes; ``layout`` is one of LAYOUTS (default A4)."""
     event = current_event_or_404()
-    filters = _requested_filters()
+    filters = _requested_filters(event)
     layout = request.args.get("layout", "a4")
     if layout not in LAYOUTS:
         return _refused(f"Unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.")

@@ -19,7 +19,14 @@ from ..countries import country_name
 from ..extensions import db, limiter
 from ..formats import email_key
 from ..models import MAX_LENGTHS, STATUS_CANCELLED, Attendee, Event, utcnow
-from ..pages import CSRF_SLOT, current_event_or_404, current_snapshot, with_visitor_csrf
+from ..pages import (
+    CSRF_SLOT,
+    current_event_or_404,
+    current_snapshot,
+    questions_of,
+    with_visitor_csrf,
+)
+from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
 from ..registration import (
     AlreadyCancelled,
     NoRoom,
@@ -30,6 +37,7 @@ from ..registration import (
     register,
     resend_links,
     room_left,
+    update_answers,
     update_details,
     waitlist_position,
 )
@@ -72,12 +80,20 @@ def _render_landing(snapshot: Snapshot) -> str:
 
 
 def _render_form_page(
-    form: RegistrationForm, event: Event, status: int = 200, is_open: bool | None = None, **extra
+    form: RegistrationForm,
+    event: Event,
+    status: int = 200,
+    is_open: bool | None = None,
+    answers: dict[str, list[str]] | None = None,
+    answer_errors: dict[str, str] | None = None,
 ):
+    """The form page; ``answers``: what to show in the questions' inputs (input name ->
+    values), ``answer_errors``: a message per question key."""
     if is_open is None:
         is_open = event.registration_open(utcnow())
     room = room_left(db.session, event)
     form.show_room(room, _threshold())
+    questions = questions_of(event)
     page = render_template(
         "public/register.html",
         form=form,
@@ -85,7 +101,10 @@ def _render_form_page(
         is_open=is_open,
         room=room,
         threshold=_threshold(),
-        **extra,
+        questions=questions,
+        answers=answers or {},
+        answer_errors=answer_errors or {},
+        more_errors=error_links(questions, answer_errors or {}),
     )
     return page, status
 
@@ -116,19 +135,24 @@ def register_page():
     form = RegistrationForm()
     if not event.registration_open(utcnow()):
         return _render_form_page(form, event, 403)
-    if not form.validate():
-        return _render_form_page(form, event, 400)
+    questions = questions_of(event)
+    answers, answer_errors = clean_answers(questions, form.role.data, request.form)
+    sent = sent_values(questions, request.form)
+    if not form.validate() or answer_errors:
+        return _render_form_page(form, event, 400, answers=sent, answer_errors=answer_errors)
     try:
         attendee = register(
             db.session,
             event,
             form.registrant(),
             code_prefix=current_app.config["ATTENDEE_CODE_PREFIX"],
+            questions=questions,
+            answers=answers,
         )
     except RegistrationError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
-        return _render_form_page(form, event, 409)
+        return _render_form_page(form, event, 409, answers=sent)
     token = attendee.token  # read before the commit expires it, or it is loaded again
     db.session.commit()
     return redirect(url_for(".registration", token=token), 303)
@@ -141,8 +165,18 @@ def _attendee_or_404(token: str) -> Attendee:
     return attendee
 
 
-def _registration_page(attendee: Attendee, form: DetailsForm | None = None, status: int = 200):
+def _registration_page(
+    attendee: Attendee,
+    form: DetailsForm | None = None,
+    status: int = 200,
+    sent: dict[str, list[str]] | None = None,
+    answer_errors: dict[str, str] | None = None,
+):
+    """The self-service page; ``sent`` and ``answer_errors``: the questions' inputs as sent
+    and their errors, when the details were refused."""
     event = attendee.event
+    questions = questions_of(event)
+    stored = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
     if form is None and attendee.status != STATUS_CANCELLED:
         form = DetailsForm(obj=attendee)
     if form is not None:
@@ -155,6 +189,12 @@ def _registration_page(attendee: Attendee, form: DetailsForm | None = None, stat
         position=waitlist_position(db.session, attendee),
         form=form,
         notices=get_flashed_messages(),
+        questions=questions,
+        asked=[q for q in questions if q.asked_of(attendee.role)],
+        stored=stored,
+        answers=stored.form_values(questions) if sent is None else sent,
+        answer_errors=answer_errors or {},
+        more_errors=error_links(questions, answer_errors or {}),
     )
     return page, status, PRIVATE
 
@@ -168,14 +208,18 @@ def registration(token: str):
         return _registration_page(attendee)
     if attendee.status == STATUS_CANCELLED:
         return _registration_page(attendee, status=409)
-    if not form.validate():
-        return _registration_page(attendee, form, 400)
+    questions = questions_of(attendee.event)
+    answers, answer_errors = clean_answers(questions, form.role.data, request.form)
+    sent = sent_values(questions, request.form)
+    if not form.validate() or answer_errors:
+        return _registration_page(attendee, form, 400, sent, answer_errors)
     try:
         changes = update_details(db.session, attendee, form.details())
     except NoRoom as exc:
         db.session.rollback()
         form.role.errors = [*form.role.errors, str(exc)]
-        return _registration_page(attendee, form, 409)
+        return _registration_page(attendee, form, 409, sent)
+    changes |= update_answers(db.session, attendee, questions, answers)
     db.session.commit()
     flash("Your details are saved." if changes else "Nothing was changed.")
     return redirect(url_for(".registration", token=token), 303)
