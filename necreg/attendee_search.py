@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .countries import country_names
@@ -236,18 +236,17 @@ def _where(shape: tuple[Any, ...]) -> list[Any]:
         where.append(column.is_not(None) if checked_in else column.is_(None))
     if country:
         where.append(Attendee.country == bindparam("country"))
-    # Took the choice: an answer row of the question (found by key) with that choice.
+    # Took the choice: among the attendees of the answer rows of the question (found by key)
+    # with that choice, which the index on (question_id, choice, attendee_id) lists.
     for n in range(answers):
         question = select(Question.id).where(
             Question.event_id == bindparam("event"), Question.key == bindparam(f"ak{n}")
         )
-        where.append(
-            exists().where(
-                Answer.attendee_id == Attendee.id,
-                Answer.question_id == question.scalar_subquery(),
-                Answer.choice == bindparam(f"av{n}"),
-            )
+        took = select(Answer.attendee_id).where(
+            Answer.question_id == question.scalar_subquery(),
+            Answer.choice == bindparam(f"av{n}"),
         )
+        where.append(Attendee.id.in_(took))
     return where
 
 

@@ -35,7 +35,7 @@ from ..extensions import db
 from ..forms import country_menu
 from ..models import ROLES, Attendee, AttendeeChange
 from ..pages import current_snapshot, event_attendee_or_404, event_heading, questions_of
-from ..questions import QuestionSpec
+from ..questions import Answers, QuestionSpec, answers_of, event_questions
 from ..registration import RegistrationError, cancel, restore, update_details, waitlist_position
 from ..speed.memo import kept
 from . import bp
@@ -201,9 +201,14 @@ def _render_attendee_page(
         .scalars()
         .all()
     )
+    # Questions no longer asked too: their answers were given and stay.
+    questions = event_questions(db.session, attendee.event_id, retired=True)
+    answers = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
     page = render_template(
         "organizer/attendee.html",
         event=attendee.event,
+        questions=questions,
+        answers=answers,
         attendee=attendee,
         form=form,
         action_form=ActionForm(),
