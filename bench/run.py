@@ -329,11 +329,16 @@ def postgres_schema(url: str) -> tuple[str, object]:
 
 
 def prepare(
-    tmp: Path, attendees: int, cleanup: list, extra: dict[str, str] | None = None
+    tmp: Path,
+    attendees: int,
+    cleanup: list,
+    extra: dict[str, str] | None = None,
+    event_text: str | None = None,
 ) -> tuple[dict[str, str], str, float]:
     """A database (SQLite in ``tmp``, or a new schema of NECREG_BENCH_DATABASE_URL, dropped by
-    ``cleanup``) with the benchmark event, ``attendees`` seeded and the organizer ORGANIZER.
-    Returns the app's settings, the database's name and how long seeding took."""
+    ``cleanup``) with the benchmark event (or the event file ``event_text``), ``attendees``
+    seeded and the organizer ORGANIZER. Returns the app's settings, the database's name and
+    how long seeding took."""
     bench_url = os.environ.get("NECREG_BENCH_DATABASE_URL")
     if bench_url:
         database_url, drop = postgres_schema(bench_url)
@@ -352,7 +357,7 @@ def prepare(
     }
     env = necreg_env(settings)
     necreg(env, "db", "upgrade")
-    load_event(env, tmp / "bench-event.toml", prepared_event(attendees))
+    load_event(env, tmp / "bench-event.toml", event_text or prepared_event(attendees))
     seed_seconds = necreg(env, "seed-demo", "--attendees", str(attendees))
     password = ORGANIZER[1]
     necreg(env, "create-organizer", ORGANIZER[0], stdin=f"{password}\n{password}\n")

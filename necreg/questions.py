@@ -37,7 +37,7 @@ CHOICE_TYPES = ("choice", "multi", "yes_no")
 YES_NO = (("yes", "Yes"), ("no", "No"))
 #: The label of the "Other" choice and of its text.
 OTHER_LABEL = "Other"
-OTHER_TEXT_LABEL = "Please say what"
+OTHER_TEXT_LABEL = "If other, please say what"
 
 #: What an answer is in Python: text, a choice's value, several values, or yes/no.
 AnswerValue = str | tuple[str, ...] | bool

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from .counters import bulk_load, role_counts
@@ -22,12 +22,14 @@ from .models import (
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
+    Answer,
     Attendee,
     Event,
     default_badge_name,
     new_code,
     utcnow,
 )
+from .questions import OTHER, QuestionSpec, event_questions
 from .registration import has_room, lock_event
 
 #: Shares of the four roles among registrants.
@@ -134,6 +136,7 @@ def seed_demo(
     offsets = sorted((rng.random() ** 0.6 for _ in range(count)), reverse=True)
     rows: list[dict[str, Any]] = []
     added = 0
+    before = session.execute(select(func.coalesce(func.max(Attendee.id), 0))).scalar_one()
     with bulk_load(session, event):
         for n, offset in enumerate(offsets, start=1):
             role = rng.choices(roles, weights)[0]
@@ -186,7 +189,63 @@ def seed_demo(
             added += len(rows)
             if progress:
                 progress(len(rows))
+    questions = event_questions(session, event.id)
+    if questions:
+        new_ids = session.execute(
+            select(Attendee.id, Attendee.role)
+            .where(Attendee.event_id == event.id, Attendee.id > before)
+            .order_by(Attendee.id)
+        ).all()
+        _seed_answers(session, questions, new_ids, rng, batch_size)
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics after a bulk load, or the planner keeps guessing a tiny table.
         session.execute(text("ANALYZE attendees"))
+        session.execute(text("ANALYZE answers"))
     return added
+
+
+#: Share of registrants who leave an optional question unanswered, and who take the first
+#: choice of a question (the common answer: "None" of dietary needs).
+SKIPPED_SHARE = 0.3
+FIRST_CHOICE_SHARE = 0.6
+OTHER_TEXTS = ("No nuts", "Shellfish allergy", "Low FODMAP", "A seat near the door")
+
+
+def _seed_answer(question: QuestionSpec, rng: random.Random) -> list[dict[str, Any]]:
+    """One registrant's answer rows to ``question``, made up (Answer columns but the ids)."""
+    if not question.required and rng.random() < SKIPPED_SHARE:
+        return []
+    if question.type in ("text", "textarea"):
+        return [{"choice": None, "text": rng.choice(OTHER_TEXTS)}]
+    values = [value for value, _label in question.options]
+    if question.type == "multi":
+        chosen = rng.sample(values, k=min(len(values), rng.choice((1, 1, 1, 2))))
+    elif rng.random() < FIRST_CHOICE_SHARE:
+        chosen = values[:1]
+    else:
+        chosen = [rng.choice(values)]
+    return [
+        {"choice": value, "text": rng.choice(OTHER_TEXTS) if value == OTHER else None}
+        for value in chosen
+    ]
+
+
+def _seed_answers(
+    session: Session,
+    questions: tuple[QuestionSpec, ...],
+    attendees: list[Any],
+    rng: random.Random,
+    batch_size: int,
+) -> None:
+    """Made-up answers of ``attendees`` ((id, role) rows) to the questions asked of them."""
+    rows: list[dict[str, Any]] = []
+    for attendee_id, role in attendees:
+        for question in questions:
+            if question.asked_of(role):
+                for row in _seed_answer(question, rng):
+                    rows.append({"attendee_id": attendee_id, "question_id": question.id, **row})
+        if len(rows) >= batch_size:
+            session.execute(insert(Answer), rows)
+            rows = []
+    if rows:
+        session.execute(insert(Answer), rows)

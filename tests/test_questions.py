@@ -402,3 +402,38 @@ def test_the_shipped_event_file_asks_the_nec_symposium_questions(app):
     assert {c["value"] for c in checked["family_support"]["choices"]} == {
         "childcare", "lactation_room",
     }  # fmt: skip
+
+
+def test_the_organizer_sees_the_answers_on_the_attendee_page(app, client, admin_client, event):
+    response = client.post("/register", data=answered_form(client))
+    token = response.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        attendee_id = db.session.execute(
+            select(Attendee.id).where(Attendee.token == token)
+        ).scalar_one()
+    page = unescape(admin_client.get(f"/organizer/attendees/{attendee_id}").get_data(as_text=True))
+    assert "<dt>Dietary requirements</dt><dd>Other: No shellfish</dd>" in page
+    assert "<dt>Accessibility needs</dt><dd>Wheelchair access; Other: Step-free seat</dd>" in page
+    assert "<dt>Photos of me are fine</dt><dd>No</dd>" in page
+
+
+def test_seed_demo_makes_up_answers_to_the_questions_asked(app, event):
+    from necreg.seed import seed_demo
+
+    with app.app_context():
+        loaded = db.session.get(Event, event)
+        seed_demo(db.session, loaded, 200, code_prefix="NEC", seed=7)
+        db.session.commit()
+        per_question = dict(
+            db.session.execute(
+                select(Question.key, func.count(func.distinct(Answer.attendee_id)))
+                .join(Answer, Answer.question_id == Question.id)
+                .group_by(Question.key)
+            ).all()
+        )
+        assert per_question["dietary"] == 200  # required: everyone answers
+        assert 0 < per_question["photo_ok"] < 200  # optional: some leave it
+        families = db.session.execute(
+            select(func.count()).select_from(Attendee).where(Attendee.role == "family")
+        ).scalar_one()
+        assert per_question.get("children", 0) == families  # asked of families only
