@@ -185,17 +185,14 @@ def export_badges_command(
             count = write_badges(badges, fh, layout=layout, event_name=event.name)
         click.echo(f"Wrote {count} badges ({LAYOUTS[layout].label}) to {out}.", err=True)
         return
-    questions = exported_questions(asked, include_sensitive)
+    csv_options = {
+        "include_email": include_email,
+        "excel": excel,
+        "questions": exported_questions(asked, include_sensitive),
+    }
     if out is None:
         stream = sys.stdout
-        for chunk in iter_badge_csv(
-            db.session,
-            event,
-            filters,
-            include_email=include_email,
-            excel=excel,
-            questions=questions,
-        ):
+        for chunk in iter_badge_csv(db.session, event, filters, **csv_options):
             stream.write(chunk)
         stream.flush()
         return
@@ -204,15 +201,7 @@ def export_badges_command(
         out.open("w", encoding="utf-8", newline="") as fh,
         click.progressbar(length=total, label="Exporting badges", file=sys.stderr) as bar,
     ):
-        for chunk in iter_badge_csv(
-            db.session,
-            event,
-            filters,
-            include_email=include_email,
-            excel=excel,
-            questions=questions,
-            progress=bar.update,
-        ):
+        for chunk in iter_badge_csv(db.session, event, filters, **csv_options, progress=bar.update):
             fh.write(chunk)
     click.echo(f"Wrote {total} attendees to {out}.", err=True)
 

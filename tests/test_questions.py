@@ -437,3 +437,23 @@ def test_seed_demo_makes_up_answers_to_the_questions_asked(app, event):
             select(func.count()).select_from(Attendee).where(Attendee.role == "family")
         ).scalar_one()
         assert per_question.get("children", 0) == families  # asked of families only
+
+
+def test_the_cli_export_filters_by_an_answer_and_adds_sensitive_answers_when_asked(
+    app, client, runner, event
+):
+    assert client.post("/register", data=answered_form(client)).status_code == 303
+    other = answered_form(client, email="two@example.org", q_dietary="vegan")
+    assert client.post("/register", data=other).status_code == 303
+    result = runner.invoke(args=["export-badges", "--answer", "dietary=vegan"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["q_dietary"] for row in rows] == ["vegan"]
+    assert "q_access" not in rows[0]
+    result = runner.invoke(args=["export-badges", "--answer", "dietary=other", "--sensitive"])
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert row["q_access"] == "wheelchair; other: Step-free seat"
+    result = runner.invoke(args=["export-badges", "--answer", "dietary"])
+    assert result.exit_code == 2 and "KEY=CHOICE" in result.output
+    result = runner.invoke(args=["export-badges", "--answer", "dietary=caviar"])
+    assert result.exit_code == 2 and "no choice 'caviar'" in result.output
