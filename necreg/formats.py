@@ -1,13 +1,22 @@
 """Values as people type them and as files and JSON carry them, each read or written in one
-place: e-mail addresses, yes/no answers and timestamps."""
+place: e-mail addresses, yes/no answers, timestamps and control characters in text."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, func
+
+#: Control characters a text of several lines may hold: line breaks and tabs.
+LINE_CONTROLS = "\n\r\t"
+
+
+def has_control_characters(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc) not in ``allowed``."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
 
 class InvalidEmail(ValueError):

@@ -3,8 +3,6 @@ each fact: lengths (models.MAX_LENGTHS), e-mail normalisation (formats.py), coun
 
 from __future__ import annotations
 
-import unicodedata
-
 from flask import current_app
 from markupsafe import Markup, escape
 from wtforms import EmailField, Field, SelectField, StringField
@@ -12,7 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from wtforms.widgets import html_params
 
 from .countries import countries, country_names, country_options
-from .formats import InvalidEmail, normalise_email
+from .formats import InvalidEmail, has_control_characters, normalise_email
 from .models import MAX_LENGTHS
 from .speed.memo import kept
 
@@ -22,7 +20,7 @@ def strip(value: str | None) -> str | None:
 
 
 def no_control_characters(form, field: Field) -> None:
-    if field.data and any(unicodedata.category(ch) == "Cc" for ch in field.data):
+    if field.data and has_control_characters(field.data):
         raise ValidationError("Please remove line breaks, tabs and other control characters.")
 
 
