@@ -9,21 +9,20 @@ the CSV, the JSON and the attendee list's filter all read them from here.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from .formats import LINE_CONTROLS, has_control_characters
 from .models import (
     QUESTION_MAX_LENGTHS,
     QUESTION_TYPES,
     ROLES,
     Answer,
-    Attendee,
     Event,
     Question,
     utcnow,
@@ -32,7 +31,7 @@ from .models import (
 KEY_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 #: The value of the "Other" choice of a question with ``other = true``.
 OTHER = "other"
-#: Types whose answers are choices (stored in Answer.choice, filterable, totalled).
+#: Types whose answers are choices (stored in Answer.choice, the list filters by them).
 CHOICE_TYPES = ("choice", "multi", "yes_no")
 YES_NO = (("yes", "Yes"), ("no", "No"))
 #: The label of the "Other" choice and of its text.
@@ -283,29 +282,27 @@ def save_question(
     otherwise mean something else. A choice that has answers cannot be taken away either.
     """
     changes = {k: [getattr(question, k), v] for k, v in values.items() if getattr(question, k) != v}
-    if question.id is not None and ({"key", "type", "choices", "other"} & set(changes)):
-        if {"key", "type"} & set(changes) and _has_answers(session, question.id):
-            raise QuestionError(
-                f"question {question.key}: it has answers, so its key and type stay as they are"
-            )
-        kept = {c["value"] for c in values.get("choices", question.choices)}
+    if {"key", "type"} & set(changes) and _has_answers(session, question.id):
+        raise QuestionError(
+            f"question {question.key}: it has answers, so its key and type stay as they are"
+        )
+    if {"choices", "other"} & set(changes) and question.type in ("choice", "multi"):
+        offered = {c["value"] for c in values.get("choices", question.choices)}
         if values.get("other", question.other):
-            kept.add(OTHER)
-        gone = session.execute(
+            offered.add(OTHER)
+        taken = session.execute(
             select(Answer.choice)
-            .where(Answer.question_id == question.id, Answer.choice.is_not(None))
-            .where(Answer.choice.not_in(kept) if kept else True)
+            .where(Answer.question_id == question.id, Answer.choice.not_in(offered))
             .limit(1)
         ).first()
-        if gone is not None and question.type in ("choice", "multi"):
+        if taken is not None:
             raise QuestionError(
-                f"question {question.key}: the choice {gone[0]!r} has answers and must stay"
+                f"question {question.key}: the choice {taken[0]!r} has answers and must stay"
             )
+    if question.retired_at is not None and "retired_at" not in values:
+        changes["retired_at"] = [question.retired_at, None]  # asked again
     for name, (_old, new) in changes.items():
         setattr(question, name, new)
-    if question.retired_at is not None and "retired_at" not in values:
-        question.retired_at = None
-        changes["retired_at"] = [True, None]
     return changes
 
 
@@ -344,18 +341,13 @@ def sync_questions(
 # --- answers --------------------------------------------------------------------------------
 
 
-def _control_characters(text: str, *, lines: bool) -> bool:
-    allowed = "\n\r\t" if lines else ""
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
-
-
 def _written(question: QuestionSpec, raw: str, errors: dict[str, str]) -> str:
     kind = "textarea" if question.type == "textarea" else "text"
     text = raw.strip()
     limit = QUESTION_MAX_LENGTHS[kind]
     if len(text) > limit:
         errors[question.key] = f"Please use at most {limit} characters."
-    elif _control_characters(text, lines=kind == "textarea"):
+    elif has_control_characters(text, LINE_CONTROLS if kind == "textarea" else ""):
         errors[question.key] = "Please remove tabs and other control characters."
     return text
 
@@ -436,26 +428,40 @@ def error_links(
     return [(q.anchor, q.label, errors[q.key]) for q in questions if q.key in errors]
 
 
-def _rows(question: QuestionSpec, value: AnswerValue, detail: str | None) -> list[dict[str, Any]]:
-    if question.type in ("text", "textarea"):
-        return [{"choice": None, "text": value}]
+def _chosen(value: AnswerValue) -> tuple[str, ...]:
+    """The choice values of a choice-like answer: yes/no, one choice or several."""
     if isinstance(value, bool):
-        return [{"choice": "yes" if value else "no", "text": None}]
-    chosen = value if isinstance(value, tuple) else (value,)
-    return [{"choice": c, "text": detail if c == OTHER else None} for c in chosen]
+        return ("yes" if value else "no",)
+    return value if isinstance(value, tuple) else (value,)
 
 
-def answer_text(question: QuestionSpec, value: AnswerValue | None, detail: str | None) -> str:
-    """An answer as a person reads it (the CSV cell, the audit trail): choices as their
-    values, several joined with ``; ``, yes/no, "other: <text>"."""
+def answer_rows(
+    question: QuestionSpec, value: AnswerValue, detail: str | None
+) -> list[dict[str, Any]]:
+    """The Answer rows (``choice`` and ``text``; the ids are the caller's) of one answer."""
+    if not question.is_choice:
+        return [{"choice": None, "text": value}]
+    return [{"choice": c, "text": detail if c == OTHER else None} for c in _chosen(value)]
+
+
+def answer_text(
+    question: QuestionSpec,
+    value: AnswerValue | None,
+    detail: str | None,
+    *,
+    labels: bool = False,
+) -> str:
+    """An answer as a person reads it: several choices joined with ``; ``, and "other: <text>".
+    Choices as their values (the CSV cell, the audit trail: yes, no, vegan), or with
+    ``labels`` as the form words them (the pages: Yes, No, Vegan)."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    chosen = value if isinstance(value, tuple) else (value,)
-    if question.type in ("text", "textarea"):
+    if not question.is_choice:
         return str(value)
-    return "; ".join(f"{OTHER}: {detail}" if c == OTHER and detail else c for c in chosen)
+    words = question.choice_label if labels else str
+    return "; ".join(
+        f"{words(c)}: {detail}" if c == OTHER and detail else words(c) for c in _chosen(value)
+    )
 
 
 def _read(
@@ -540,28 +546,10 @@ def save_answers(
         {"attendee_id": attendee_id, "question_id": question.id, **row}
         for question in asked
         if question.id in changed_ids and question.key in answers.values
-        for row in _rows(question, answers.values[question.key], answers.details.get(question.key))
+        for row in answer_rows(
+            question, answers.values[question.key], answers.details.get(question.key)
+        )
     ]
     if rows:
         session.execute(Answer.__table__.insert(), rows)
     return changes
-
-
-def choice_totals(
-    session: Session, event_id: int, questions: Iterable[QuestionSpec], active: Any
-) -> dict[str, dict[str, int]]:
-    """How many of the attendees ``active`` selects (a condition on Attendee) took each choice
-    of each choice-like question, by key and value (0 for choices nobody took)."""
-    asked = [q for q in questions if q.is_choice]
-    if not asked:
-        return {}
-    rows = session.execute(
-        select(Answer.question_id, Answer.choice, func.count())
-        .join(Attendee, Attendee.id == Answer.attendee_id)
-        .where(Attendee.event_id == event_id, active, Answer.question_id.in_([q.id for q in asked]))
-        .group_by(Answer.question_id, Answer.choice)
-    ).all()
-    counted = {(qid, choice): n for qid, choice, n in rows}
-    return {
-        q.key: {value: counted.get((q.id, value), 0) for value, _label in q.options} for q in asked
-    }

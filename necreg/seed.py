@@ -29,7 +29,7 @@ from .models import (
     new_code,
     utcnow,
 )
-from .questions import OTHER, QuestionSpec, event_questions
+from .questions import OTHER, AnswerValue, QuestionSpec, answer_rows, event_questions
 from .registration import has_room, lock_event
 
 #: Shares of the four roles among registrants.
@@ -211,23 +211,21 @@ FIRST_CHOICE_SHARE = 0.6
 OTHER_TEXTS = ("No nuts", "Shellfish allergy", "Low FODMAP", "A seat near the door")
 
 
-def _seed_answer(question: QuestionSpec, rng: random.Random) -> list[dict[str, Any]]:
-    """One registrant's answer rows to ``question``, made up (Answer columns but the ids)."""
-    if not question.required and rng.random() < SKIPPED_SHARE:
-        return []
-    if question.type in ("text", "textarea"):
-        return [{"choice": None, "text": rng.choice(OTHER_TEXTS)}]
+def _seed_answer(question: QuestionSpec, rng: random.Random) -> tuple[AnswerValue, str | None]:
+    """One registrant's made-up answer to ``question`` and the text of its "Other", if any."""
+    if not question.is_choice:
+        return rng.choice(OTHER_TEXTS), None
     values = [value for value, _label in question.options]
     if question.type == "multi":
-        chosen = rng.sample(values, k=min(len(values), rng.choice((1, 1, 1, 2))))
+        chosen = tuple(rng.sample(values, k=min(len(values), rng.choice((1, 1, 1, 2)))))
     elif rng.random() < FIRST_CHOICE_SHARE:
-        chosen = values[:1]
+        chosen = (values[0],)
     else:
-        chosen = [rng.choice(values)]
-    return [
-        {"choice": value, "text": rng.choice(OTHER_TEXTS) if value == OTHER else None}
-        for value in chosen
-    ]
+        chosen = (rng.choice(values),)
+    detail = rng.choice(OTHER_TEXTS) if OTHER in chosen else None
+    if question.type == "yes_no":
+        return chosen == ("yes",), None
+    return (chosen if question.type == "multi" else chosen[0]), detail
 
 
 def _seed_answers(
@@ -241,9 +239,13 @@ def _seed_answers(
     rows: list[dict[str, Any]] = []
     for attendee_id, role in attendees:
         for question in questions:
-            if question.asked_of(role):
-                for row in _seed_answer(question, rng):
-                    rows.append({"attendee_id": attendee_id, "question_id": question.id, **row})
+            if not question.asked_of(role):
+                continue
+            if not question.required and rng.random() < SKIPPED_SHARE:
+                continue
+            value, detail = _seed_answer(question, rng)
+            for row in answer_rows(question, value, detail):
+                rows.append({"attendee_id": attendee_id, "question_id": question.id, **row})
         if len(rows) >= batch_size:
             session.execute(insert(Answer), rows)
             rows = []

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .models import ROLES, utcnow
 from .qr import qr_svg
-from .questions import OTHER_TEXT_LABEL
+from .questions import OTHER_TEXT_LABEL, answer_text
 
 # Raw HTML in event text is shown as text, never run: organizers write Markdown only.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -71,6 +71,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["now_utc"] = utcnow
     app.jinja_env.globals["qr_svg"] = qr_svg
     app.jinja_env.globals["other_text_label"] = OTHER_TEXT_LABEL
+    app.jinja_env.globals["answer_text"] = answer_text
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
