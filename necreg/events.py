@@ -143,24 +143,25 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
             .where(Event.is_current, Event.slug != values["slug"])
             .values(is_current=False)
         )
-    if event is None:
+    created = event is None
+    if created:
         event = Event(**values)
         session.add(event)
         session.flush()
-        sync_questions(session, event, questions)
-        return event, True
-    lock_event(session, event)
-    for key, value in values.items():
-        setattr(event, key, value)
+    else:
+        lock_event(session, event)
+        for key, value in values.items():
+            setattr(event, key, value)
     try:
         if sync_questions(session, event, questions):
             event.updated_at = utcnow()  # pages that show the questions are made again
     except QuestionError as exc:
         raise EventFileError(str(exc)) from None
     session.flush()
-    # A cap raised (or removed) makes room for people on the waiting list.
-    promote_waitlisted(session, event)
-    return event, False
+    if not created:
+        # A cap raised (or removed) makes room for people on the waiting list.
+        promote_waitlisted(session, event)
+    return event, created
 
 
 #: What organizers change on the event settings page (the rest comes from the event file).
