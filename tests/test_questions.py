@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from html import unescape
 
 import pytest
@@ -24,8 +24,9 @@ from necreg.questions import (
     answer_text,
     clean_answers,
     definitions,
+    event_questions,
 )
-from necreg.registration import SENSITIVE_CHANGE
+from necreg.registration import SENSITIVE_CHANGE, update_answers
 
 QUESTIONS = [
     {
@@ -457,3 +458,24 @@ def test_the_cli_export_filters_by_an_answer_and_adds_sensitive_answers_when_ask
     assert result.exit_code == 2 and "KEY=CHOICE" in result.output
     result = runner.invoke(args=["export-badges", "--answer", "dietary=caviar"])
     assert result.exit_code == 2 and "no choice 'caviar'" in result.output
+
+
+def test_changed_answers_change_the_registrations_row(app, client, event):
+    """Every instance's watch hears of a change to the attendees table (on PostgreSQL a notice
+    from its trigger; answers have none of their own), so a change of answers changes the
+    registration's row too: its ``updated_at``."""
+    response = client.post("/register", data=answered_form(client))
+    token = response.headers["Location"].rsplit("/", 1)[1]
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        attendee = db.session.execute(select(Attendee).where(Attendee.token == token)).scalar_one()
+        asked = event_questions(db.session, attendee.event_id)
+        answers, errors = clean_answers(asked, attendee.role, {"q_dietary": "vegan"})
+        assert errors == {}
+        assert update_answers(db.session, attendee, asked, answers, now=later)
+        db.session.commit()
+        assert db.session.get(Attendee, attendee.id).updated_at == later
+        # Nothing changed: the row is left alone.
+        assert update_answers(db.session, attendee, asked, answers, now=datetime.now(UTC)) == {}
+        db.session.commit()
+        assert db.session.get(Attendee, attendee.id).updated_at == later
