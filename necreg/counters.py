@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from .models import ROLES, Event, Tally
+from .models import ROLES, STATUS_CONFIRMED, Event, Tally
 from .places import place_unplaced
-from .triggers import COUNTING_SQLITE, DAY_SQL, TALLY_TERMS
+from .triggers import ANSWER_KEY, COUNTING_SQLITE, DAY_SQL, TALLY_TERMS
 
 _tallies = Tally.__table__
 _of_event = _tallies.c.event_id == bindparam("event")
@@ -76,6 +76,14 @@ def institutions() -> Select[Any]:
     ).group_by(folded)
 
 
+_RECOUNT_ANSWERS = text(
+    "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)"  # noqa: S608 - our own SQL
+    f" SELECT t.event_id, 'answer', {ANSWER_KEY.format(a='s')}, 0, count(*), CURRENT_TIMESTAMP"
+    " FROM answers s JOIN attendees t ON t.id = s.attendee_id"
+    " WHERE t.event_id = :e AND t.status = :active AND s.choice IS NOT NULL GROUP BY 1, 3"
+)
+
+
 def recount(session: Session, event: Event) -> None:
     """Count the event's tallies afresh from its registrations, and give a place to its active
     attendees without one: after a bulk load that skipped the per-row trigger
@@ -95,6 +103,7 @@ def recount(session: Session, event: Event) -> None:
             ),
             params,
         )
+    session.execute(_RECOUNT_ANSWERS, {**params, "active": STATUS_CONFIRMED})
     bumped = session.execute(
         text(
             "UPDATE tallies SET n = n + 1, changed_at = CURRENT_TIMESTAMP"
@@ -126,14 +135,18 @@ def bulk_load(session: Session, event: Event) -> Iterator[None]:
     if dialect == "postgresql":
         session.execute(text("SET LOCAL necreg.bulk_load = 'on'"))
     else:
-        session.execute(text(f"DROP TRIGGER {_SQLITE_INSERT_TRIGGER}"))
+        for name in _SQLITE_INSERT_TRIGGERS:
+            session.execute(text(f"DROP TRIGGER {name}"))
     yield
     if dialect == "postgresql":
         session.execute(text("SET LOCAL necreg.bulk_load = 'off'"))
     else:
-        session.execute(text(COUNTING_SQLITE[0]))
+        for statement in COUNTING_SQLITE:
+            if statement.startswith(tuple(f"CREATE TRIGGER {n} " for n in _SQLITE_INSERT_TRIGGERS)):
+                session.execute(text(statement))
     recount(session, event)
 
 
-#: The SQLite trigger a bulk load sets aside: the first of COUNTING_SQLITE.
-_SQLITE_INSERT_TRIGGER = "attendees_tally_insert"
+#: The SQLite triggers a bulk load sets aside (of COUNTING_SQLITE): registrations' and
+#: answers'.
+_SQLITE_INSERT_TRIGGERS = ("attendees_tally_insert", "answers_tally_insert")

@@ -39,6 +39,19 @@ ROLES: dict[str, str] = {
     "advocate": "Advocate",
 }
 
+#: The role of a companion registered by a lead registrant (a household): not offered on the
+#: form, never capped by role.
+GUEST_ROLE = "guest"
+#: Every role an attendee row may hold, with its label.
+ATTENDEE_ROLES: dict[str, str] = {**ROLES, GUEST_ROLE: "Companion"}
+#: How a companion's age is given; an infant takes a place only if the event says so.
+AGE_BANDS: dict[str, str] = {"adult": "Adult", "child": "Child", "infant": "Infant"}
+INFANT = "infant"
+#: How one attends, when the event is also online (``virtual``).
+IN_PERSON = "in_person"
+VIRTUAL = "virtual"
+ATTENDANCE: dict[str, str] = {IN_PERSON: "In person", VIRTUAL: "Online"}
+
 #: Registration statuses. Only ``confirmed`` counts as an active attendee (Attendee.is_active).
 STATUS_CONFIRMED = "confirmed"
 STATUS_WAITLISTED = "waitlisted"
@@ -55,7 +68,15 @@ MAX_LENGTHS = {
     "institution": 200,
 }
 #: The same for an event's texts (event file and settings page).
-EVENT_MAX_LENGTHS = {"name": 200, "tagline": 300, "venue": 200}
+EVENT_MAX_LENGTHS = {
+    "name": 200,
+    "tagline": 300,
+    "venue": 200,
+    "join_url": 500,
+    "consent_version": 40,
+}
+#: The most companions an event may let a registrant bring.
+MAX_GUESTS_LIMIT = 10
 
 #: Alphabet of attendee codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -140,6 +161,11 @@ class Event(db.Model):
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
         CheckConstraint("sessions >= 0 AND faculty >= 0", name="counters_not_negative"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
+        CheckConstraint(
+            "virtual_capacity IS NULL OR virtual_capacity >= 0",
+            name="virtual_capacity_not_negative",
+        ),
+        CheckConstraint(f"max_guests BETWEEN 0 AND {MAX_GUESTS_LIMIT}", name="max_guests_range"),
         # At most one current event: a unique index over the rows where is_current is true.
         Index(
             "uq_events_one_current",
@@ -168,6 +194,19 @@ class Event(db.Model):
     capacity: Mapped[int | None] = mapped_column(Integer)
     #: Caps per role, e.g. {"family": 60}; roles not named are unlimited.
     capacity_by_role: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    #: Also attended online: ``capacity`` and ``capacity_by_role`` then cap in-person attendees,
+    #: ``virtual_capacity`` (None: unlimited) the online ones.
+    virtual: Mapped[bool] = mapped_column(Boolean, default=False)
+    virtual_capacity: Mapped[int | None] = mapped_column(Integer)
+    #: The link online attendees join by: shown only to confirmed online attendees.
+    join_url: Mapped[str] = mapped_column(String(EVENT_MAX_LENGTHS["join_url"]), default="")
+    #: How many companions a registrant may bring (0: none); whether infants take a place.
+    max_guests: Mapped[int] = mapped_column(Integer, default=0)
+    infants_count: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The version of the consent texts shown on the form, stored with each consent given.
+    consent_version: Mapped[str] = mapped_column(
+        String(EVENT_MAX_LENGTHS["consent_version"]), default=""
+    )
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
@@ -199,23 +238,32 @@ class Attendee(db.Model):
 
     __tablename__ = "attendees"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint(_in("role", ATTENDEE_ROLES), name="role_known"),
+        CheckConstraint(_in("attendance", ATTENDANCE), name="attendance_known"),
+        CheckConstraint(f"age_band IS NULL OR {_in('age_band', AGE_BANDS)}", name="age_band_known"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
         _length_check("first_name", 1, trimmed=True),
         _length_check("last_name", 1, trimmed=True),
         _length_check("badge_name", 1),
-        _length_check("email", 3),
+        # A companion has no e-mail of their own.
+        CheckConstraint(
+            f"length(email) BETWEEN 3 AND {MAX_LENGTHS['email']}"
+            " OR (party_id IS NOT NULL AND email = '')",
+            name="email_length",
+        ),
         _length_check("institution"),
         CheckConstraint("length(country) = 2", name="country_length"),
-        # One registration per e-mail per event, in any letter case, unless it was cancelled.
+        # One registration per e-mail per event, in any letter case, unless it was cancelled
+        # (companions, without an e-mail, aside).
         Index(
             "uq_attendees_event_email_active",
             "event_id",
             func.lower(text("email")),
             unique=True,
-            sqlite_where=text("status <> 'cancelled'"),
-            postgresql_where=text("status <> 'cancelled'"),
+            sqlite_where=text("status <> 'cancelled' AND party_id IS NULL"),
+            postgresql_where=text("status <> 'cancelled' AND party_id IS NULL"),
         ),
+        Index("ix_attendees_party", "party_id"),
         Index("ix_attendees_event_status_role", "event_id", "status", "role"),
         # The attendee list's default order, so a page (and a bounded count) stops early. On
         # SQLite it holds the search text too: a search reads the index, not each table row.
@@ -252,7 +300,30 @@ class Attendee(db.Model):
     #: Trainee or early-career investigator.
     early_career: Mapped[bool] = mapped_column(Boolean, default=False)
     badge_name: Mapped[str] = mapped_column(String(MAX_LENGTHS["badge_name"]))
+    #: The lead registrant of a companion's party (None: a lead, or alone); a companion's
+    #: status follows the lead's.
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    #: A companion's age band (AGE_BANDS); None for a registrant.
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    #: Whether the attendee takes a place when confirmed: not an infant where infants do not
+    #: count (``Event.infants_count``), decided when they are added.
+    takes_place: Mapped[bool] = mapped_column(Boolean, default=True)
+    attendance: Mapped[str] = mapped_column(String(16), default=IN_PERSON)
+    #: Consents, each with its time and the version of the text shown (``consent_version``
+    #: for the registration terms, given by everyone who registers): photos, and appearing on
+    #: the attendee list; None: not given, or withdrawn.
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    consent_version: Mapped[str] = mapped_column(
+        String(EVENT_MAX_LENGTHS["consent_version"]), default=""
+    )
+    photo_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    photo_consent_version: Mapped[str | None] = mapped_column(
+        String(EVENT_MAX_LENGTHS["consent_version"])
+    )
+    list_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    list_consent_version: Mapped[str | None] = mapped_column(
+        String(EVENT_MAX_LENGTHS["consent_version"])
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -274,7 +345,11 @@ class Attendee(db.Model):
 
     @property
     def role_label(self) -> str:
-        return ROLES[self.role]
+        return ATTENDEE_ROLES[self.role]
+
+    @property
+    def is_companion(self) -> bool:
+        return self.party_id is not None
 
     def __repr__(self) -> str:
         return f"<Attendee {self.code} {self.status}>"
@@ -284,9 +359,14 @@ class Attendee(db.Model):
 #: ``status`` counts every registration; ``day`` every registration by the UTC day it was
 #: made; the others only active ones: ``role``, ``country``, ``institution`` (as written,
 #: trimmed; grouped case-blind when read), ``early_career`` and ``checked_in`` (key '').
+#: ``role`` and ``attendance`` count places taken (an infant who takes none is left out);
+#: ``in_person`` the in-person places per role (what role caps hold when the event is also
+#: online); ``answer`` the active attendees per choice of a question (key
+#: ``<question id>:<choice>``, kept by the trigger on answers).
 #: ``version`` counts the changes themselves: a page knows from it whether figures moved.
 TALLY_KINDS = (
-    "status", "day", "role", "country", "institution", "early_career", "checked_in", "version",
+    "status", "day", "role", "country", "institution", "early_career", "checked_in",
+    "attendance", "in_person", "answer", "version",
 )  # fmt: skip
 
 
@@ -310,7 +390,8 @@ class Tally(db.Model):
 
 
 class PlacePool(db.Model):
-    """A cap as places: ``event`` (the event's capacity) or ``role:<role>``. It has one
+    """A cap as places: ``event`` (the event's capacity, in person when the event is also
+    online), ``role:<role>`` (in person too) or ``virtual`` (the online attendees). It has one
     PlaceSlot per place, or one per active attendee when a cap was lowered below them (a
     place freed there is then removed, triggers.py)."""
 

@@ -18,11 +18,13 @@ from sqlalchemy import delete, event, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import STATUS_CONFIRMED, Event, PlacePool, PlaceSlot
+from .models import IN_PERSON, STATUS_CONFIRMED, VIRTUAL, Event, PlacePool, PlaceSlot
 from .triggers import NO_ROOM
 
-#: The pool of the event's capacity; a role's pool is ``role:<role>``.
+#: The pool of the event's capacity (in person); a role's pool is ``role:<role>``; the online
+#: attendees' is ``virtual``.
 EVENT_POOL = "event"
+VIRTUAL_POOL = "virtual"
 
 
 def role_pool(role: str) -> str:
@@ -34,11 +36,13 @@ def pool_caps(event: Event) -> dict[str, int]:
     caps = {role_pool(role): cap for role, cap in (event.capacity_by_role or {}).items()}
     if event.capacity is not None:
         caps[EVENT_POOL] = event.capacity
+    if event.virtual and event.virtual_capacity is not None:
+        caps[VIRTUAL_POOL] = event.virtual_capacity
     return {name: cap for name, cap in caps.items() if cap is not None}
 
 
 def no_room_in(error: IntegrityError) -> str | None:
-    """``"role"`` or ``"event"`` when the database refused a change for want of a free place
+    """``"role"``, ``"event"`` or ``"virtual"`` when the database refused a change for want of a free place
     in that pool (triggers.py), else None."""
     message = str(error.orig)
     at = message.find(NO_ROOM)
@@ -54,6 +58,7 @@ _slots = PlaceSlot.__table__
 _PLACE_ACTIVE = text(
     "INSERT INTO place_slots (pool_id, attendee_id)"
     " SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status = :active"
+    " AND a.takes_place AND a.attendance = :attendance"
     " AND (CAST(:role AS VARCHAR(16)) IS NULL OR a.role = :role) AND NOT EXISTS"
     " (SELECT 1 FROM place_slots s WHERE s.pool_id = :pool AND s.attendee_id = a.id)"
     " ORDER BY a.created_at, a.id"
@@ -73,8 +78,15 @@ _FREE = {
 
 def _pool_params(event_id: int, pool_id: int, name: str) -> dict[str, object]:
     """The parameters of _PLACE_ACTIVE for one pool."""
-    role = name.removeprefix("role:") if name != EVENT_POOL else None
-    return {"pool": pool_id, "event": event_id, "active": STATUS_CONFIRMED, "role": role}
+    role = name.removeprefix("role:") if name.startswith("role:") else None
+    attendance = VIRTUAL if name == VIRTUAL_POOL else IN_PERSON
+    return {
+        "pool": pool_id,
+        "event": event_id,
+        "active": STATUS_CONFIRMED,
+        "role": role,
+        "attendance": attendance,
+    }
 
 
 def _fill(session: Session, event_id: int, pool_id: int, name: str, capacity: int) -> None:
@@ -123,7 +135,7 @@ def sync_pools(session: Session, event: Event) -> None:
         _fill(session, event.id, pool_id, name, capacity)
 
 
-_CAPS = ("capacity", "capacity_by_role")
+_CAPS = ("capacity", "capacity_by_role", "virtual", "virtual_capacity")
 
 
 @event.listens_for(Session, "after_flush")

@@ -4,12 +4,17 @@ notice.
 - **Places and tallies** (SQLite and PostgreSQL): one trigger on ``attendees``, in the same
   transaction as every insert, update and delete, whatever code (or hand-written SQL) makes it:
   1. an attendee who stops being active frees their places (place_slots);
-  2. one who becomes active claims a place in each pool of the event that applies (the role's
-     cap, then the event's); where a pool has none free (or none that another transaction
-     is not claiming) the database refuses the change with ``necreg: no room in role`` /
-     ``... in event`` (registration.py then decides under the event lock);
-  3. the figures (``tallies``, TALLY_TERMS) move by the difference between the row before and
-     after, and ``version`` by one when any did.
+  2. one who becomes active and takes a place (``takes_place``: not an infant where infants
+     do not count) claims one in each pool of the event that applies (in person the role's
+     cap, then the event's; online the online cap); where a pool has none free (or none that
+     another transaction is not claiming) the database refuses the change with ``necreg: no
+     room in role`` / ``... in event`` / ``... in virtual`` (registration.py then decides
+     under the event lock);
+  3. the figures (``tallies``, TALLY_TERMS, and the choices of the attendee's answers) move
+     by the difference between the row before and after, and ``version`` by one when any did.
+- **Answers** (both): a trigger on ``answers`` moves the figure of each choice of an active
+  attendee (kind ``answer``), so the dashboard's totals per choice are a few rows too; an
+  attendee's answers are deleted before the attendee, while its status still tells.
 - **Change notice** (PostgreSQL): statement triggers on ``events``, ``attendees`` and
   ``organizers`` NOTIFY ``necreg_changes``, which each instance's change watch LISTENs to
   (necreg/speed/watch.py), to know without a query that something changed.
@@ -26,7 +31,7 @@ notice.
 
 The lock order that keeps this free of deadlocks is written down in docs/performance.md
 ("Lock order"). Migrations install the same SQL, frozen as it was at their revision (0003 the
-counting, replaced by 0010; 0005, 0007 and 0008 the notice; tests hold them equal). Tables
+counting, replaced by 0010, then 0012; 0005, 0007 and 0008 the notice; tests hold them equal). Tables
 made by ``metadata.create_all`` (tests, a first ``db.create_all()``) get them here.
 """
 
@@ -35,7 +40,7 @@ from __future__ import annotations
 from sqlalchemy import DDL, Connection, event
 
 from .extensions import db
-from .models import STATUS_CONFIRMED, Attendee, Event
+from .models import IN_PERSON, STATUS_CONFIRMED, VIRTUAL, Answer, Event
 
 # --- Places and tallies -----------------------------------------------------------------------
 
@@ -49,16 +54,20 @@ TALLY_SHARDS = 32
 TALLY_LOCK_CLASS = 0x4E4543
 
 #: The figures tallied per attendee row ``{r}``: (kind, key, when the row counts). ``day`` is
-#: dialect-specific (``{day}``).
+#: dialect-specific (``{day}``). Places (``role``, ``attendance``, ``in_person``) count
+#: attendees who take one: an infant may not (``takes_place``).
 _ACTIVE = f"{{r}}.status = '{STATUS_CONFIRMED}'"
+_PLACED = _ACTIVE + " AND {r}.takes_place"
 TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
     ("status", "{r}.status", "1 = 1"),
     ("day", "{day}", "1 = 1"),
-    ("role", "{r}.role", _ACTIVE),
+    ("role", "{r}.role", _PLACED),
     ("country", "{r}.country", _ACTIVE),
     ("institution", "trim({r}.institution)", _ACTIVE + " AND trim({r}.institution) <> ''"),
     ("early_career", "''", _ACTIVE + " AND {r}.early_career"),
     ("checked_in", "''", _ACTIVE + " AND {r}.checked_in_at IS NOT NULL"),
+    ("attendance", "{r}.attendance", _PLACED),
+    ("in_person", "{r}.role", _PLACED + f" AND {{r}}.attendance = '{IN_PERSON}'"),
 )
 #: The UTC day of a registration, as 'YYYY-MM-DD' text.
 DAY_SQL = {
@@ -67,18 +76,30 @@ DAY_SQL = {
 }
 #: The columns whose change can move a place or a figure.
 TALLIED_COLUMNS = (
-    "status, role, event_id, country, institution, early_career, checked_in_at, created_at"
+    "status, role, event_id, country, institution, early_career, checked_in_at, created_at,"
+    " attendance, takes_place"
+)
+#: The key of an answer's figure (kind ``answer``): ``<question id>:<choice>``.
+ANSWER_KEY = "CAST({a}.question_id AS TEXT) || ':' || {a}.choice"
+#: The answers of attendee ``{r}`` that count: its choices while it is active.
+_ANSWER_ROWS = (
+    "SELECT {r}.event_id, 'answer', " + ANSWER_KEY.format(a="a") + ", {sign} FROM answers a"
+    " WHERE a.attendee_id = {r}.id AND a.choice IS NOT NULL AND " + _ACTIVE
 )
 
 
 def tally_rows(dialect: str, row: str, sign: str) -> str:
     """SQL rows (event_id, kind, key, d) of what attendee ``row`` (NEW, OLD, a table alias)
-    adds to the figures, each ``d`` = ``sign``; UNION ALL of one SELECT per term."""
+    adds to the figures, each ``d`` = ``sign``; UNION ALL of one SELECT per term, and of its
+    answers' choices."""
     day = DAY_SQL[dialect].format(r=row)
     return "\n        UNION ALL ".join(
-        f"SELECT {row}.event_id, '{kind}', {key.format(r=row, day=day)}, {sign}"
-        f" WHERE {when.format(r=row)}"
-        for kind, key, when in TALLY_TERMS
+        [
+            f"SELECT {row}.event_id, '{kind}', {key.format(r=row, day=day)}, {sign}"
+            f" WHERE {when.format(r=row)}"
+            for kind, key, when in TALLY_TERMS
+        ]
+        + [_ANSWER_ROWS.format(r=row, sign=sign)]
     )
 
 
@@ -86,17 +107,28 @@ def _moves(old: str, new: str) -> str:
     """SQL: the active attendee ``old`` is not the same holder of places as ``new``."""
     return (
         f"({new}.status <> '{STATUS_CONFIRMED}' OR {new}.role <> {old}.role"
-        f" OR {new}.event_id <> {old}.event_id)"
+        f" OR {new}.event_id <> {old}.event_id OR {new}.attendance <> {old}.attendance"
+        f" OR {new}.takes_place <> {old}.takes_place)"
     )
 
 
-#: Pools of event ``e`` an active attendee of role ``r`` holds a place in (role's first).
-_POOLS_OF = "p.event_id = {e} AND p.name IN ('role:' || {r}, 'event')"
+#: The pools of event ``e`` an active attendee of role ``r`` attending as ``m`` holds a place
+#: in, by the name the refusal gives them: in person the role's and the event's, online the
+#: online one.
+_POOL_OF = {
+    "role": f"p.name = 'role:' || {{r}} AND {{m}} = '{IN_PERSON}'",
+    "event": f"p.name = 'event' AND {{m}} = '{IN_PERSON}'",
+    "virtual": f"p.name = 'virtual' AND {{m}} = '{VIRTUAL}'",
+}
+_POOLS_OF = "p.event_id = {e} AND (" + " OR ".join(f"({c})" for c in _POOL_OF.values()) + ")"
 #: SQL: pool ``p`` holds more places than its capacity while attendee ``a`` still counts in
-#: it (its cap was lowered below the places taken), so a place freed there is removed.
+#: it (its cap was lowered below the places taken), so a place freed there is removed. The
+#: places a pool holds are the figures of the attendees it covers.
 _OVER_CAPACITY = (
     "p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id"
-    " AND t.kind = 'role' AND (p.name = 'event' OR p.name = 'role:' || t.key))"
+    f" AND ((t.kind = 'attendance' AND ((p.name = 'event' AND t.key = '{IN_PERSON}')"
+    f" OR (p.name = 'virtual' AND t.key = '{VIRTUAL}')))"
+    " OR (t.kind = 'in_person' AND p.name = 'role:' || t.key)))"
 )
 
 # SQLite: one writer at a time, so one share (0) and plain statements in the trigger.
@@ -104,19 +136,24 @@ _SQLITE_RELEASE = f"""
     DELETE FROM place_slots WHERE {{when}} AND attendee_id = OLD.id AND pool_id IN
         (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND {_OVER_CAPACITY});
     UPDATE place_slots SET attendee_id = NULL WHERE {{when}} AND attendee_id = OLD.id;"""  # noqa: S608 - our own SQL, no outside value
-_SQLITE_CLAIM = f"""
-    SELECT RAISE(ABORT, '{NO_ROOM}role') WHERE {{when}} AND EXISTS
-        (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id
-         AND p.name = 'role:' || NEW.role AND NOT EXISTS (SELECT 1 FROM place_slots s
-         WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
-    SELECT RAISE(ABORT, '{NO_ROOM}event') WHERE {{when}} AND EXISTS
-        (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND p.name = 'event'
+_SQLITE_REFUSE = """
+    SELECT RAISE(ABORT, '{no_room}{pool}') WHERE {{when}} AND EXISTS
+        (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND {of}
          AND NOT EXISTS (SELECT 1 FROM place_slots s
-         WHERE s.pool_id = p.id AND s.attendee_id IS NULL));
+         WHERE s.pool_id = p.id AND s.attendee_id IS NULL));"""
+_SQLITE_CLAIM = (
+    "".join(
+        _SQLITE_REFUSE.format(
+            no_room=NO_ROOM, pool=pool, of=of.format(r="NEW.role", m="NEW.attendance")
+        )
+        for pool, of in _POOL_OF.items()
+    )
+    + f"""
     UPDATE place_slots SET attendee_id = NEW.id WHERE {{when}} AND id IN
         (SELECT (SELECT s.id FROM place_slots s WHERE s.pool_id = p.id
                  AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1)
-         FROM place_pools p WHERE {_POOLS_OF.format(e="NEW.event_id", r="NEW.role")});"""  # noqa: S608 - our own SQL
+         FROM place_pools p WHERE {_POOLS_OF.format(e="NEW.event_id", r="NEW.role", m="NEW.attendance")});"""  # noqa: S608 - our own SQL
+)
 _SQLITE_TALLY = """
     INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)
         SELECT event_id, kind, key, 0, n, CURRENT_TIMESTAMP FROM (
@@ -145,10 +182,25 @@ def _sqlite_tally(*parts: tuple[str, str]) -> str:
 
 _ACTIVE_NEW = f"NEW.status = '{STATUS_CONFIRMED}'"
 _ACTIVE_OLD = f"OLD.status = '{STATUS_CONFIRMED}'"
+_PLACED_NEW = _ACTIVE_NEW + " AND NEW.takes_place"
+
+#: The answers of an attendee who is deleted go first, while the attendee's status still
+#: says whether they counted (a cascade would remove them after the row, too late to tell).
+_ANSWERS_FIRST = "DELETE FROM answers WHERE attendee_id = OLD.id;"
+
+
+def answer_tally_rows(row: str, sign: str) -> str:
+    """SQL rows (event_id, kind, key, d) of what answer ``row`` adds to the figures."""
+    return (
+        f"SELECT a.event_id, 'answer', {ANSWER_KEY.format(a=row)}, {sign} FROM attendees a"
+        f" WHERE a.id = {row}.attendee_id AND {row}.choice IS NOT NULL AND "
+        + _ACTIVE.format(r="a")
+    )
+
 
 COUNTING_SQLITE = [
     "CREATE TRIGGER attendees_tally_insert AFTER INSERT ON attendees BEGIN"
-    + _SQLITE_CLAIM.format(when=_ACTIVE_NEW)
+    + _SQLITE_CLAIM.format(when=_PLACED_NEW)
     + _sqlite_tally(("NEW", "1"))
     + "\nEND",
     "CREATE TRIGGER attendees_tally_delete AFTER DELETE ON attendees BEGIN"
@@ -158,11 +210,37 @@ COUNTING_SQLITE = [
     f"CREATE TRIGGER attendees_tally_update AFTER UPDATE OF {TALLIED_COLUMNS} ON attendees BEGIN"
     + _SQLITE_RELEASE.format(when=f"{_ACTIVE_OLD} AND {_moves('OLD', 'NEW')}")
     + _SQLITE_CLAIM.format(
-        when=f"{_ACTIVE_NEW} AND (OLD.status <> '{STATUS_CONFIRMED}' OR {_moves('OLD', 'NEW')})"
+        when=f"{_PLACED_NEW} AND (OLD.status <> '{STATUS_CONFIRMED}' OR {_moves('OLD', 'NEW')})"
     )
     + _sqlite_tally(("OLD", "-1"), ("NEW", "1"))
     + "\nEND",
+    f"CREATE TRIGGER attendees_answers_first BEFORE DELETE ON attendees BEGIN\n    {_ANSWERS_FIRST}"
+    "\nEND",
+    "CREATE TRIGGER answers_tally_insert AFTER INSERT ON answers BEGIN"
+    + _SQLITE_TALLY.format(rows="UNION ALL " + answer_tally_rows("NEW", "1"))
+    + "\nEND",
+    "CREATE TRIGGER answers_tally_delete AFTER DELETE ON answers BEGIN"
+    + _SQLITE_TALLY.format(rows="UNION ALL " + answer_tally_rows("OLD", "-1"))
+    + "\nEND",
+    "CREATE TRIGGER answers_tally_update AFTER UPDATE OF attendee_id, question_id, choice"
+    " ON answers BEGIN"
+    + _SQLITE_TALLY.format(
+        rows="UNION ALL "
+        + answer_tally_rows("OLD", "-1")
+        + "\n                UNION ALL "
+        + answer_tally_rows("NEW", "1")
+    )
+    + "\nEND",
 ]
+
+#: PostgreSQL: add the figures moved (rows of ``d``) to this transaction's share.
+_PG_ADD_MOVED = """
+    INSERT INTO tallies AS t (event_id, kind, key, shard, n, changed_at)
+    SELECT event_id, kind, key, tally_shard(), n, now() FROM (
+        SELECT * FROM d UNION ALL SELECT DISTINCT event_id, 'version', '', 1 FROM d
+    ) AS moved ORDER BY event_id, kind, key
+    ON CONFLICT (event_id, kind, key, shard)
+    DO UPDATE SET n = t.n + EXCLUDED.n, changed_at = EXCLUDED.changed_at;"""
 
 COUNTING_POSTGRESQL = [
     f"""
@@ -188,18 +266,19 @@ BEGIN
 END $$
 """,  # noqa: S608 - our own SQL, no outside value
     f"""
-CREATE FUNCTION places_claim(a integer, e integer, r text) RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION places_claim(a integer, e integer, r text, m text) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
     pool record;
     slot integer;
 BEGIN
     FOR pool IN SELECT p.id, p.name FROM place_pools p
-            WHERE {_POOLS_OF.format(e="e", r="r")} ORDER BY p.name = 'event' LOOP
+            WHERE {_POOLS_OF.format(e="e", r="r", m="m")} ORDER BY p.name = 'event' LOOP
         SELECT s.id INTO slot FROM place_slots s WHERE s.pool_id = pool.id
             AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1 FOR UPDATE SKIP LOCKED;
         IF slot IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = '{NO_ROOM}'
-                || CASE WHEN pool.name = 'event' THEN 'event' ELSE 'role' END;
+                || CASE WHEN pool.name IN ('event', 'virtual') THEN pool.name ELSE 'role' END;
         END IF;
         UPDATE place_slots SET attendee_id = a WHERE id = slot;
     END LOOP;
@@ -224,9 +303,9 @@ BEGIN
             AND (TG_OP = 'DELETE' OR {_moves("OLD", "NEW")}) THEN
         PERFORM places_release(OLD.id, OLD.event_id);
     END IF;
-    IF TG_OP <> 'DELETE' AND {_ACTIVE_NEW} AND (TG_OP = 'INSERT'
+    IF TG_OP <> 'DELETE' AND {_PLACED_NEW} AND (TG_OP = 'INSERT'
             OR OLD.status <> '{STATUS_CONFIRMED}' OR {_moves("OLD", "NEW")}) THEN
-        PERFORM places_claim(NEW.id, NEW.event_id, NEW.role);
+        PERFORM places_claim(NEW.id, NEW.event_id, NEW.role, NEW.attendance);
     END IF;
     WITH d (event_id, kind, key, n) AS (
         SELECT e, k, v, sum(x) FROM (
@@ -236,19 +315,43 @@ BEGIN
             UNION ALL SELECT * FROM (
                 {tally_rows("postgresql", "NEW", "1")}) n WHERE TG_OP <> 'DELETE'
         ) AS rows (e, k, v, x) GROUP BY e, k, v HAVING sum(x) <> 0
-    )
-    INSERT INTO tallies AS t (event_id, kind, key, shard, n, changed_at)
-    SELECT event_id, kind, key, tally_shard(), n, now() FROM (
-        SELECT * FROM d UNION ALL SELECT DISTINCT event_id, 'version', '', 1 FROM d
-    ) AS moved ORDER BY event_id, kind, key
-    ON CONFLICT (event_id, kind, key, shard)
-    DO UPDATE SET n = t.n + EXCLUDED.n, changed_at = EXCLUDED.changed_at;
+    ){_PG_ADD_MOVED}
     RETURN NULL;
 END $$
 """,  # noqa: S608 - our own SQL, no outside value
     "CREATE TRIGGER attendees_tally AFTER INSERT OR DELETE"
     f" OR UPDATE OF {TALLIED_COLUMNS} ON attendees"
     " FOR EACH ROW EXECUTE FUNCTION attendees_tally()",
+    f"""
+CREATE FUNCTION attendees_answers_first() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_ANSWERS_FIRST}
+    RETURN OLD;
+END $$
+""",  # noqa: S608 - our own SQL, no outside value
+    "CREATE TRIGGER attendees_answers_first BEFORE DELETE ON attendees"
+    " FOR EACH ROW EXECUTE FUNCTION attendees_answers_first()",
+    f"""
+CREATE FUNCTION answers_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('necreg.bulk_load', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    WITH d (event_id, kind, key, n) AS (
+        SELECT e, k, v, sum(x) FROM (
+            SELECT NULL::integer, NULL::text, NULL::text, 0 WHERE false
+            UNION ALL SELECT * FROM (
+                {answer_tally_rows("OLD", "-1")}) o WHERE TG_OP <> 'INSERT'
+            UNION ALL SELECT * FROM (
+                {answer_tally_rows("NEW", "1")}) n WHERE TG_OP <> 'DELETE'
+        ) AS rows (e, k, v, x) GROUP BY e, k, v HAVING sum(x) <> 0
+    ){_PG_ADD_MOVED}
+    RETURN NULL;
+END $$
+""",  # noqa: S608 - our own SQL, no outside value
+    "CREATE TRIGGER answers_tally AFTER INSERT OR DELETE"
+    " OR UPDATE OF attendee_id, question_id, choice ON answers"
+    " FOR EACH ROW EXECUTE FUNCTION answers_tally()",
 ]
 
 # --- Change notice (PostgreSQL) ---------------------------------------------------------------
@@ -289,10 +392,20 @@ def _run(connection: Connection, statements: list[str]) -> None:
         connection.execute(DDL(statement))
 
 
-@event.listens_for(Attendee.__table__, "after_create")
-def _attendees_created(_table, connection: Connection, **_kw) -> None:
+@event.listens_for(Answer.__table__, "after_create")
+def _answers_created(_table, connection: Connection, **_kw) -> None:
+    """The triggers on attendees need answers, and answers need attendees: made with the
+    later of the two."""
     postgres = connection.dialect.name == "postgresql"
     _run(connection, COUNTING_POSTGRESQL if postgres else COUNTING_SQLITE)
+
+
+@event.listens_for(Answer.__table__, "before_drop")
+def _answers_dropped(_table, connection: Connection, **_kw) -> None:
+    """SQLite will not drop attendees while its triggers name a table that is gone."""
+    if connection.dialect.name == "sqlite":
+        names = [statement.split()[2] for statement in COUNTING_SQLITE]
+        _run(connection, [f"DROP TRIGGER IF EXISTS {name}" for name in names])
 
 
 @event.listens_for(Event.__table__, "after_create")

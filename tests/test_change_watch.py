@@ -171,10 +171,11 @@ def test_the_migration_installs_the_same_trigger_as_the_models():
 
 
 def test_the_migration_installs_the_same_tallying_triggers_as_the_models():
-    from necreg.counters import _SQLITE_INSERT_TRIGGER  # what a bulk load sets aside
+    from necreg.counters import _SQLITE_INSERT_TRIGGERS  # what a bulk load sets aside
 
-    assert triggers.COUNTING_SQLITE[0].startswith(f"CREATE TRIGGER {_SQLITE_INSERT_TRIGGER} ")
-    migration = load_migration(10, "places_and_tallies")
+    for name in _SQLITE_INSERT_TRIGGERS:
+        assert any(s.startswith(f"CREATE TRIGGER {name} ") for s in triggers.COUNTING_SQLITE)
+    migration = load_migration(12, "households_attendance")
     assert same_sql(migration.SQLITE_CREATE, triggers.COUNTING_SQLITE)
     assert same_sql(migration.POSTGRESQL_CREATE, triggers.COUNTING_POSTGRESQL)
 
