@@ -42,8 +42,8 @@ def pool_caps(event: Event) -> dict[str, int]:
 
 
 def no_room_in(error: IntegrityError) -> str | None:
-    """``"role"``, ``"event"`` or ``"virtual"`` when the database refused a change for want of a free place
-    in that pool (triggers.py), else None."""
+    """``"role"``, ``"event"`` or ``"virtual"`` when the database refused a change for want
+    of a free place in that pool (triggers.py), else None."""
     message = str(error.orig)
     at = message.find(NO_ROOM)
     if at < 0:

@@ -31,8 +31,8 @@ notice.
 
 The lock order that keeps this free of deadlocks is written down in docs/performance.md
 ("Lock order"). Migrations install the same SQL, frozen as it was at their revision (0003 the
-counting, replaced by 0010, then 0012; 0005, 0007 and 0008 the notice; tests hold them equal). Tables
-made by ``metadata.create_all`` (tests, a first ``db.create_all()``) get them here.
+counting, replaced by 0010, then 0012; 0005, 0007 and 0008 the notice; tests hold them
+equal). Tables made by ``metadata.create_all`` (tests, a first ``db.create_all()``) get them here.
 """
 
 from __future__ import annotations
@@ -135,12 +135,13 @@ _OVER_CAPACITY = (
 _SQLITE_RELEASE = f"""
     DELETE FROM place_slots WHERE {{when}} AND attendee_id = OLD.id AND pool_id IN
         (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND {_OVER_CAPACITY});
-    UPDATE place_slots SET attendee_id = NULL WHERE {{when}} AND attendee_id = OLD.id;"""  # noqa: S608 - our own SQL, no outside value
+    UPDATE place_slots SET attendee_id = NULL WHERE {{when}} AND attendee_id = OLD.id;"""
 _SQLITE_REFUSE = """
     SELECT RAISE(ABORT, '{no_room}{pool}') WHERE {{when}} AND EXISTS
         (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND {of}
          AND NOT EXISTS (SELECT 1 FROM place_slots s
          WHERE s.pool_id = p.id AND s.attendee_id IS NULL));"""
+_NEW_POOLS = _POOLS_OF.format(e="NEW.event_id", r="NEW.role", m="NEW.attendance")
 _SQLITE_CLAIM = (
     "".join(
         _SQLITE_REFUSE.format(
@@ -152,7 +153,7 @@ _SQLITE_CLAIM = (
     UPDATE place_slots SET attendee_id = NEW.id WHERE {{when}} AND id IN
         (SELECT (SELECT s.id FROM place_slots s WHERE s.pool_id = p.id
                  AND s.attendee_id IS NULL ORDER BY s.id LIMIT 1)
-         FROM place_pools p WHERE {_POOLS_OF.format(e="NEW.event_id", r="NEW.role", m="NEW.attendance")});"""  # noqa: S608 - our own SQL
+         FROM place_pools p WHERE {_NEW_POOLS});"""
 )
 _SQLITE_TALLY = """
     INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)
@@ -193,8 +194,7 @@ def answer_tally_rows(row: str, sign: str) -> str:
     """SQL rows (event_id, kind, key, d) of what answer ``row`` adds to the figures."""
     return (
         f"SELECT a.event_id, 'answer', {ANSWER_KEY.format(a=row)}, {sign} FROM attendees a"
-        f" WHERE a.id = {row}.attendee_id AND {row}.choice IS NOT NULL AND "
-        + _ACTIVE.format(r="a")
+        f" WHERE a.id = {row}.attendee_id AND {row}.choice IS NOT NULL AND " + _ACTIVE.format(r="a")
     )
 
 
@@ -264,7 +264,7 @@ BEGIN
     PERFORM set_config('necreg.tally_shard', s::text, true);
     RETURN s;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     f"""
 CREATE FUNCTION places_claim(a integer, e integer, r text, m text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -283,7 +283,7 @@ BEGIN
         UPDATE place_slots SET attendee_id = a WHERE id = slot;
     END LOOP;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     f"""
 CREATE FUNCTION places_release(a integer, e integer) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -291,7 +291,7 @@ BEGIN
         (SELECT p.id FROM place_pools p WHERE p.event_id = e AND {_OVER_CAPACITY});
     UPDATE place_slots SET attendee_id = NULL WHERE attendee_id = a;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     f"""
 CREATE FUNCTION attendees_tally() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -318,7 +318,7 @@ BEGIN
     ){_PG_ADD_MOVED}
     RETURN NULL;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     "CREATE TRIGGER attendees_tally AFTER INSERT OR DELETE"
     f" OR UPDATE OF {TALLIED_COLUMNS} ON attendees"
     " FOR EACH ROW EXECUTE FUNCTION attendees_tally()",
@@ -328,7 +328,7 @@ BEGIN
     {_ANSWERS_FIRST}
     RETURN OLD;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     "CREATE TRIGGER attendees_answers_first BEFORE DELETE ON attendees"
     " FOR EACH ROW EXECUTE FUNCTION attendees_answers_first()",
     f"""
@@ -348,7 +348,7 @@ BEGIN
     ){_PG_ADD_MOVED}
     RETURN NULL;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     "CREATE TRIGGER answers_tally AFTER INSERT OR DELETE"
     " OR UPDATE OF attendee_id, question_id, choice ON answers"
     " FOR EACH ROW EXECUTE FUNCTION answers_tally()",
@@ -366,7 +366,7 @@ BEGIN
     PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
     RETURN NULL;
 END $$
-""",  # noqa: S608 - our own SQL, no outside value
+""",
     "CREATE TRIGGER events_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
     " ON events FOR EACH STATEMENT EXECUTE FUNCTION events_notify_change()",
 ]
