@@ -13,15 +13,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .counters import role_counts
+from .counters import tallied
 from .database import lock_for_update
 from .formats import same_email
 from .mail import outbox
 from .models import (
+    AGE_BANDS,
+    ATTENDANCE,
+    GUEST_ROLE,
+    IN_PERSON,
+    INFANT,
     ROLES,
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
+    VIRTUAL,
     Attendee,
     AttendeeChange,
     Event,
@@ -30,7 +36,7 @@ from .models import (
     new_token,
     utcnow,
 )
-from .places import EVENT_POOL, no_room_in
+from .places import EVENT_POOL, VIRTUAL_POOL, no_room_in
 from .questions import Answers, QuestionSpec, save_answers
 
 
@@ -78,6 +84,20 @@ class Registrant:
     institution: str = ""
     early_career: bool = False
     badge_name: str = ""
+    #: ``in_person`` or ``virtual`` (the event must be ``virtual``).
+    attendance: str = IN_PERSON
+    #: Consents beyond the registration terms: photos, appearing on the attendee list.
+    photo_consent: bool = False
+    list_consent: bool = False
+
+
+@dataclass(frozen=True)
+class Companion:
+    """Someone a registrant brings (a household): no e-mail, an age band (AGE_BANDS)."""
+
+    first_name: str
+    last_name: str
+    age_band: str
 
 
 _CURRENT_EVENT = select(Event).where(Event.is_current)  # built once: every request reads it
@@ -126,44 +146,104 @@ def code_taken(session: Session, code: str) -> bool:
     return session.execute(select(Attendee.id).where(Attendee.code == code)).first() is not None
 
 
-def event_full(event: Event, counts: dict[str, int]) -> bool:
-    """No place left in the event as a whole, with ``counts`` active attendees per role."""
-    return event.capacity is not None and sum(counts.values()) >= event.capacity
+@dataclass(frozen=True)
+class Room:
+    """Free places of an event: in person in total and per role, and online (None:
+    unlimited)."""
+
+    places_left: int | None
+    by_role: dict[str, int | None]
+    virtual_left: int | None = None
+
+    @property
+    def full_roles(self) -> list[str]:
+        """Roles whose new in-person registrations would join the waiting list, in ROLES
+        order."""
+        return [role for role in ROLES if self.by_role[role] == 0]
+
+
+_PLACE_KINDS = ("in_person", "attendance")
+
+
+def room_left(session: Session, event: Event) -> Room:
+    """How many more places would be confirmed now (a snapshot, without the lock)."""
+    figures = tallied(session, event.id, _PLACE_KINDS)
+    in_person, by_attendance = figures["in_person"], figures["attendance"]
+    taken = by_attendance.get(IN_PERSON, 0)
+    total = None if event.capacity is None else max(event.capacity - taken, 0)
+    by_role: dict[str, int | None] = {}
+    for role in ROLES:
+        cap = (event.capacity_by_role or {}).get(role)
+        left = None if cap is None else max(cap - in_person.get(role, 0), 0)
+        if total is not None:
+            left = total if left is None else min(left, total)
+        by_role[role] = left
+    virtual_left = None
+    if event.virtual and event.virtual_capacity is not None:
+        virtual_left = max(event.virtual_capacity - by_attendance.get(VIRTUAL, 0), 0)
+    return Room(places_left=total, by_role=by_role, virtual_left=virtual_left)
 
 
 def has_room(event: Event, counts: dict[str, int], role: str) -> bool:
-    """A place for one more active attendee of ``role``: the event's cap and the role's."""
-    if event_full(event, counts):
+    """A place for one more in-person attendee of ``role``, with ``counts`` in-person
+    attendees per role: the event's cap and the role's."""
+    if event.capacity is not None and sum(counts.values()) >= event.capacity:
         return False
     role_cap = (event.capacity_by_role or {}).get(role)
     return role_cap is None or counts.get(role, 0) < role_cap
 
 
-@dataclass(frozen=True)
-class Room:
-    """Free places of an event: in total and per role (None: unlimited)."""
-
-    places_left: int | None
-    by_role: dict[str, int | None]
-
-    @property
-    def full_roles(self) -> list[str]:
-        """Roles whose new registrations would join the waiting list, in ROLES order."""
-        return [role for role in ROLES if self.by_role[role] == 0]
+def takes_place(event: Event, age_band: str | None) -> bool:
+    """Whether a person of ``age_band`` (None: a registrant) takes a place at ``event``."""
+    return age_band != INFANT or event.infants_count
 
 
-def room_left(session: Session, event: Event) -> Room:
-    """How many more registrations would be confirmed now (a snapshot, without the lock)."""
-    counts = role_counts(session, event.id)
-    total = None if event.capacity is None else max(event.capacity - sum(counts.values()), 0)
-    by_role: dict[str, int | None] = {}
-    for role in ROLES:
-        cap = (event.capacity_by_role or {}).get(role)
-        left = None if cap is None else max(cap - counts.get(role, 0), 0)
-        if total is not None:
-            left = total if left is None else min(left, total)
-        by_role[role] = left
-    return Room(places_left=total, by_role=by_role)
+def _check_party(event: Event, person: Registrant, guests: Sequence[Companion]) -> None:
+    if person.attendance not in ATTENDANCE:
+        raise ValueError(f"unknown attendance {person.attendance!r}")
+    if person.attendance != IN_PERSON and not event.virtual:
+        raise RegistrationError(f"{event.name} is attended in person only.")
+    if len(guests) > event.max_guests:
+        raise RegistrationError(_too_many_guests(event))
+    for guest in guests:
+        if guest.age_band not in AGE_BANDS:
+            raise ValueError(f"unknown age band {guest.age_band!r}")
+
+
+def _too_many_guests(event: Event) -> str:
+    if not event.max_guests:
+        return f"Registrations for {event.name} cannot bring companions."
+    return f"You may bring at most {event.max_guests} companions."
+
+
+def _companion(
+    event: Event, lead: Attendee, guest: Companion, code_prefix: str, now: datetime
+) -> Attendee:
+    """The attendee row of ``guest``, in ``lead``'s party and status."""
+    return Attendee(
+        event_id=event.id,
+        code=new_code(code_prefix),
+        token=new_token(),
+        status=lead.status,
+        role=GUEST_ROLE,
+        first_name=guest.first_name,
+        last_name=guest.last_name,
+        email="",
+        institution="",
+        country=lead.country,
+        early_career=False,
+        badge_name=default_badge_name(guest.first_name, guest.last_name),
+        age_band=guest.age_band,
+        takes_place=takes_place(event, guest.age_band),
+        attendance=lead.attendance,
+        consent_at=now,
+        consent_version=lead.consent_version,
+        photo_consent_at=lead.photo_consent_at,
+        photo_consent_version=lead.photo_consent_version,
+        party_id=lead.id,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def register(
@@ -172,22 +252,28 @@ def register(
     person: Registrant,
     *,
     code_prefix: str,
+    guests: Sequence[Companion] = (),
     questions: Sequence[QuestionSpec] = (),
     answers: Answers | None = None,
     now: datetime | None = None,
 ) -> Attendee:
-    """Register ``person`` for ``event``: confirmed if there is room, else waitlisted.
+    """Register ``person`` for ``event``, with the companions ``guests``: the whole party
+    confirmed if there is room for all of it, else waitlisted together.
 
     ``answers`` (checked by ``questions.clean_answers``) to the event's ``questions`` are
-    stored with the registration. Raises RegistrationClosed outside the registration window
-    and DuplicateRegistration when the e-mail already holds a registration that is not
-    cancelled. Queues the confirmation or the waiting-list notice in the same transaction.
+    stored with the registration. Raises RegistrationClosed outside the registration window,
+    DuplicateRegistration when the e-mail already holds a registration that is not
+    cancelled, RegistrationError for more companions than the event allows or an attendance
+    it does not offer. Queues the confirmation or the waiting-list notice (which lists the
+    party) in the same transaction.
     """
     now = now or utcnow()
     if person.role not in ROLES:
         raise ValueError(f"unknown role {person.role!r}")
+    _check_party(event, person, guests)
     if not event.registration_open(now):
         raise RegistrationClosed(f"Registration for {event.name} is closed.")
+    version = event.consent_version
     attendee = Attendee(
         event_id=event.id,
         code=new_code(code_prefix),
@@ -201,38 +287,64 @@ def register(
         country=person.country,
         early_career=person.early_career,
         badge_name=person.badge_name or default_badge_name(person.first_name, person.last_name),
+        attendance=person.attendance,
         consent_at=now,
+        consent_version=version,
+        photo_consent_at=now if person.photo_consent else None,
+        photo_consent_version=version if person.photo_consent else None,
+        list_consent_at=now if person.list_consent else None,
+        list_consent_version=version if person.list_consent else None,
         created_at=now,
         updated_at=now,
     )
-    # Rendered first, as most registrations turn out: confirmed, with the code drawn now.
+    party = [_companion(event, attendee, guest, code_prefix, now) for guest in guests]
+    # Rendered first, as most registrations turn out: confirmed, with the codes drawn now.
     # Queued as it is if that holds.
-    draft = outbox.draft_status_message(event, attendee, now=now)
+    draft = outbox.draft_status_message(event, attendee, now=now, party=party)
 
     if _single_writer(session):
         lock_event(session, event)  # SQLite: the whole registration is the one writer
     try:
-        # The database claims a place in each of the event's pools that applies, side by side
-        # with other registrations (triggers.py), or refuses.
-        _add_with_free_code(session, event, attendee, code_prefix)
+        # The database claims a place in each of the event's pools that applies, for each
+        # member of the party, side by side with other registrations (triggers.py), or
+        # refuses.
+        _add_party(session, event, attendee, party, code_prefix)
     except _NoPlace:
         # No free place, as far as this transaction can see. Decide under the event lock:
-        # with no registration in flight and no cancellation half-done, a place is either
-        # free now, or the registration waits in line.
+        # with no registration in flight and no cancellation half-done, places are either
+        # free now, or the party waits in line.
         placed = False
         if not _single_writer(session):
             lock_event(session, event)
             with suppress(_NoPlace):
-                _add_with_free_code(session, event, attendee, code_prefix)
+                _add_party(session, event, attendee, party, code_prefix)
                 placed = True
         if not placed:
-            attendee.status = STATUS_WAITLISTED
-            _add_with_free_code(session, event, attendee, code_prefix)
+            for member in (attendee, *party):
+                member.status = STATUS_WAITLISTED
+            _add_party(session, event, attendee, party, code_prefix)
     if answers is not None and answers.values:
         save_answers(session, attendee.id, questions, answers, replace=False)
     position = waitlist_position(session, attendee)
-    outbox.queue_status_message(session, event, attendee, position, now=now, draft=draft)
+    outbox.queue_status_message(
+        session, event, attendee, position, now=now, draft=draft, party=party
+    )
     return attendee
+
+
+def _add_party(
+    session: Session, event: Event, lead: Attendee, party: Sequence[Attendee], prefix: str
+) -> None:
+    """Add and flush ``lead`` and its companions ``party`` together: if one of them finds no
+    place (_NoPlace), none of them is added."""
+    if not party:  # one savepoint, the attendee's own (the common case: no extra round trips)
+        _add_with_free_code(session, event, lead, prefix)
+        return
+    with session.begin_nested():
+        _add_with_free_code(session, event, lead, prefix)
+        for companion in party:
+            companion.party_id = lead.id
+            _add_with_free_code(session, event, companion, prefix)
 
 
 #: How many codes to draw before giving up: with a million codes in use, ten draws in a row
@@ -273,18 +385,39 @@ def duplicate_message(event: Event) -> str:
 
 
 def waitlist_position(session: Session, attendee: Attendee) -> int | None:
-    """1 + the number of waitlisted registrations of the event that came before it."""
+    """1 + the number of waiting parties of the event that came before the attendee's (a
+    party waits as one: a companion is where its lead is)."""
     if attendee.status != STATUS_WAITLISTED:
         return None
+    lead = party_lead(session, attendee)
     ahead = session.execute(
         select(func.count()).where(
-            Attendee.event_id == attendee.event_id,
+            Attendee.event_id == lead.event_id,
             Attendee.status == STATUS_WAITLISTED,
-            (Attendee.created_at < attendee.created_at)
-            | ((Attendee.created_at == attendee.created_at) & (Attendee.id < attendee.id)),
+            Attendee.party_id.is_(None),
+            (Attendee.created_at < lead.created_at)
+            | ((Attendee.created_at == lead.created_at) & (Attendee.id < lead.id)),
         )
     ).scalar_one()
     return ahead + 1
+
+
+def party_lead(session: Session, attendee: Attendee) -> Attendee:
+    """The lead registrant of ``attendee``'s party (the attendee itself for a lead)."""
+    if attendee.party_id is None:
+        return attendee
+    lead = session.get(Attendee, attendee.party_id)
+    assert lead is not None
+    return lead
+
+
+def companions_of(session: Session, lead: Attendee, *, status: str | None = None) -> list[Attendee]:
+    """The companions of ``lead``'s party in the order they were added (of ``status`` only,
+    if given)."""
+    query = select(Attendee).where(Attendee.party_id == lead.id)
+    if status is not None:
+        query = query.where(Attendee.status == status)
+    return list(session.execute(query.order_by(Attendee.id)).scalars())
 
 
 def resend_links(session: Session, event: Event, email: str, *, now: datetime | None = None) -> int:
@@ -331,13 +464,14 @@ def record_change(
     return entry
 
 
-def _make_active(session: Session, attendee: Attendee, now: datetime) -> str | None:
-    """Confirm ``attendee`` if the database finds them a place; else leave them as they were
-    and return the pool ("role" or "event") that had none."""
+def _make_active(session: Session, members: Sequence[Attendee], now: datetime) -> str | None:
+    """Confirm the party ``members`` together if the database finds each a place; else leave
+    them as they were and return the pool ("role", "event" or "virtual") that had none."""
     try:
         with session.begin_nested():
-            attendee.status = STATUS_CONFIRMED
-            attendee.updated_at = now
+            for member in members:
+                member.status = STATUS_CONFIRMED
+                member.updated_at = now
             session.flush()
     except IntegrityError as exc:
         if pool := no_room_in(exc):
@@ -346,38 +480,61 @@ def _make_active(session: Session, attendee: Attendee, now: datetime) -> str | N
     return None
 
 
+def _blocks(attendee: Attendee, pool: str) -> tuple[str, str]:
+    """What a party of one that found no place in ``pool`` says is full for those behind
+    it: all in-person places (``event``), all online ones, or its role in person."""
+    if pool in (EVENT_POOL, VIRTUAL_POOL):
+        return (attendee.attendance, "")
+    return (attendee.attendance, attendee.role)
+
+
 def promote_waitlisted(
     session: Session, event: Event, *, now: datetime | None = None
 ) -> list[Attendee]:
-    """Confirm the longest-waiting registrations that now fit, in order; return them.
+    """Confirm the longest-waiting parties that now fit, each as a whole, in order; return
+    the lead registrants promoted.
 
     The caller holds the event lock (every function here that frees a place takes it), so
     no registration is in flight and the places freed go to those who waited. A waiting
-    person whose role is still full is passed over, so someone of another role behind them
-    can take a free place: the room is for whoever fits first.
+    party that does not fit is passed over, so a smaller one or one of another role behind
+    it can take a free place: the room is for whoever fits first. A party of one that does
+    not fit tells which places are gone for everyone behind it too.
     """
     now = now or utcnow()
     promoted: list[Attendee] = []
-    full_roles: set[str] = set()
-    waiting = session.execute(
-        select(Attendee)
-        .where(Attendee.event_id == event.id, Attendee.status == STATUS_WAITLISTED)
-        .order_by(Attendee.created_at, Attendee.id)
-    ).scalars()
-    for attendee in list(waiting):
-        if attendee.role in full_roles:
+    full: set[tuple[str, str]] = set()
+    waiting = list(
+        session.execute(
+            select(Attendee)
+            .where(Attendee.event_id == event.id, Attendee.status == STATUS_WAITLISTED)
+            .order_by(Attendee.created_at, Attendee.id)
+        ).scalars()
+    )
+    parties: dict[int, list[Attendee]] = {}
+    for attendee in waiting:
+        if attendee.party_id is not None:
+            parties.setdefault(attendee.party_id, []).append(attendee)
+    for lead in waiting:
+        if lead.party_id is not None:
             continue
-        full = _make_active(session, attendee, now)
-        if full == EVENT_POOL:
-            break
-        if full is not None:
-            full_roles.add(attendee.role)
+        if {(lead.attendance, ""), (lead.attendance, lead.role)} & full:
             continue
-        record_change(
-            session, attendee, "promote", {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]}, now=now
-        )
-        promoted.append(attendee)
-        outbox.queue_promoted(session, event, attendee, now=now)
+        members = [lead, *parties.get(lead.id, [])]
+        pool = _make_active(session, members, now)
+        if pool is not None:
+            if len(members) == 1:
+                full.add(_blocks(lead, pool))
+            continue
+        for member in members:
+            record_change(
+                session,
+                member,
+                "promote",
+                {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]},
+                now=now,
+            )
+        promoted.append(lead)
+        outbox.queue_promoted(session, event, lead, now=now, party=members[1:])
     session.flush()
     return promoted
 
@@ -389,10 +546,12 @@ def cancel(
     organizer_id: int | None = None,
     now: datetime | None = None,
 ) -> list[Attendee]:
-    """Cancel a registration (confirmed or waitlisted) and promote whoever now fits.
+    """Cancel a registration (confirmed or waitlisted), with its companions when it is a
+    party's lead, and promote whoever now fits. A companion cancelled alone leaves its party.
 
     Returns the promoted registrations. Raises AlreadyCancelled for a cancelled one.
-    Queues the cancellation message, and the promotion messages for the promoted.
+    Queues the cancellation message (to the lead, for a companion: it names them), and the
+    promotion messages for the promoted.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -401,19 +560,32 @@ def cancel(
     session.refresh(attendee)
     if attendee.status == STATUS_CANCELLED:
         raise AlreadyCancelled("This registration is already cancelled.")
-    old_status, was_active = attendee.status, attendee.is_active
-    attendee.status = STATUS_CANCELLED
-    attendee.cancelled_at = now
-    attendee.updated_at = now
-    record_change(
+    was_active = attendee.is_active
+    members = [attendee]
+    if attendee.party_id is None:
+        members += [c for c in companions_of(session, attendee) if c.status != STATUS_CANCELLED]
+    for member in members:
+        old_status = member.status
+        member.status = STATUS_CANCELLED
+        member.cancelled_at = now
+        member.updated_at = now
+        record_change(
+            session,
+            member,
+            "cancel",
+            {"status": [old_status, STATUS_CANCELLED]},
+            organizer_id=organizer_id,
+            now=now,
+        )
+    lead = party_lead(session, attendee)
+    outbox.queue_cancelled(
         session,
-        attendee,
-        "cancel",
-        {"status": [old_status, STATUS_CANCELLED]},
-        organizer_id=organizer_id,
+        event,
+        lead,
         now=now,
+        party=members[1:],
+        left=attendee if attendee is not lead else None,
     )
-    outbox.queue_cancelled(session, event, attendee, now=now)
     session.flush()
     return promote_waitlisted(session, event, now=now) if was_active else []
 
@@ -427,8 +599,11 @@ def restore(
 ) -> Attendee:
     """Undo a cancellation (organizers only): confirmed if there is room, else waitlisted.
 
-    The registration keeps its place in time, so restored it waits where it waited before.
-    Queues the confirmation or the waiting-list notice.
+    A lead comes back with the companions cancelled with it, the party as one; a companion
+    comes back to its lead's party, in the lead's status (refused while the lead is
+    cancelled, or without room beside a confirmed lead). The registration keeps its place in
+    time, so restored it waits where it waited before. Queues the confirmation or the
+    waiting-list notice.
     """
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -437,25 +612,44 @@ def restore(
     session.refresh(attendee)
     if attendee.status != STATUS_CANCELLED:
         raise RegistrationError("Only a cancelled registration can be restored.")
-    if email_taken(session, event, attendee.email):
-        raise DuplicateRegistration(
-            "Another registration with this e-mail address is active; cancel it first."
+    lead = party_lead(session, attendee)
+    if attendee is lead:
+        if email_taken(session, event, attendee.email):
+            raise DuplicateRegistration(
+                "Another registration with this e-mail address is active; cancel it first."
+            )
+        members = [attendee] + [
+            c
+            for c in companions_of(session, attendee, status=STATUS_CANCELLED)
+            if c.cancelled_at == attendee.cancelled_at
+        ]
+        if _make_active(session, members, now) is not None:
+            for member in members:
+                member.status = STATUS_WAITLISTED
+    elif lead.status == STATUS_CANCELLED:
+        raise RegistrationError("Restore the registration of the party's lead first.")
+    else:
+        members = [attendee]
+        if lead.is_active:
+            if _make_active(session, members, now) is not None:
+                raise NoRoom("There is no free place for this companion.")
+        else:
+            attendee.status = STATUS_WAITLISTED
+    for member in members:
+        member.cancelled_at = None
+        member.updated_at = now
+        record_change(
+            session,
+            member,
+            "restore",
+            {"status": [STATUS_CANCELLED, member.status]},
+            organizer_id=organizer_id,
+            now=now,
         )
-    if _make_active(session, attendee, now) is not None:
-        attendee.status = STATUS_WAITLISTED
-    attendee.cancelled_at = None
-    attendee.updated_at = now
-    record_change(
-        session,
-        attendee,
-        "restore",
-        {"status": [STATUS_CANCELLED, attendee.status]},
-        organizer_id=organizer_id,
-        now=now,
-    )
     session.flush()
-    position = waitlist_position(session, attendee)
-    outbox.queue_status_message(session, event, attendee, position, now=now)
+    position = waitlist_position(session, lead)
+    party = companions_of(session, lead, status=lead.status)
+    outbox.queue_status_message(session, event, lead, position, now=now, party=party)
     return attendee
 
 
@@ -475,24 +669,29 @@ def update_details(
 ) -> dict[str, list[Any]]:
     """Correct a registration's details; return {field: [old, new]} of what changed.
 
-    Only EDITABLE_FIELDS (and ``email`` when an organizer edits) are taken. A confirmed
-    attendee moving to a role that is full raises NoRoom; the place freed in the old role
-    goes to whoever waits for it.
+    Only EDITABLE_FIELDS, ``attendance`` (on an event also online; a lead's companions
+    follow it) and ``email`` when an organizer edits are taken. A confirmed attendee moving
+    to a role or an attendance that is full raises NoRoom; the place freed goes to whoever
+    waits for it.
     """
     now = now or utcnow()
-    allowed = set(EDITABLE_FIELDS) | ({"email"} if organizer_id is not None else set())
+    allowed = {*EDITABLE_FIELDS, "attendance"} | ({"email"} if organizer_id is not None else set())
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"fields that cannot be changed here: {sorted(unknown)}")
     if "role" in values and values["role"] not in ROLES:
         raise ValueError(f"unknown role {values['role']!r}")
+    if "attendance" in values and values["attendance"] not in ATTENDANCE:
+        raise ValueError(f"unknown attendance {values['attendance']!r}")
     if "badge_name" in values and not values["badge_name"]:
         first = values.get("first_name", attendee.first_name)
         last = values.get("last_name", attendee.last_name)
         values = {**values, "badge_name": default_badge_name(first, last)}
     event = session.get(Event, attendee.event_id)
     assert event is not None
-    if {"role", "institution", "email"} & set(values):
+    if values.get("attendance", IN_PERSON) != IN_PERSON and not event.virtual:
+        raise RegistrationError(f"{event.name} is attended in person only.")
+    if {"role", "institution", "email", "attendance"} & set(values):
         # Whether this change is counted, or moves someone into a full role, depends on the
         # status, which a concurrent cancel or promotion may be changing: decide under the
         # lock, on the row as it is now.
@@ -505,30 +704,103 @@ def update_details(
     }
     if not changes:
         return {}
-    role_move = "role" in changes and attendee.is_active
+    moved = {"role", "attendance"} & set(changes)
+    place_move = bool(moved) and attendee.is_active
     email_move = "email" in changes and attendee.status != STATUS_CANCELLED
-    # A waiting person who moves to a role with room is promoted at once.
-    waiting_move = "role" in changes and attendee.status == STATUS_WAITLISTED
+    # A waiting person who moves to a role or an attendance with room is promoted at once.
+    waiting_move = bool(moved) and attendee.status == STATUS_WAITLISTED
     if email_move and email_taken(session, event, values["email"]):
         raise DuplicateRegistration(duplicate_message(event))
-    if role_move:
-        # The database claims the new role's place, or refuses: only this change is undone.
+    party = (
+        [c for c in companions_of(session, attendee) if c.status != STATUS_CANCELLED]
+        if "attendance" in changes and attendee.party_id is None
+        else []
+    )
+    if place_move:
+        # The database claims the new places, or refuses: only this change is undone.
         try:
             with session.begin_nested():
                 _apply(attendee, changes, now)
+                _follow_attendance(party, changes, now)
                 session.flush()
         except IntegrityError as exc:
-            if no_room_in(exc):
-                role = ROLES[values["role"]]
-                raise NoRoom(f"There is no free place for the role {role}.") from None
+            if pool := no_room_in(exc):
+                raise NoRoom(_no_room_message(pool, values)) from None
             raise
     else:
         _apply(attendee, changes, now)
+        _follow_attendance(party, changes, now)
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
-    if role_move or waiting_move:
+    if place_move or waiting_move:
         promote_waitlisted(session, event, now=now)
     return changes
+
+
+def _follow_attendance(
+    party: Sequence[Attendee], changes: dict[str, list[Any]], now: datetime
+) -> None:
+    """A lead's companions attend as the lead does."""
+    if "attendance" in changes:
+        for companion in party:
+            _apply(companion, {"attendance": changes["attendance"]}, now)
+
+
+def _no_room_message(pool: str, values: dict[str, Any]) -> str:
+    if pool == "role":
+        return f"There is no free place for the role {ROLES[values['role']]}."
+    if pool == VIRTUAL_POOL:
+        return "There is no free place to attend online."
+    return "There is no free place to attend in person."
+
+
+def add_companion(
+    session: Session,
+    lead: Attendee,
+    guest: Companion,
+    *,
+    code_prefix: str,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> Attendee:
+    """Add ``guest`` to ``lead``'s party, in the lead's status: a confirmed party without a
+    free place for them raises NoRoom (the party stays as it was, never split)."""
+    now = now or utcnow()
+    event = session.get(Event, lead.event_id)
+    assert event is not None
+    if guest.age_band not in AGE_BANDS:
+        raise ValueError(f"unknown age band {guest.age_band!r}")
+    lock_event(session, event)
+    session.refresh(lead)
+    if lead.party_id is not None or lead.status == STATUS_CANCELLED:
+        raise RegistrationError("Companions are added to an active registration's party.")
+    active = [c for c in companions_of(session, lead) if c.status != STATUS_CANCELLED]
+    if len(active) >= event.max_guests:
+        raise RegistrationError(_too_many_guests(event))
+    companion = _companion(event, lead, guest, code_prefix, now)
+    try:
+        _add_with_free_code(session, event, companion, code_prefix)
+    except _NoPlace:
+        raise NoRoom("There is no free place for another companion.") from None
+    record_change(
+        session,
+        companion,
+        "add",
+        {"party": [None, lead.code], "status": [None, companion.status]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    record_change(
+        session,
+        lead,
+        "update",
+        {"companions": [len(active), len(active) + 1]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    lead.updated_at = now
+    session.flush()
+    return companion
 
 
 #: What the audit trail records of a sensitive answer: that it changed, not what it says.

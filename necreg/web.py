@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .models import ROLES, utcnow
+from .models import AGE_BANDS, ATTENDANCE, ROLES, utcnow
 from .qr import qr_svg
 from .questions import OTHER_TEXT_LABEL, answer_text
 
@@ -68,6 +68,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["date_range"] = date_range
     app.jinja_env.globals["ROLES"] = ROLES
+    app.jinja_env.globals["AGE_BANDS"] = AGE_BANDS
+    app.jinja_env.globals["ATTENDANCE"] = ATTENDANCE
+    app.jinja_env.globals["age_band_label"] = lambda band: AGE_BANDS.get(band or "", "")
     app.jinja_env.globals["now_utc"] = utcnow
     app.jinja_env.globals["qr_svg"] = qr_svg
     app.jinja_env.globals["other_text_label"] = OTHER_TEXT_LABEL

@@ -7,7 +7,7 @@ outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from ..models import STATUS_WAITLISTED, Attendee, Event, OutboxMessage, utcnow
+from ..models import STATUS_WAITLISTED, VIRTUAL, Attendee, Event, OutboxMessage, utcnow
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
@@ -79,9 +79,17 @@ def _add(session: Session, row: dict[str, Any]) -> OutboxMessage:
     return message
 
 
+def join_url(event: Event, attendee: Attendee) -> str:
+    """The link to join online: only for a confirmed online attendee, else empty."""
+    if attendee.is_active and attendee.attendance == VIRTUAL:
+        return event.join_url
+    return ""
+
+
 def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict[str, str]:
     """The event as an .ics attachment; its UID is stable per event and attendee."""
     host = urlsplit(site_url()).hostname or "necreg"
+    joining = join_url(event, attendee)
     content = event_calendar(
         uid=f"{event.slug}-{attendee.code}@{host}",
         summary=event.name,
@@ -90,7 +98,8 @@ def calendar_attachment(event: Event, attendee: Attendee, now: datetime) -> dict
         ends_on=event.ends_on,
         stamp=now,
         description=f"Your attendee code: {attendee.code}. Your registration: "
-        + self_service_url(attendee),
+        + self_service_url(attendee)
+        + (f". Join online: {joining}" if joining else ""),
         url=self_service_url(attendee),
     )
     return {"filename": f"{event.slug}.ics", "content_type": "text/calendar", "content": content}
@@ -112,11 +121,20 @@ def qr_attachment(attendee: Attendee) -> dict[str, str]:
     }
 
 
-def _common(event: Event, attendee: Attendee) -> dict[str, Any]:
-    return {"event": event, "link": self_service_url(attendee)}
+def _common(event: Event, attendee: Attendee, party: Sequence[Attendee]) -> dict[str, Any]:
+    """What every message about a registration says: the event, the link, the companions
+    (``party``) and, for a confirmed online attendee, the link to join."""
+    return {
+        "event": event,
+        "link": self_service_url(attendee),
+        "party": list(party),
+        "join_url": join_url(event, attendee),
+    }
 
 
-def _place(kind: str, event: Event, attendee: Attendee, now: datetime | None) -> dict[str, Any]:
+def _place(
+    kind: str, event: Event, attendee: Attendee, now: datetime | None, party: Sequence[Attendee]
+) -> dict[str, Any]:
     """A message telling a confirmed attendee their place: code, QR code and calendar."""
     now = now or utcnow()
     return render(
@@ -126,12 +144,16 @@ def _place(kind: str, event: Event, attendee: Attendee, now: datetime | None) ->
         attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
         now=now,
         qr_cid=QR_CONTENT_ID,
-        **_common(event, attendee),
+        **_common(event, attendee, party),
     )
 
 
 def _waitlisted(
-    event: Event, attendee: Attendee, position: int | None, now: datetime | None
+    event: Event,
+    attendee: Attendee,
+    position: int | None,
+    now: datetime | None,
+    party: Sequence[Attendee],
 ) -> dict[str, Any]:
     return render(
         "waitlisted",
@@ -139,26 +161,40 @@ def _waitlisted(
         attendee=attendee,
         now=now,
         position=position,
-        **_common(event, attendee),
+        **_common(event, attendee, party),
     )
 
 
 def queue_promoted(
-    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    *,
+    now: datetime | None = None,
+    party: Sequence[Attendee] = (),
 ) -> OutboxMessage:
-    return _add(session, _place("promoted", event, attendee, now))
+    return _add(session, _place("promoted", event, attendee, now, party))
 
 
 def queue_cancelled(
-    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    *,
+    now: datetime | None = None,
+    party: Sequence[Attendee] = (),
+    left: Attendee | None = None,
 ) -> OutboxMessage:
+    """The cancellation of ``attendee``'s registration with its companions ``party``, or,
+    with ``left``, of that companion's place only (told to the lead, ``attendee``)."""
     return queue(
         session,
         "cancelled",
         to_address=attendee.email,
         attendee=attendee,
         now=now,
-        **_common(event, attendee),
+        left=left,
+        **_common(event, attendee, party),
     )
 
 
@@ -190,25 +226,33 @@ class Draft:
 
     row: dict[str, Any]
     status: str
-    code: str
+    codes: tuple[str, ...]
     position: int | None
 
-    def says(self, attendee: Attendee, position: int | None) -> bool:
-        return (self.status, self.code, self.position) == (attendee.status, attendee.code, position)
+    def says(self, attendee: Attendee, position: int | None, party: Sequence[Attendee]) -> bool:
+        codes = (attendee.code, *(c.code for c in party))
+        return (self.status, self.codes, self.position) == (attendee.status, codes, position)
 
 
 def draft_status_message(
-    event: Event, attendee: Attendee, position: int | None = None, *, now: datetime | None = None
+    event: Event,
+    attendee: Attendee,
+    position: int | None = None,
+    *,
+    now: datetime | None = None,
+    party: Sequence[Attendee] = (),
 ) -> Draft:
     """The confirmation of a confirmed registration, the waiting-list notice of a waiting one,
-    rendered but not queued: registration renders it before taking the event lock."""
+    naming the companions ``party``, rendered but not queued: registration renders it before
+    taking the event lock."""
     if attendee.is_active:
-        row = _place("confirmation", event, attendee, now)
+        row = _place("confirmation", event, attendee, now, party)
     elif attendee.status == STATUS_WAITLISTED:
-        row = _waitlisted(event, attendee, position, now)
+        row = _waitlisted(event, attendee, position, now, party)
     else:
         raise ValueError(f"no status message for a {attendee.status} registration")
-    return Draft(row, attendee.status, attendee.code, position)
+    codes = (attendee.code, *(c.code for c in party))
+    return Draft(row, attendee.status, codes, position)
 
 
 _INSERT = OutboxMessage.__table__.insert()
@@ -222,6 +266,7 @@ def queue_status_message(
     *,
     now: datetime | None = None,
     draft: Draft | None = None,
+    party: Sequence[Attendee] = (),
 ) -> None:
     """Queue the confirmation or waiting-list notice of ``attendee`` (flushed, so it has an
     id). ``draft``: the message rendered ahead, queued as it is if it still says what the
@@ -230,6 +275,6 @@ def queue_status_message(
     Written with one INSERT, not through the unit of work: registration queues it under the
     event lock.
     """
-    if draft is None or not draft.says(attendee, position):
-        draft = draft_status_message(event, attendee, position, now=now)
+    if draft is None or not draft.says(attendee, position, party):
+        draft = draft_status_message(event, attendee, position, now=now, party=party)
     session.execute(_INSERT, {**draft.row, "attendee_id": attendee.id})
