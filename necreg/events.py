@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from .models import EVENT_MAX_LENGTHS, ROLES, Event, utcnow
+from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .questions import QuestionError, definitions, sync_questions
 from .registration import lock_event, promote_waitlisted
 
@@ -21,6 +21,7 @@ _KNOWN_KEYS = {
     "slug", "name", "tagline", "starts_on", "ends_on", "venue", "hosts", "current",
     "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
     "description", "capacity_by_role", "testimonials", "questions",
+    "virtual", "virtual_capacity", "join_url", "max_guests", "infants_count", "consent_version",
 }  # fmt: skip
 
 
@@ -44,6 +45,13 @@ def _count(data: dict[str, Any], key: str, default: int | None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise EventFileError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    return value
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise EventFileError(f"{key} must be true or false")
     return value
 
 
@@ -85,10 +93,17 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
         raise EventFileError("hosts must be a list of names")
     values["hosts"] = [h.strip() for h in hosts]
-    current = data.get("current", False)
-    if not isinstance(current, bool):
-        raise EventFileError("current must be true or false")
-    values["is_current"] = current
+    values["is_current"] = _flag(data, "current")
+    values["virtual"] = _flag(data, "virtual")
+    values["virtual_capacity"] = _count(data, "virtual_capacity", None)
+    if values["virtual_capacity"] is not None and not values["virtual"]:
+        raise EventFileError("virtual_capacity needs virtual = true")
+    if values["join_url"] and not values["join_url"].startswith(("https://", "http://")):
+        raise EventFileError("join_url must be a web address starting with https://")
+    values["max_guests"] = _count(data, "max_guests", 0)
+    if values["max_guests"] > MAX_GUESTS_LIMIT:
+        raise EventFileError(f"max_guests may be at most {MAX_GUESTS_LIMIT}")
+    values["infants_count"] = _flag(data, "infants_count")
     values["sessions"] = _count(data, "sessions", 0)
     values["faculty"] = _count(data, "faculty", 0)
     values["capacity"] = _count(data, "capacity", None)

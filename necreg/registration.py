@@ -53,7 +53,12 @@ class DuplicateRegistration(RegistrationError):
 
 
 class NoRoom(RegistrationError):
-    """A change would put a role or the event over its cap."""
+    """A change would put a role or the event over its cap; ``pool``: which cap ("role",
+    "event" or "virtual"), when known."""
+
+    def __init__(self, message: str, pool: str | None = None):
+        super().__init__(message)
+        self.pool = pool
 
 
 class AlreadyCancelled(RegistrationError):
@@ -725,7 +730,7 @@ def update_details(
                 session.flush()
         except IntegrityError as exc:
             if pool := no_room_in(exc):
-                raise NoRoom(_no_room_message(pool, values)) from None
+                raise NoRoom(_no_room_message(pool, values), pool) from None
             raise
     else:
         _apply(attendee, changes, now)
@@ -801,6 +806,54 @@ def add_companion(
     lead.updated_at = now
     session.flush()
     return companion
+
+
+#: The consents a person may give or withdraw after registering: (name, the column of its
+#: time, of the version of its text).
+CONSENTS = {
+    "photo": ("photo_consent_at", "photo_consent_version"),
+    "list": ("list_consent_at", "list_consent_version"),
+}
+
+
+def update_consents(
+    session: Session,
+    attendee: Attendee,
+    given: dict[str, bool],
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[Any]]:
+    """Give or withdraw the consents named in ``given`` (CONSENTS); return {"consent_<name>":
+    [old, new]} of those that changed. A consent given is stored with its time and the
+    version of the event's text (``consent_version``); a lead's photo consent is its
+    companions' too (they are photographed together)."""
+    now = now or utcnow()
+    unknown = set(given) - set(CONSENTS)
+    if unknown:
+        raise ValueError(f"unknown consents: {sorted(unknown)}")
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    changes: dict[str, list[Any]] = {}
+    followers = (
+        companions_of(session, attendee)
+        if given.get("photo") is not None and attendee.party_id is None
+        else []
+    )
+    for name, agreed in given.items():
+        at, version = CONSENTS[name]
+        before = getattr(attendee, at) is not None
+        if before == agreed:
+            continue
+        changes[f"consent_{name}"] = [before, agreed]
+        for person in [attendee, *(followers if name == "photo" else [])]:
+            setattr(person, at, now if agreed else None)
+            setattr(person, version, event.consent_version if agreed else None)
+            person.updated_at = now
+    if changes:
+        record_change(session, attendee, "consent", changes, organizer_id=organizer_id, now=now)
+        session.flush()
+    return changes
 
 
 #: What the audit trail records of a sensitive answer: that it changed, not what it says.

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .counters import institutions, role_counts, tallied
+from .counters import institutions, tallied
 from .formats import json_timestamp
-from .models import STATUSES, Event, Tally, registration_window_open
+from .models import (
+    ATTENDANCE,
+    IN_PERSON,
+    ROLES,
+    STATUSES,
+    VIRTUAL,
+    Event,
+    Tally,
+    registration_window_open,
+)
+from .places import EVENT_POOL, VIRTUAL_POOL, role_pool
+from .questions import QuestionSpec
 
 #: The four public counters: key in the stats, label as the symposium page words it.
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -27,6 +39,8 @@ class EventStats:
     event: str
     attendees: int
     by_role: dict[str, int]
+    #: Places taken in person and online (``in_person``, ``virtual``).
+    by_attendance: dict[str, int]
     sessions: int
     faculty: int
     institutions: int
@@ -37,6 +51,7 @@ class EventStats:
             "event": self.event,
             "attendees": self.attendees,
             "by_role": dict(self.by_role),
+            "by_attendance": dict(self.by_attendance),
             "sessions": self.sessions,
             "faculty": self.faculty,
             "institutions": self.institutions,
@@ -123,13 +138,16 @@ def event_stats(session: Session, event: Event) -> EventStats:
     Read from the tallies the database keeps (see counters.py): a few rows, not a count over
     every registration, and exact in the same transaction as each change.
     """
-    by_role = role_counts(session, event.id)
+    figures = tallied(session, event.id, ("role", "attendance"))
+    by_role = dict.fromkeys(ROLES, 0) | figures["role"]
+    by_attendance = dict.fromkeys(ATTENDANCE, 0) | figures["attendance"]
     counted, last_change = session.execute(_PUBLIC, {"event": event.id}).one()
     updated_at = event.updated_at if last_change is None else max(event.updated_at, last_change)
     return EventStats(
         event=event.slug,
         attendees=sum(by_role.values()),
         by_role=by_role,
+        by_attendance=by_attendance,
         sessions=event.sessions,
         faculty=event.faculty,
         institutions=counted,
@@ -160,6 +178,11 @@ class DashboardStats:
     top_countries: list[tuple[str, int]]
     #: [(day in UTC, registrations made that day, whatever their status now)], oldest first.
     per_day: list[tuple[date, int]]
+    #: How full each cap is, the event's first.
+    caps: list[CapFill] = field(default_factory=list)
+    #: {question key: {choice value: active attendees who chose it}}, for the questions with
+    #: choices, in the order they are asked.
+    answer_totals: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -170,10 +193,65 @@ class DashboardStats:
             "top_institutions": [[name, n] for name, n in self.top_institutions],
             "top_countries": [[code, n] for code, n in self.top_countries],
             "per_day": [[day.isoformat(), n] for day, n in self.per_day],
+            "caps": {cap.name: cap.as_json() for cap in self.caps},
+            "answers": {key: dict(totals) for key, totals in self.answer_totals.items()},
         }
 
 
-_DASHBOARD_KINDS = ("status", "day", "country", "early_career", "checked_in")
+@dataclass(frozen=True)
+class CapFill:
+    """One cap of the event and the places taken in it."""
+
+    name: str
+    label: str
+    taken: int
+    capacity: int
+
+    @property
+    def percent(self) -> int:
+        """How full, in whole percent (100 when full or over, as a lowered cap may be)."""
+        if self.capacity <= 0:
+            return 100
+        return min(100, round(100 * self.taken / self.capacity))
+
+    def as_json(self) -> dict[str, object]:
+        return {"taken": self.taken, "capacity": self.capacity}
+
+
+def cap_fills(event: Event, figures: dict[str, dict[str, int]]) -> list[CapFill]:
+    """How full each of the event's caps is, from the ``in_person`` and ``attendance``
+    figures (places, as the caps count them)."""
+    in_person = "In person" if event.virtual else "The event"
+    caps: list[CapFill] = []
+    if event.capacity is not None:
+        taken = figures["attendance"].get(IN_PERSON, 0)
+        caps.append(CapFill(EVENT_POOL, in_person, taken, event.capacity))
+    for role, cap in (event.capacity_by_role or {}).items():
+        if cap is not None:
+            label = ROLES.get(role, role) + (" (in person)" if event.virtual else "")
+            taken = figures["in_person"].get(role, 0)
+            caps.append(CapFill(role_pool(role), label, taken, cap))
+    if event.virtual and event.virtual_capacity is not None:
+        taken = figures["attendance"].get(VIRTUAL, 0)
+        caps.append(CapFill(VIRTUAL_POOL, "Online", taken, event.virtual_capacity))
+    return caps
+
+
+def answer_totals(
+    questions: Sequence[QuestionSpec], figures: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    """{question key: {choice: n}} of ``questions`` with choices, from the ``answer``
+    figures (keyed ``<question id>:<choice>``); every choice offered is there, 0 if none."""
+    return {
+        q.key: {value: figures.get(f"{q.id}:{value}", 0) for value, _label in q.options}
+        for q in questions
+        if q.is_choice
+    }
+
+
+_DASHBOARD_KINDS = (
+    "status", "day", "country", "early_career", "checked_in", "attendance", "in_person", "answer",
+)  # fmt: skip
 _RANKED = institutions().subquery()
 _TOP_INSTITUTIONS = (
     select(_RANKED.c.name, _RANKED.c.n)
@@ -182,9 +260,16 @@ _TOP_INSTITUTIONS = (
 )
 
 
-def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> DashboardStats:
-    """The public counters plus the breakdowns organizers see, all read from the tallies the
-    database keeps (counters.py): a few hundred rows however many registrations there are."""
+def dashboard_stats(
+    session: Session,
+    event: Event,
+    questions: Sequence[QuestionSpec] = (),
+    *,
+    top: int = TOP_N,
+) -> DashboardStats:
+    """The public counters plus the breakdowns organizers see, with the totals per choice of
+    ``questions``, all read from the tallies the database keeps (counters.py): a few hundred
+    rows however many registrations there are."""
     public = event_stats(session, event)
     figures = tallied(session, event.id, _DASHBOARD_KINDS)
     by_status = dict.fromkeys(STATUSES, 0)
@@ -199,4 +284,6 @@ def dashboard_stats(session: Session, event: Event, *, top: int = TOP_N) -> Dash
         top_institutions=[(name, int(n)) for name, n in top_institutions],
         top_countries=countries[:top],
         per_day=sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
+        caps=cap_fills(event, figures),
+        answer_totals=answer_totals(questions, figures["answer"]),
     )

@@ -14,8 +14,10 @@ def test_stats_shape(client, make_event, make_attendee):
     assert response.status_code == 200
     data = response.get_json()
     assert list(data) == [
-        "event", "attendees", "by_role", "sessions", "faculty", "institutions", "updated_at",
+        "event", "attendees", "by_role", "by_attendance", "sessions", "faculty", "institutions",
+        "updated_at",
     ]  # fmt: skip
+    assert data["by_attendance"] == {"in_person": 3, "virtual": 0}
     assert data["event"] == "nec-2025"
     assert data["attendees"] == 3
     assert data["by_role"] == {"clinician": 2, "scientist": 0, "family": 1, "advocate": 0}

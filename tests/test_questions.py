@@ -12,7 +12,8 @@ from html import unescape
 
 import pytest
 from organizer_fixtures import admin_client, make_organizer  # noqa: F401
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from werkzeug.datastructures import MultiDict
 
 from conftest import csrf_token, registration_form
 from necreg.events import EventFileError, load_event
@@ -479,3 +480,73 @@ def test_changed_answers_change_the_registrations_row(app, client, event):
         assert update_answers(db.session, attendee, asked, answers, now=datetime.now(UTC)) == {}
         db.session.commit()
         assert db.session.get(Attendee, attendee.id).updated_at == later
+
+
+# --- Totals per choice on the dashboard -------------------------------------------------------
+
+
+def totals(app, event_id):
+    from necreg.stats import dashboard_stats
+
+    with app.app_context():
+        event = db.session.get(Event, event_id)
+        return dashboard_stats(db.session, event, event_questions(db.session, event_id))
+
+
+def test_the_dashboard_totals_count_the_choices_of_active_attendees(app, client, event):
+    from necreg.registration import cancel, find_by_token
+
+    assert client.post("/register", data=answered_form(client)).status_code == 303
+    second = answered_form(client, email="b@example.org", q_dietary="vegan", q_access="wheelchair")
+    assert client.post("/register", data=second).status_code == 303
+    figures = totals(app, event)
+    assert figures.answer_totals["dietary"] == {"None": 0, "vegan": 1, "other": 1}
+    assert figures.answer_totals["access"] == {"wheelchair": 2, "Captioning": 0, "other": 1}
+    assert figures.answer_totals["photo_ok"] == {"yes": 0, "no": 2}
+    assert "title" not in figures.answer_totals  # a text has no choices to count
+    with app.app_context():
+        token = db.session.execute(
+            select(Attendee.token).where(Attendee.email == "b@example.org")
+        ).scalar_one()
+        b = find_by_token(db.session, token)
+        # A changed answer moves its figures; a cancelled attendee's answers stop counting.
+        questions = event_questions(db.session, event)
+        answers, _ = clean_answers(questions, "scientist", MultiDict({"q_dietary": "None"}))
+        update_answers(db.session, b, questions, answers)
+        db.session.commit()
+    figures = totals(app, event)
+    assert figures.answer_totals["dietary"] == {"None": 1, "vegan": 0, "other": 1}
+    assert figures.answer_totals["access"]["wheelchair"] == 1
+    with app.app_context():
+        cancel(db.session, find_by_token(db.session, token))
+        db.session.commit()
+    figures = totals(app, event)
+    assert figures.answer_totals["dietary"] == {"None": 0, "vegan": 0, "other": 1}
+    # A deleted attendee takes its figures along.
+    with app.app_context():
+        db.session.execute(delete(Attendee))
+        db.session.commit()
+    figures = totals(app, event)
+    assert figures.answer_totals["dietary"] == {"None": 0, "vegan": 0, "other": 0}
+    assert figures.answer_totals["access"] == {"wheelchair": 0, "Captioning": 0, "other": 0}
+
+
+def test_the_dashboard_page_shows_the_totals_and_how_full_each_cap_is(
+    app, client, admin_client, event
+):
+    with app.app_context():
+        row = db.session.get(Event, event)
+        row.capacity, row.capacity_by_role = 4, {"scientist": 2}
+        db.session.commit()
+    assert client.post("/register", data=answered_form(client)).status_code == 303
+    page = admin_client.get("/organizer/").get_data(as_text=True)
+    assert "<caption>Dietary requirements</caption>" in page
+    assert "Accessibility needs (sensitive)" in page
+    assert re.search(r'<meter aria-labelledby="cap-1" min="0" max="4"[^>]* value="1"', page)
+    assert re.search(r'<meter aria-labelledby="cap-2" min="0" max="2"[^>]* value="1"', page)
+    data = admin_client.get("/organizer/stats.json").get_json()
+    assert data["caps"] == {
+        "event": {"taken": 1, "capacity": 4},
+        "role:scientist": {"taken": 1, "capacity": 2},
+    }
+    assert data["answers"]["dietary"] == {"None": 0, "vegan": 0, "other": 1}

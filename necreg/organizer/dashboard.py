@@ -15,7 +15,7 @@ from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..models import Event
-from ..pages import CSRF_SLOT, current_snapshot, event_heading, with_visitor_csrf
+from ..pages import CSRF_SLOT, current_snapshot, event_heading, questions_of, with_visitor_csrf
 from ..speed.memo import kept
 from ..stats import COUNTERS, DashboardStats, Snapshot, dashboard_stats
 from . import bp
@@ -24,7 +24,8 @@ from .charts import daily_bars, per_day_rows
 
 def _figures(snapshot: Snapshot) -> DashboardStats:
     def build() -> DashboardStats:
-        return dashboard_stats(db.session, db.session.get(Event, snapshot.event_id))
+        event = db.session.get(Event, snapshot.event_id)
+        return dashboard_stats(db.session, event, questions_of(snapshot))
 
     return kept("organizer.dashboard", snapshot, build, watched=False)
 
@@ -39,6 +40,7 @@ def _figures_html(snapshot: Snapshot) -> Markup:
             render_template(
                 "organizer/_dashboard_figures.html",
                 figures=figures,
+                questions=questions_of(snapshot),
                 counters=COUNTERS,
                 chart=daily_bars(figures.per_day),
                 per_day_rows=per_day_rows,

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, Field, SelectChoice, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    Field,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from ..forms import country_field, email_field, registrant_email, text_field
-from ..models import ROLES
+from ..models import ATTENDANCE, IN_PERSON, ROLES, Attendee, Event
 from ..registration import EDITABLE_FIELDS, Registrant, Room
 
 
@@ -53,6 +61,28 @@ def _badge_name_field() -> StringField:
     )
 
 
+def _attendance_field() -> RadioField:
+    return RadioField(
+        "I will attend",
+        choices=[SelectChoice(value, label) for value, label in ATTENDANCE.items()],
+        default=IN_PERSON,
+        validate_choice=False,
+    )
+
+
+def _photo_consent_field() -> BooleanField:
+    return BooleanField(
+        "Photos and recordings of the symposium may show me (and the companions I bring)",
+        description="Photographers are told who declined: your badge says so.",
+    )
+
+
+def _list_consent_field() -> BooleanField:
+    return BooleanField(
+        "List my name, institution and country on the attendee list shared with attendees",
+    )
+
+
 def _email_field(description: str) -> EmailField:
     return email_field(description, required="Please enter your e-mail address.")
 
@@ -67,6 +97,18 @@ class _DetailsChecks:
     def validate_role(self, field: Field) -> None:
         if field.data not in ROLES:
             raise ValidationError("Please choose one of the roles in the list.")
+
+    def validate_attendance(self, field: Field) -> None:
+        if field.data not in ATTENDANCE:
+            raise ValidationError("Please choose in person or online.")
+
+    def attendance_for(self, event: Event) -> str:
+        """How the person attends: as chosen where the event is also online."""
+        return self.attendance.data if event.virtual else IN_PERSON
+
+    def consents(self) -> dict[str, bool]:
+        """The consents beyond the registration terms, for ``registration.update_consents``."""
+        return {"photo": bool(self.consent_photo.data), "list": bool(self.consent_list.data)}
 
     def show_room(self, room: Room, threshold: int, keep: str | None = None) -> None:
         """Say in the role list which roles are full (and how few places others have left).
@@ -94,10 +136,24 @@ class DetailsForm(_DetailsChecks, FlaskForm):
     institution = _institution_field()
     country = _country_field()
     badge_name = _badge_name_field()
+    attendance = _attendance_field()
+    consent_photo = _photo_consent_field()
+    consent_list = _list_consent_field()
 
-    def details(self) -> dict[str, object]:
+    @classmethod
+    def of(cls, attendee: Attendee) -> DetailsForm:
+        """The form filled in with the attendee's details and consents."""
+        form = cls(obj=attendee)
+        if not form.is_submitted():
+            form.consent_photo.data = attendee.photo_consent_at is not None
+            form.consent_list.data = attendee.list_consent_at is not None
+        return form
+
+    def details(self, event: Event) -> dict[str, object]:
         """The values for ``registration.update_details``."""
         values = {name: self[name].data for name in EDITABLE_FIELDS}
+        if event.virtual:
+            values["attendance"] = self.attendance.data
         values["institution"] = values["institution"] or ""
         values["badge_name"] = values["badge_name"] or ""
         values["early_career"] = bool(values["early_career"])
@@ -113,6 +169,9 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
     country = _country_field()
     early_career = _early_career_field()
     badge_name = _badge_name_field()
+    attendance = _attendance_field()
+    consent_photo = _photo_consent_field()
+    consent_list = _list_consent_field()
     consent = BooleanField(
         "I agree that my registration is stored and used as the privacy notice says",
         validators=[DataRequired(message="Please agree to the privacy notice to register.")],
@@ -121,7 +180,7 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
     def validate_email(self, field: Field) -> None:
         registrant_email(field)
 
-    def registrant(self) -> Registrant:
+    def registrant(self, event: Event) -> Registrant:
         return Registrant(
             first_name=self.first_name.data,
             last_name=self.last_name.data,
@@ -131,6 +190,9 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
             institution=self.institution.data or "",
             early_career=bool(self.early_career.data),
             badge_name=self.badge_name.data or "",
+            attendance=self.attendance_for(event),
+            photo_consent=bool(self.consent_photo.data),
+            list_consent=bool(self.consent_list.data),
         )
 
 

@@ -31,18 +31,22 @@ from ..registration import (
     AlreadyCancelled,
     NoRoom,
     RegistrationError,
+    add_companion,
     cancel,
+    companions_of,
     current_event,
     find_by_token,
     register,
     resend_links,
     room_left,
     update_answers,
+    update_consents,
     update_details,
     waitlist_position,
 )
 from ..speed.memo import kept
 from ..stats import COUNTERS, Snapshot, event_stats
+from .companions import CompanionRows, blank_rows, read_rows
 from .forms import CancelForm, DetailsForm, LostLinkForm, RegistrationForm
 
 bp = Blueprint("public", __name__)
@@ -86,14 +90,17 @@ def _render_form_page(
     is_open: bool | None = None,
     answers: dict[str, list[str]] | None = None,
     answer_errors: dict[str, str] | None = None,
+    companions: CompanionRows | None = None,
 ):
     """The form page; ``answers``: what to show in the questions' inputs (input name ->
-    values), ``answer_errors``: a message per question key."""
+    values), ``answer_errors``: a message per question key; ``companions``: the companion
+    rows as sent."""
     if is_open is None:
         is_open = event.registration_open(utcnow())
     room = room_left(db.session, event)
     form.show_room(room, _threshold())
     questions = questions_of(event)
+    companions = companions or blank_rows(event.max_guests)
     page = render_template(
         "public/register.html",
         form=form,
@@ -104,7 +111,8 @@ def _render_form_page(
         questions=questions,
         answers=answers or {},
         answer_errors=answer_errors or {},
-        more_errors=error_links(questions, answer_errors or {}),
+        companions=companions,
+        more_errors=error_links(questions, answer_errors or {}) + companions.errors,
     )
     return page, status
 
@@ -138,24 +146,32 @@ def register_page():
     questions = questions_of(event)
     answers, answer_errors = clean_answers(questions, form.role.data, request.form)
     sent = sent_values(questions, request.form)
-    if not form.validate() or answer_errors:
-        return _render_form_page(form, event, 400, answers=sent, answer_errors=answer_errors)
+    rows = read_rows(request.form, event.max_guests)
+    if not form.validate() or answer_errors or rows.errors:
+        return _render_form_page(
+            form, event, 400, answers=sent, answer_errors=answer_errors, companions=rows
+        )
     try:
         attendee = register(
             db.session,
             event,
-            form.registrant(),
-            code_prefix=current_app.config["ATTENDEE_CODE_PREFIX"],
+            form.registrant(event),
+            code_prefix=_code_prefix(),
+            guests=rows.companions,
             questions=questions,
             answers=answers,
         )
     except RegistrationError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
-        return _render_form_page(form, event, 409, answers=sent)
+        return _render_form_page(form, event, 409, answers=sent, companions=rows)
     token = attendee.token  # read before the commit expires it, or it is loaded again
     db.session.commit()
     return redirect(url_for(".registration", token=token), 303)
+
+
+def _code_prefix() -> str:
+    return current_app.config["ATTENDEE_CODE_PREFIX"]
 
 
 def _attendee_or_404(token: str) -> Attendee:
@@ -171,14 +187,17 @@ def _registration_page(
     status: int = 200,
     sent: dict[str, list[str]] | None = None,
     answer_errors: dict[str, str] | None = None,
+    companion_rows: CompanionRows | None = None,
 ):
     """The self-service page; ``sent`` and ``answer_errors``: the questions' inputs as sent
-    and their errors, when the details were refused."""
+    and their errors, when the details were refused; ``companion_rows``: the companion to
+    add as sent, when it was refused."""
     event = attendee.event
     questions = questions_of(event)
     stored = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
-    if form is None and attendee.status != STATUS_CANCELLED:
-        form = DetailsForm(obj=attendee)
+    party = _party_of(attendee)
+    if form is None and attendee.status != STATUS_CANCELLED and not attendee.is_companion:
+        form = DetailsForm.of(attendee)
     if form is not None:
         form.show_room(room_left(db.session, event), _threshold(), keep=attendee.role)
     page = render_template(
@@ -189,6 +208,10 @@ def _registration_page(
         position=waitlist_position(db.session, attendee),
         form=form,
         notices=get_flashed_messages(),
+        party=party,
+        can_add=_can_add_companion(attendee, party),
+        add_rows=companion_rows or blank_rows(1),
+        remove_form=CancelForm(),
         questions=questions,
         asked=[q for q in questions if q.asked_of(attendee.role)],
         stored=stored,
@@ -199,6 +222,22 @@ def _registration_page(
     return page, status, PRIVATE
 
 
+def _party_of(attendee: Attendee) -> list[Attendee]:
+    """The companions a lead brings, those still coming first (none for a companion)."""
+    if attendee.is_companion:
+        return []
+    party = companions_of(db.session, attendee)
+    return sorted(party, key=lambda c: c.status == STATUS_CANCELLED)
+
+
+def _can_add_companion(attendee: Attendee, party: list[Attendee]) -> bool:
+    """Whether the lead ``attendee`` with the companions ``party`` may bring one more."""
+    if attendee.is_companion or attendee.status == STATUS_CANCELLED:
+        return False
+    coming = [c for c in party if c.status != STATUS_CANCELLED]
+    return len(coming) < attendee.event.max_guests
+
+
 @bp.route("/registration/<token>", methods=["GET", "POST"])
 def registration(token: str):
     """The confirmation and self-service page; POST corrects the details."""
@@ -206,7 +245,7 @@ def registration(token: str):
     form = DetailsForm()
     if not form.is_submitted():
         return _registration_page(attendee)
-    if attendee.status == STATUS_CANCELLED:
+    if attendee.status == STATUS_CANCELLED or attendee.is_companion:
         return _registration_page(attendee, status=409)
     questions = questions_of(attendee.event)
     answers, answer_errors = clean_answers(questions, form.role.data, request.form)
@@ -214,14 +253,62 @@ def registration(token: str):
     if not form.validate() or answer_errors:
         return _registration_page(attendee, form, 400, sent, answer_errors)
     try:
-        changes = update_details(db.session, attendee, form.details())
+        changes = update_details(db.session, attendee, form.details(attendee.event))
     except NoRoom as exc:
         db.session.rollback()
-        form.role.errors = [*form.role.errors, str(exc)]
+        where = form.role if exc.pool == "role" else form.attendance
+        where.errors = [*where.errors, str(exc)]
         return _registration_page(attendee, form, 409, sent)
     changes |= update_answers(db.session, attendee, questions, answers)
+    changes |= update_consents(db.session, attendee, form.consents())
     db.session.commit()
     flash("Your details are saved." if changes else "Nothing was changed.")
+    return redirect(url_for(".registration", token=token), 303)
+
+
+@bp.post("/registration/<token>/companions")
+def add_companion_page(token: str):
+    """The lead registrant adds a companion to their party (one row, ``guests-0-*``)."""
+    attendee = _attendee_or_404(token)
+    if not CancelForm().validate():
+        abort(400)
+    if not _can_add_companion(attendee, _party_of(attendee)):
+        return _registration_page(attendee, status=409)
+    rows = read_rows(request.form, 1)
+    if rows.errors or not rows.companions:
+        if not rows.errors:
+            rows.rows[0].errors["first_name"] = "Please enter your companion's first name."
+        return _registration_page(attendee, status=400, companion_rows=rows)
+    try:
+        companion = add_companion(
+            db.session, attendee, rows.companions[0], code_prefix=_code_prefix()
+        )
+    except RegistrationError as exc:
+        db.session.rollback()
+        rows.rows[0].errors["first_name"] = str(exc)
+        return _registration_page(attendee, status=409, companion_rows=rows)
+    flash(f"{companion.full_name} is added to your party, with the code {companion.code}.")
+    db.session.commit()
+    return redirect(url_for(".registration", token=token), 303)
+
+
+@bp.post("/registration/<token>/companions/<int:companion_id>/remove")
+def remove_companion(token: str, companion_id: int):
+    """The lead registrant cancels one companion's place; the rest of the party stays."""
+    attendee = _attendee_or_404(token)
+    if not CancelForm().validate():
+        abort(400)
+    companion = db.session.get(Attendee, companion_id)
+    if companion is None or companion.party_id != attendee.id:
+        abort(404)
+    name = companion.full_name
+    try:
+        cancel(db.session, companion)
+    except AlreadyCancelled:
+        db.session.rollback()
+    else:
+        db.session.commit()
+        flash(f"{name} no longer comes with you.")
     return redirect(url_for(".registration", token=token), 303)
 
 
