@@ -342,14 +342,7 @@ def _add_party(
 ) -> None:
     """Add and flush ``lead`` and its companions ``party`` together: if one of them finds no
     place (_NoPlace), none of them is added."""
-    if not party:  # one savepoint, the attendee's own (the common case: no extra round trips)
-        _add_with_free_code(session, event, lead, prefix)
-        return
-    with session.begin_nested():
-        _add_with_free_code(session, event, lead, prefix)
-        for companion in party:
-            companion.party_id = lead.id
-            _add_with_free_code(session, event, companion, prefix)
+    _add_with_free_codes(session, event, [lead, *party], prefix)
 
 
 #: How many codes to draw before giving up: with a million codes in use, ten draws in a row
@@ -357,29 +350,43 @@ def _add_party(
 CODE_TRIES = 10
 
 
-def _add_with_free_code(session: Session, event: Event, attendee: Attendee, prefix: str) -> None:
-    """Add and flush ``attendee``, drawing another code while its code is taken.
+def _add_with_free_codes(
+    session: Session, event: Event, members: Sequence[Attendee], prefix: str
+) -> None:
+    """Add and flush ``members`` (one attendee, or a lead and then its companions, who get
+    the lead's id as their party), drawing other codes while a code is taken.
 
-    Each try is flushed in a savepoint, so a refusal (which ends the whole transaction on
-    PostgreSQL) undoes only the try, and frees any place it claimed. Refused for the e-mail:
-    a duplicate (DuplicateRegistration); for the code: draw again; for want of a place:
-    _NoPlace.
+    Each try is one savepoint for all of them, so a refusal (which ends the whole transaction
+    on PostgreSQL) undoes only the try, and frees every place it claimed. One savepoint, not
+    one per member: a member's savepoint released and then undone with the try would leave
+    registrations waiting for this one behind the event lock to wait for the whole of this
+    transaction, which then waits for the event lock too (a deadlock). Refused for the
+    e-mail: a duplicate (DuplicateRegistration); for a code: draw again; for want of a
+    place: _NoPlace.
     """
+    lead, *party = members
     for _attempt in range(CODE_TRIES):
         try:
             with session.begin_nested():
-                session.add(attendee)
+                session.add(lead)
+                if party:
+                    session.flush()  # the lead's id, for its companions
+                    for companion in party:
+                        companion.party_id = lead.id
+                    session.add_all(party)
         except IntegrityError as exc:
             if no_room_in(exc):
                 raise _NoPlace from None
-            if email_taken(session, event, attendee.email):
+            if lead.party_id is None and email_taken(session, event, lead.email):
                 raise DuplicateRegistration(duplicate_message(event)) from None
-            if not code_taken(session, attendee.code):
+            taken = [m for m in members if code_taken(session, m.code)]
+            if not taken and len({m.code for m in members}) == len(members):
                 raise
-            attendee.code = new_code(prefix)
+            for member in [*taken, *members[1:]]:
+                member.code = new_code(prefix)
         else:
             return
-    raise RuntimeError(f"could not find an unused attendee code in {CODE_TRIES} tries")
+    raise RuntimeError(f"could not find unused attendee codes in {CODE_TRIES} tries")
 
 
 def duplicate_message(event: Event) -> str:
@@ -784,7 +791,7 @@ def add_companion(
         raise RegistrationError(_too_many_guests(event))
     companion = _companion(event, lead, guest, code_prefix, now)
     try:
-        _add_with_free_code(session, event, companion, code_prefix)
+        _add_with_free_codes(session, event, [companion], code_prefix)
     except _NoPlace:
         raise NoRoom("There is no free place for another companion.") from None
     record_change(

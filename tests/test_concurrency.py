@@ -3,6 +3,7 @@ threads with their own connections never exceed a cap, lose nothing and promote 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from necreg.models import (
     Event,
     OutboxMessage,
 )
-from necreg.registration import Registrant, cancel, register
+from necreg.registration import Companion, Registrant, cancel, register
 
 ROUNDS = 20
 THREADS = 24
@@ -190,3 +191,113 @@ def test_bursts_never_exceed_a_cap_and_promote_in_order(app, database_url, is_po
     finally:
         engine.dispose()
     assert time.monotonic() - started < 60, "the burst test should stay well under a minute"
+
+
+# --- Parties: 200 households at once (issue 12) -------------------------------------------------
+
+PARTY_CAPS = {"event": 120, "role:family": 60, "virtual": 80}
+
+
+def party_of(rng: random.Random, n: int, wave: str) -> tuple[Registrant, list[Companion]]:
+    role = rng.choice(["family", "family", "clinician"])
+    attendance = rng.choice(["in_person", "in_person", "virtual"])
+    lead = Registrant(
+        first_name=f"Lead{n}",
+        last_name=wave,
+        email=f"{wave}{n}@example.org",
+        role=role,
+        country="US",
+        attendance=attendance,
+    )
+    size = rng.randint(1, 4)
+    bands = [rng.choice(["adult", "child", "infant"]) for _ in range(size - 1)]
+    return lead, [Companion(f"Guest{n}{k}", wave, band) for k, band in enumerate(bands)]
+
+
+def registering_party(event_id: int, lead: Registrant, guests: list[Companion]):
+    def task(session: Session) -> None:
+        event = session.get(Event, event_id)
+        register(session, event, lead, code_prefix="NEC", guests=guests)
+
+    return task
+
+
+def pools_of(a: Attendee) -> list[str]:
+    """The caps a confirmed attendee holds a place in (none for an infant who takes none)."""
+    if a.status != STATUS_CONFIRMED or not a.takes_place:
+        return []
+    if a.attendance == "virtual":
+        return ["virtual"]
+    return ["event", f"role:{a.role}"]
+
+
+def check_parties(rows: list[Attendee]) -> dict[str, int]:
+    """No cap exceeded, no party split, nobody waiting who would fit; the places taken."""
+    taken: Counter[str] = Counter(pool for a in rows for pool in pools_of(a))
+    for pool, cap in PARTY_CAPS.items():
+        assert taken[pool] <= cap, f"{pool}: {taken[pool]} places taken of {cap}"
+    parties: dict[int, list[Attendee]] = {}
+    for a in rows:
+        parties.setdefault(a.party_id or a.id, []).append(a)
+    for members in parties.values():
+        coming = [m for m in members if m.status != STATUS_CANCELLED]
+        assert len({m.status for m in coming}) <= 1, f"party split: {members}"
+        if coming and coming[0].status == STATUS_WAITLISTED:
+            needs: Counter[str] = Counter(
+                pool
+                for m in coming
+                for pool in pools_of(
+                    Attendee(status=STATUS_CONFIRMED, takes_place=m.takes_place,
+                             attendance=m.attendance, role=m.role)
+                )
+            )  # fmt: skip
+            fits = all(taken[pool] + n <= PARTY_CAPS.get(pool, 10**9) for pool, n in needs.items())
+            assert not fits, f"a party waits while there is room for it: {coming}"
+    return dict(taken)
+
+
+def test_two_hundred_parties_at_once_never_exceed_a_cap_nor_split(app, database_url, is_postgres):
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL: set NECREG_TEST_DATABASE_URL to run the burst test")
+    rng = random.Random(12)
+    engine = create_engine(database_url, pool_size=THREADS + 2, max_overflow=0)
+    try:
+        with Session(engine) as check:
+            event = Event(
+                slug="parties",
+                name="Parties",
+                starts_on=date(2025, 9, 7),
+                ends_on=date(2025, 9, 10),
+                capacity=PARTY_CAPS["event"],
+                capacity_by_role={"family": PARTY_CAPS["role:family"]},
+                virtual=True,
+                virtual_capacity=PARTY_CAPS["virtual"],
+                max_guests=4,
+                infants_count=False,
+            )
+            check.add(event)
+            check.commit()
+            event_id = event.id
+
+            # 200 parties of 1 to 4 people register at the same moment.
+            parties = [party_of(rng, n, "a") for n in range(200)]
+            tasks = [registering_party(event_id, lead, guests) for lead, guests in parties]
+            assert run_at_once(app, engine, tasks) == []
+            rows = state(check, event_id)
+            assert len(rows) == sum(1 + len(guests) for _lead, guests in parties)
+            taken = check_parties(rows)
+            # With far more people than places, every cap is (nearly) full.
+            assert taken["event"] >= PARTY_CAPS["event"] - 3
+            assert taken["virtual"] >= PARTY_CAPS["virtual"] - 3
+
+            # 30 confirmed parties cancel while 30 more register.
+            leads = [a for a in rows if a.party_id is None and a.status == STATUS_CONFIRMED]
+            newcomers = [party_of(rng, n, "b") for n in range(30)]
+            tasks = [cancelling(a.id) for a in rng.sample(leads, 30)] + [
+                registering_party(event_id, lead, guests) for lead, guests in newcomers
+            ]
+            assert run_at_once(app, engine, tasks) == []
+            rows = state(check, event_id)
+            check_parties(rows)
+    finally:
+        engine.dispose()
