@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
 
 from .attendee_search import AttendeeFilters, attendee_select
 from .badges_pdf import Badge
@@ -32,7 +33,12 @@ COLUMNS: tuple[str, ...] = (
     "country",
     "early_career",
     "status",
+    "attendance",
+    "party",
+    "photo_consent",
 )
+#: Columns written as ``yes``/``no``.
+FLAGS = ("early_career", "photo_consent")
 #: Added at the end only when asked for: e-mail addresses are personal data.
 EMAIL_COLUMN = "email"
 #: A spreadsheet runs a cell starting with one of these as a formula (OWASP ASVS 5.0 1.2.10).
@@ -70,13 +76,14 @@ def _chunks(
     size: int,
     progress: Callable[[int], None] | None,
 ) -> Iterator[str]:
-    flag = names.index("early_career")
+    flags = [names.index(name) for name in FLAGS]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     batch: list[list[Any]] = []
     for values in rows:
         row = neutralised(values)  # None is written as an empty cell
-        row[flag] = "yes" if row[flag] else "no"
+        for flag in flags:
+            row[flag] = "yes" if row[flag] else "no"
         batch.append(row)
         if len(batch) >= size:
             yield _flush(writer, buffer, batch, progress)
@@ -93,6 +100,15 @@ def _flush(writer: Any, buffer: io.StringIO, batch: list[list[Any]], progress) -
     buffer.seek(0)
     buffer.truncate()
     return text
+
+
+_lead = aliased(Attendee)
+#: The columns that are not an attendee's own: the lead's code of a companion's party, and
+#: whether the attendee agreed to photos.
+_COMPUTED: dict[str, Any] = {
+    "party": select(_lead.code).where(_lead.id == Attendee.party_id).scalar_subquery(),
+    "photo_consent": Attendee.photo_consent_at.is_not(None),
+}
 
 
 def iter_badge_csv(
@@ -114,7 +130,7 @@ def iter_badge_csv(
     csv.writer(header, lineterminator="\r\n").writerow(names)
     yield (EXCEL_BOM if excel else "") + header.getvalue()
     fields = names[: len(names) - len(questions)]
-    selected = [getattr(Attendee, name) for name in fields]
+    selected = [_COMPUTED.get(name, getattr(Attendee, name, None)) for name in fields]
     stmt = attendee_select(event, filters, *selected, *([Attendee.id] if questions else []))
     # Core rows, not ORM ones: plain values are all a CSV needs.
     result = session.connection().execute(stmt.execution_options(yield_per=batch_size))
@@ -146,7 +162,10 @@ def _with_answers(
 
 
 #: Fields of an attendee that a printed badge shows (see badges_pdf.Badge).
-PRINTED = ("code", "badge_name", "role", "institution", "country", "early_career")
+PRINTED = (
+    "code", "badge_name", "role", "institution", "country", "early_career", "party",
+    "photo_consent",
+)  # fmt: skip
 
 
 def for_printing(filters: AttendeeFilters) -> AttendeeFilters:
@@ -157,11 +176,15 @@ def for_printing(filters: AttendeeFilters) -> AttendeeFilters:
 def iter_badges(
     session: Session, event: Event, filters: AttendeeFilters, *, batch_size: int = BATCH_SIZE
 ) -> Iterator[Badge]:
-    """The badges of the attendees ``filters`` selects, in list order, fetched in batches."""
-    stmt = attendee_select(event, filters, *(getattr(Attendee, n) for n in PRINTED))
+    """The badges of the attendees ``filters`` selects, in list order, fetched in batches:
+    one per person who takes a place (an infant in arms has none)."""
+    printed = (_COMPUTED.get(n, getattr(Attendee, n, None)) for n in PRINTED)
+    stmt = attendee_select(event, filters, *printed).where(Attendee.takes_place)
     result = session.execute(stmt.execution_options(yield_per=batch_size))
     try:
-        for code, badge_name, role, institution, country, early_career in result:
-            yield Badge(code, badge_name, role, institution, country_name(country), early_career)
+        for code, name, role, institution, country, early, party, photos in result:
+            yield Badge(
+                code, name, role, institution, country_name(country), early, party or "", photos
+            )
     finally:
         result.close()

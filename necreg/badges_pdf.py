@@ -16,7 +16,7 @@ from typing import BinaryIO
 import segno
 from fpdf import FPDF
 
-from .models import ROLES
+from .models import ATTENDEE_ROLES
 
 INCH = 25.4
 
@@ -54,6 +54,7 @@ ROLE_COLOURS: dict[str, tuple[int, int, int]] = {
     "scientist": (74, 35, 120),
     "family": (140, 29, 24),
     "advocate": (20, 80, 40),
+    "guest": (64, 64, 64),
 }
 
 FONT_CANDIDATES = {
@@ -90,6 +91,10 @@ class Badge:
     institution: str
     country: str
     early_career: bool
+    #: The lead registrant's code of a companion's party ("" for a lead or someone alone).
+    party: str = ""
+    #: False: the person declined photos, and the badge says so.
+    photo_consent: bool = True
 
 
 def _find(family: str, style: str) -> str | None:
@@ -173,7 +178,7 @@ class BadgeSheet:
         pdf.cell(inner * 0.6, self.band, self.event_name[:40], align="L")
         pdf.set_font("sans", "B", 12)
         pdf.set_xy(x + margin, y)
-        pdf.cell(inner, self.band, ROLES[badge.role].upper(), align="R")
+        pdf.cell(inner, self.band, ATTENDEE_ROLES[badge.role].upper(), align="R")
 
         # The QR code, bottom right, with the code written under it.
         qr_size = min(24.0, height - self.band - 16)
@@ -210,15 +215,34 @@ class BadgeSheet:
         pdf.set_xy(x + margin, top + 0.5)
         pdf.cell(text_width, 4.5, badge.country)
 
+        if badge.party:
+            pdf.set_text_color(40, 40, 40)
+            pdf.set_font("sans", "", 8)
+            pdf.set_xy(x + margin, pdf.get_y() + 5)
+            pdf.cell(text_width, 4, f"Party of {badge.party}")
+
+        # Marks along the bottom: early career; "no photos", inverted, for photographers.
+        left = x + margin
         if badge.early_career:
+            left += self._pill("EARLY CAREER", left, y + height - margin - 5) + 2
+        if not badge.photo_consent:
+            self._pill("NO PHOTOS", left, y + height - margin - 5, inverted=True)
+
+    def _pill(self, label: str, x: float, y: float, *, inverted: bool = False) -> float:
+        """A boxed label at (x, y); its width in mm."""
+        pdf = self.pdf
+        pdf.set_draw_color(20, 20, 20)
+        pdf.set_line_width(0.4)
+        pdf.set_font("sans", "B", 7.5)
+        width = pdf.get_string_width(label) + 4
+        if inverted:
+            pdf.set_fill_color(20, 20, 20)
+            pdf.set_text_color(255, 255, 255)
+        else:
             pdf.set_text_color(20, 20, 20)
-            pdf.set_draw_color(20, 20, 20)
-            pdf.set_line_width(0.4)
-            pdf.set_font("sans", "B", 7.5)
-            label = "EARLY CAREER"
-            pill = pdf.get_string_width(label) + 4
-            pdf.set_xy(x + margin, y + height - margin - 5)
-            pdf.cell(pill, 5, label, border=1, align="C")
+        pdf.set_xy(x, y)
+        pdf.cell(width, 5, label, border=1, align="C", fill=inverted)
+        return width
 
     def _qr(self, payload: str, x: float, y: float, size: float) -> None:
         qr = segno.make(payload, error="m", micro=False)

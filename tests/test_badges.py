@@ -15,7 +15,10 @@ from necreg.attendee_search import AttendeeFilters
 from necreg.badges import COLUMNS, iter_badge_csv, neutralised
 from necreg.extensions import db
 
-HEADER = "code,first_name,last_name,badge_name,role,institution,country,early_career,status"
+HEADER = (
+    "code,first_name,last_name,badge_name,role,institution,country,early_career,status,"
+    "attendance,party,photo_consent"
+)
 
 
 def rows_of(text: str) -> list[dict[str, str]]:
@@ -57,6 +60,7 @@ def test_export_columns_rows_and_neutralised_cells(app, admin_client, make_event
     assert row["last_name"] == "'-Núñez"
     assert row["institution"] == '\'@Home, "Inc"'
     assert (row["role"], row["early_career"], row["status"]) == ("family", "yes", "confirmed")
+    assert (row["attendance"], row["party"], row["photo_consent"]) == ("in_person", "", "no")
     evil = fresh(app, evil)
     assert evil.first_name == '=HYPERLINK("http://x")'  # stored data untouched
 

@@ -1,9 +1,16 @@
 """Households (a lead and companions placed as one), attendance in person or online, and
 consents with their time and version (issue 12)."""
 
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
+import csv
+import io
+import shutil
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
+from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 from sqlalchemy import delete, func, select
 
 from conftest import csrf_token, fresh, registration_form
@@ -463,3 +470,79 @@ def test_self_service_switches_attendance_and_consents(app, client, make_event):
         assert people[0].list_consent_at is not None
         stats = event_stats(db.session, db.session.get(Event, people[0].event_id))
         assert stats.by_attendance == {"in_person": 0, "virtual": 2}
+
+
+# --- Badges -----------------------------------------------------------------------------------
+
+
+def test_the_badge_csv_has_party_attendance_and_photo_consent(
+    app, client, admin_client, make_event
+):
+    make_event(**FAMILY)
+    response = client.post("/register", data=family_form(csrf_token(client)))
+    assert response.status_code == 303
+    text = admin_client.get("/organizer/export/badges.csv").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    by_name = {r["first_name"]: r for r in rows}
+    lead_code = by_name["Zoë"]["code"]
+    assert [by_name[n]["party"] for n in ("Zoë", "Ava", "Noah")] == ["", lead_code, lead_code]
+    assert {r["role"] for r in rows} == {"family", "guest"}
+    assert {r["attendance"] for r in rows} == {"in_person"}
+    assert {r["photo_consent"] for r in rows} == {"no"}
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext needed (poppler-utils)")
+def test_the_badge_pdf_has_a_badge_per_place_with_the_party_and_no_photos_marked(
+    app, client, admin_client, make_event, tmp_path
+):
+    make_event(**FAMILY)
+    # Nobody in this party agreed to photos (the lead decides for the companions).
+    form = family_form(csrf_token(client))
+    assert client.post("/register", data=form).status_code == 303
+    response = admin_client.get("/organizer/export/badges.pdf?layout=badge-4x3")
+    assert response.status_code == 200
+    (tmp_path / "b.pdf").write_bytes(response.get_data())
+    pages = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "b.pdf"), "-"], capture_output=True, text=True
+    ).stdout.split("\f")
+    pages = [p for p in pages if p.strip()]
+    # Two badges: the lead and the child; the infant takes no place, so has none.
+    assert len(pages) == 2
+    with app.app_context():
+        lead_code = db.session.execute(
+            select(Attendee.code).where(Attendee.role == "family")
+        ).scalar_one()
+    assert "Ava" in pages[1] and f"Party of {lead_code}" in pages[1]
+    assert all("NO PHOTOS" in page for page in pages)
+    assert "Noah" not in "".join(pages)
+
+
+def test_the_organizer_sees_the_party_and_corrects_a_companion(
+    app, client, admin_client, make_event
+):
+    make_event(**FAMILY)
+    assert client.post("/register", data=family_form(csrf_token(client))).status_code == 303
+    with app.app_context():
+        people = db.session.execute(select(Attendee).order_by(Attendee.id)).scalars().all()
+        lead_row, ava = people[0], people[1]
+        lead_id, ava_id, lead_code = lead_row.id, ava.id, lead_row.code
+    page = admin_client.get(f"/organizer/attendees/{lead_id}").get_data(as_text=True)
+    assert "Ava Núñez" in page and "Noah Núñez" in page and "(no place)" in page
+    assert "<strong>no photos</strong>" in page
+    path = f"/organizer/attendees/{ava_id}"
+    page = admin_client.get(path).get_data(as_text=True)
+    assert f"({lead_code})" in page and 'name="email"' not in page
+    from organizer_fixtures import csrf_for
+
+    form = {
+        "csrf_token": csrf_for(admin_client, path),
+        "first_name": "Ava-Marie",
+        "last_name": "Núñez",
+        "institution": "",
+        "country": "US",
+        "badge_name": "",
+    }
+    assert admin_client.post(path, data=form).status_code == 303
+    with app.app_context():
+        ava = db.session.get(Attendee, ava_id)
+        assert (ava.first_name, ava.role, ava.email) == ("Ava-Marie", "guest", "")

@@ -36,7 +36,15 @@ from ..forms import country_menu
 from ..models import ROLES, Attendee, AttendeeChange
 from ..pages import current_snapshot, event_attendee_or_404, event_heading, questions_of
 from ..questions import Answers, QuestionSpec, answers_of, event_questions
-from ..registration import RegistrationError, cancel, restore, update_details, waitlist_position
+from ..registration import (
+    RegistrationError,
+    cancel,
+    companions_of,
+    party_lead,
+    restore,
+    update_details,
+    waitlist_position,
+)
 from ..speed.memo import kept
 from . import bp
 from .checkin import door_settings
@@ -216,6 +224,8 @@ def _render_attendee_page(
         error=error,
         country_name=country_name,
         position=waitlist_position(db.session, attendee),
+        lead=party_lead(db.session, attendee) if attendee.is_companion else None,
+        party=[] if attendee.is_companion else companions_of(db.session, attendee),
     )
     return page, status
 
@@ -224,7 +234,7 @@ def _render_attendee_page(
 @organizer_required(admin=True)
 def attendee(attendee_id: int):
     attendee = event_attendee_or_404(attendee_id)
-    form = AttendeeForm(obj=attendee)
+    form = AttendeeForm.of(attendee)
     if not form.is_submitted():
         return _render_attendee_page(attendee, form)
     if not form.validate():

@@ -27,7 +27,7 @@ from wtforms.validators import (
 
 from ..checkin import MAX_PAYLOAD
 from ..forms import country_field, email_field, normalised_email, strip, text_field
-from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, ROLES
+from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, ROLES, Attendee
 
 
 class LoginForm(FlaskForm):
@@ -140,17 +140,28 @@ class AttendeeForm(FlaskForm):
         "Name on the badge", "badge_name", description="Empty: first and last name."
     )
 
+    @classmethod
+    def of(cls, attendee: Attendee) -> AttendeeForm:
+        """The form for ``attendee``: a companion has no e-mail and keeps its role."""
+        form = cls(obj=attendee)
+        if attendee.is_companion:
+            del form.email
+            del form.role
+        return form
+
     def validate_email(self, field) -> None:
         normalised_email(field)
 
     def values(self) -> dict[str, object]:
-        return {
+        values = {
             "first_name": self.first_name.data,
             "last_name": self.last_name.data,
-            "email": self.email.data,
-            "role": self.role.data,
             "institution": self.institution.data or "",
             "country": self.country.data,
             "early_career": bool(self.early_career.data),
             "badge_name": self.badge_name.data or "",
         }
+        for name in ("email", "role"):
+            if name in self:
+                values[name] = self[name].data
+        return values
