@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from .attendee_search import AttendeeFilters, attendee_select
 from .badges_pdf import Badge
 from .countries import country_name
-from .models import STATUS_CONFIRMED, Attendee, Event
+from .models import ROLES, STATUS_CONFIRMED, Attendee, Event
 from .questions import Answers, QuestionSpec, answer_text, answers_of
 
 #: The badge CSV's columns in order (CONTRACT.md), then ``status``.
@@ -76,7 +76,7 @@ def _chunks(
     size: int,
     progress: Callable[[int], None] | None,
 ) -> Iterator[str]:
-    flags = [names.index(name) for name in FLAGS]
+    flags = [names.index(name) for name in FLAGS if name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     batch: list[list[Any]] = []
@@ -159,6 +159,40 @@ def _with_answers(
         )
         rows.append((*row[:-1], *cells))
     return rows
+
+
+#: The attendee directory's columns: what attendees see of one another.
+DIRECTORY_COLUMNS = ("first_name", "last_name", "institution", "country", "role")
+
+
+def iter_directory_csv(
+    session: Session, event: Event, *, batch_size: int = BATCH_SIZE
+) -> Iterator[str]:
+    """The directory shared with attendees: confirmed registrants who agreed to appear on it
+    (``list_consent_at``), by name; companions never appear."""
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(DIRECTORY_COLUMNS)
+    yield EXCEL_BOM + header.getvalue()
+    stmt = (
+        select(*(getattr(Attendee, name) for name in DIRECTORY_COLUMNS))
+        .where(
+            Attendee.event_id == event.id,
+            Attendee.status == STATUS_CONFIRMED,
+            Attendee.party_id.is_(None),
+            Attendee.list_consent_at.is_not(None),
+        )
+        .order_by(Attendee.last_name, Attendee.first_name, Attendee.id)
+    )
+    result = session.connection().execute(stmt.execution_options(yield_per=batch_size))
+    try:
+        rows = (
+            (first, last, institution, country_name(country), ROLES[role])
+            for part in result.partitions()
+            for first, last, institution, country, role in part
+        )
+        yield from _chunks(rows, DIRECTORY_COLUMNS, batch_size, None)
+    finally:
+        result.close()
 
 
 #: Fields of an attendee that a printed badge shows (see badges_pdf.Badge).

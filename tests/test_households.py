@@ -546,3 +546,26 @@ def test_the_organizer_sees_the_party_and_corrects_a_companion(
     with app.app_context():
         ava = db.session.get(Attendee, ava_id)
         assert (ava.first_name, ava.role, ava.email) == ("Ava-Marie", "guest", "")
+
+
+def test_the_directory_for_attendees_lists_only_those_who_agreed(
+    app, client, admin_client, make_event
+):
+    make_event(**FAMILY)
+    listed = family_form(csrf_token(client), consent_list="y", institution="=cmd|x")
+    assert client.post("/register", data=listed).status_code == 303
+    unlisted = registration_form(csrf_token=csrf_token(client), email="no@example.org")
+    unlisted["first_name"] = "Hidden"
+    assert client.post("/register", data=unlisted).status_code == 303
+    response = admin_client.get("/organizer/export/directory.csv")
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows == [
+        {
+            "first_name": "Zoë",
+            "last_name": "Núñez-李",
+            "institution": "'=cmd|x",
+            "country": "United States",
+            "role": "Patient-family",
+        }
+    ]

@@ -1,4 +1,5 @@
-"""Downloads of the attendees the list's filters select: the badge CSV and printable badges."""
+"""Downloads of the attendees the list's filters select: the badge CSV and printable badges;
+and the attendee directory to share with attendees."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from flask import Response, abort, request, stream_with_context
 
 from ..attendee_search import AttendeeFilters, FilterError, parse_filters
 from ..auth import organizer_required
-from ..badges import exported_questions, for_printing, iter_badge_csv, iter_badges
+from ..badges import (
+    exported_questions,
+    for_printing,
+    iter_badge_csv,
+    iter_badges,
+    iter_directory_csv,
+)
 from ..badges_pdf import LAYOUTS, write_badges
 from ..extensions import db
 from ..formats import is_yes
@@ -80,3 +87,12 @@ def export_badges_pdf():
     write_badges(badges, out, layout=layout, event_name=event.name)
     filename = f"badges-{event.slug}-{layout}-{_stamp()}.pdf"
     return download(out.getvalue(), filename, "application/pdf")
+
+
+@bp.get("/export/directory.csv")
+@organizer_required(admin=True)
+def export_directory():
+    """The attendee directory to share with attendees: only those who agreed to appear."""
+    event = current_event_or_404()
+    filename = f"directory-{event.slug}-{_stamp()}.csv"
+    return download(iter_directory_csv(db.session, event), filename, "text/csv; charset=utf-8")
