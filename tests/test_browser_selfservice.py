@@ -75,7 +75,8 @@ def test_see_correct_and_cancel_a_registration(site, page, viewport):
     page.get_by_role("button", name="Save my details").click()
     expect(page.get_by_role("status")).to_have_text("Your details are saved.")
     expect(details).to_contain_text("Cincinnati Children's")
-    expect(details.locator("dd").last).to_have_text("Grace")
+    badge_name = details.locator("dt:text-is('Name on badge') + dd")
+    expect(badge_name).to_have_text("Grace")
     attendee = stored(site)
     assert (attendee.institution, attendee.badge_name) == ("Cincinnati Children's", "Grace")
 

@@ -79,7 +79,8 @@ def _photo_consent_field() -> BooleanField:
 
 def _list_consent_field() -> BooleanField:
     return BooleanField(
-        "List my name, institution and country on the attendee list shared with attendees",
+        "Show me on the attendee list shared with other attendees",
+        description="Your name, institution and where you come from.",
     )
 
 
