@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .models import AGE_BANDS, ATTENDANCE, ROLES, utcnow
+from .models import AGE_BANDS, ATTENDANCE, ATTENDEE_ROLES, QUESTION_TYPES, ROLES, utcnow
 from .qr import qr_svg
 from .questions import OTHER_TEXT_LABEL, answer_text
 
@@ -70,6 +70,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["AGE_BANDS"] = AGE_BANDS
     app.jinja_env.globals["ATTENDANCE"] = ATTENDANCE
+    app.jinja_env.globals["QUESTION_TYPES"] = QUESTION_TYPES
+    app.jinja_env.filters["role_label"] = lambda role: ATTENDEE_ROLES.get(role, role)
     app.jinja_env.globals["age_band_label"] = lambda band: AGE_BANDS.get(band or "", "")
     app.jinja_env.globals["now_utc"] = utcnow
     app.jinja_env.globals["qr_svg"] = qr_svg

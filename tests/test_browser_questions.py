@@ -78,3 +78,49 @@ def test_questions_for_other_roles_are_hidden_when_a_role_is_chosen(site, page):
     page.get_by_label("I attend as").select_option("family")
     assert children.is_visible()
     assert axe_violations(page) == []
+
+
+def test_an_admin_manages_the_questions_in_the_browser(site, page, viewport):
+    from playwright.sync_api import expect
+    from test_browser_organizer import assert_accessible, seed, sign_in
+
+    seed(site)
+    ask_questions(site)
+    with site.app.app_context():
+        event = db.session.execute(select(Event)).scalar_one()
+        event.capacity, event.capacity_by_role = 40, {"family": 10}
+        db.session.commit()
+        db.engine.dispose()
+    sign_in(page, site)
+    # The dashboard with the places meters and the totals per choice.
+    page.goto(site.url + "/organizer/")
+    expect(page.get_by_role("heading", name="Answers of active attendees")).to_be_visible()
+    assert page.locator("meter").count() == 2
+    assert_accessible(page, "dashboard with questions")
+    screenshot(page, f"dashboard-questions-{viewport}")
+
+    page.goto(site.url + "/organizer/questions")
+    assert_accessible(page, "questions")
+    form = page.locator("form", has=page.get_by_role("button", name="Add the question"))
+    form.get_by_label("Key").fill("tshirt")
+    form.get_by_label("Type").select_option("choice")
+    form.get_by_label("Choices").fill("S | Small\nM | Medium")
+    page.get_by_role("button", name="Add the question").click()  # no label: refused
+    expect(page.get_by_role("alert")).to_contain_text("label is required")
+    assert_accessible(page, "questions with an error")
+    page.locator("form", has=page.get_by_role("button", name="Add the question")).get_by_label(
+        "Question", exact=True
+    ).fill("T-shirt size")
+    page.get_by_role("button", name="Add the question").click()
+    expect(page.get_by_role("status").first).to_contain_text("is asked now")
+    page.get_by_role("button", name="Up: T-shirt size").click()
+    expect(page.get_by_role("status").first).to_contain_text("moved up")
+    page.get_by_role("link", name="T-shirt size").click()
+    assert_accessible(page, "one question")
+    screenshot(page, f"question-edit-{viewport}")
+    page.get_by_label("Question", exact=True).fill("Your T-shirt size")
+    page.get_by_role("button", name="Save the question").click()
+    expect(page.get_by_role("status").first).to_contain_text("Saved: label.")
+    page.get_by_role("button", name="Retire: Your T-shirt size").click()
+    expect(page.get_by_role("status").first).to_contain_text("no longer asked")
+    assert_accessible(page, "questions with a retired one")

@@ -9,4 +9,4 @@ from flask import Blueprint
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
 # Importing the modules registers their views on bp.
-from . import attendees, auth, checkin, dashboard, exports, settings  # noqa: E402, F401
+from . import attendees, auth, checkin, dashboard, exports, questions, settings  # noqa: E402, F401

@@ -27,7 +27,8 @@ from wtforms.validators import (
 
 from ..checkin import MAX_PAYLOAD
 from ..forms import country_field, email_field, normalised_email, strip, text_field
-from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, ROLES, Attendee
+from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, QUESTION_TYPES, ROLES, Attendee
+from ..question_settings import choices_from_text
 
 
 class LoginForm(FlaskForm):
@@ -165,3 +166,46 @@ class AttendeeForm(FlaskForm):
             if name in self:
                 values[name] = self[name].data
         return values
+
+
+class QuestionForm(FlaskForm):
+    """A question of the event, as the organizer adds or changes it: its values are checked
+    as an event file's ``[[questions]]`` table is (question_settings.py)."""
+
+    key = StringField(
+        "Key",
+        filters=[strip],
+        description="a-z, 0-9 and _, e.g. dietary: the CSV column is q_<key>. It stays once "
+        "the question has answers.",
+    )
+    label = StringField("Question", filters=[strip])
+    help = TextAreaField("Help under the question", filters=[strip], description="Optional.")
+    type = SelectField(
+        "Type", choices=[SelectChoice(v, label) for v, label in QUESTION_TYPES.items()]
+    )
+    choices = TextAreaField(
+        "Choices",
+        description="For one or several choices: one per line, as the form shows it, or "
+        "value | label to keep a short value in exports.",
+    )
+    other = BooleanField("Offer “Other”, with a text of the person’s own")
+    required = BooleanField("An answer is required")
+    sensitive = BooleanField(
+        "Sensitive: kept from check-in staff and left out of exports unless asked for"
+    )
+
+    def item(self, roles: list[str]) -> dict[str, object]:
+        """The question as an event file's ``[[questions]]`` table, asked of ``roles``."""
+        item: dict[str, object] = {
+            "key": self.key.data or "",
+            "label": self.label.data or "",
+            "help": self.help.data or "",
+            "type": self.type.data,
+            "required": bool(self.required.data),
+            "roles": roles,
+            "sensitive": bool(self.sensitive.data),
+        }
+        if self.type.data in ("choice", "multi"):  # the rest have no choices to offer
+            item["choices"] = choices_from_text(self.choices.data or "")
+            item["other"] = bool(self.other.data)
+        return item
