@@ -10,18 +10,22 @@ from __future__ import annotations
 import pytest
 from organizer_fixtures import admin_client, make_organizer, staff_client  # noqa: F401
 
+from conftest import saved
+from necreg.models import Question
+
 #: Routes open to anonymous visitors.
 PUBLIC = {"organizer.login"}
 #: Routes check-in staff may use; every other organizer route is for administrators only.
 STAFF_ALLOWED = {"organizer.check_in", "organizer.undo_check_in_attendee", "organizer.logout"}
 
 
-def _organizer_requests(app, attendee_id: int):
-    """(endpoint, method, path) for every organizer route and method in the URL map."""
+def _organizer_requests(app, ids: dict[str, int]):
+    """(endpoint, method, path) for every organizer route and method in the URL map, with
+    ``ids`` in their paths (``attendee_id``, ``question_id``)."""
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("organizer."):
             continue
-        path = rule.build({"attendee_id": attendee_id} if rule.arguments else {})[1]
+        path = rule.build({name: ids[name] for name in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, path
 
@@ -31,8 +35,15 @@ def attendee(make_event, make_attendee):
     return make_attendee(make_event())
 
 
-def test_url_map_has_the_organizer_routes(app, attendee):
-    endpoints = {endpoint for endpoint, _m, _p in _organizer_requests(app, attendee.id)}
+@pytest.fixture
+def ids(app, attendee) -> dict[str, int]:
+    """The ids in the organizer routes' paths: an attendee's and a question's."""
+    question = saved(app, Question(event_id=attendee.event_id, key="k", label="K", type="text"))
+    return {"attendee_id": attendee.id, "question_id": question.id}
+
+
+def test_url_map_has_the_organizer_routes(app, ids):
+    endpoints = {endpoint for endpoint, _m, _p in _organizer_requests(app, ids)}
     assert {
         "organizer.dashboard",
         "organizer.attendees",
@@ -41,11 +52,13 @@ def test_url_map_has_the_organizer_routes(app, attendee):
         "organizer.export_badges_pdf",
         "organizer.settings",
         "organizer.stats_json",
+        "organizer.questions",
+        "organizer.export_directory",
     } <= endpoints
 
 
-def test_anonymous_gets_login_redirect_or_401_and_never_data(app, client, attendee):
-    for endpoint, method, path in _organizer_requests(app, attendee.id):
+def test_anonymous_gets_login_redirect_or_401_and_never_data(app, client, attendee, ids):
+    for endpoint, method, path in _organizer_requests(app, ids):
         if endpoint in PUBLIC:
             continue
         response = client.open(path, method=method)
@@ -69,9 +82,9 @@ def test_anonymous_json_request_gets_401(client, attendee):
     assert response.get_json()["status"] == 401
 
 
-def test_staff_gets_403_on_admin_pages(app, staff_client, attendee):
+def test_staff_gets_403_on_admin_pages(app, staff_client, attendee, ids):
     checked = 0
-    for endpoint, method, path in _organizer_requests(app, attendee.id):
+    for endpoint, method, path in _organizer_requests(app, ids):
         if endpoint in PUBLIC or endpoint in STAFF_ALLOWED or method != "GET":
             continue
         response = staff_client.open(path, method=method)
@@ -81,11 +94,11 @@ def test_staff_gets_403_on_admin_pages(app, staff_client, attendee):
     assert checked >= 5
 
 
-def test_staff_cannot_post_to_admin_routes(app, staff_client, attendee):
+def test_staff_cannot_post_to_admin_routes(app, staff_client, attendee, ids):
     from organizer_fixtures import page_csrf
 
     token = page_csrf(staff_client, "/organizer/check-in")
-    for endpoint, method, path in _organizer_requests(app, attendee.id):
+    for endpoint, method, path in _organizer_requests(app, ids):
         if endpoint in PUBLIC or endpoint in STAFF_ALLOWED or method != "POST":
             continue
         response = staff_client.post(path, data={"csrf_token": token, "first_name": "X"})
@@ -106,7 +119,7 @@ def test_every_organizer_view_is_protected_by_the_decorator(app):
             assert access == expected, f"{endpoint} is {access!r}, expected {expected!r}"
 
 
-def test_admin_reaches_every_get_page(app, admin_client, attendee):
-    for endpoint, method, path in _organizer_requests(app, attendee.id):
+def test_admin_reaches_every_get_page(app, admin_client, ids):
+    for endpoint, method, path in _organizer_requests(app, ids):
         if method == "GET" and endpoint != "organizer.login":
             assert admin_client.get(path).status_code == 200, path

@@ -179,4 +179,3 @@ def test_only_admins_manage_questions(app, staff_client, event):
 
 def test_a_question_of_another_event_is_not_found(app, admin_client, event):
     assert admin_client.get("/organizer/questions/99999").status_code == 404
-
