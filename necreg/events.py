@@ -189,6 +189,12 @@ SETTINGS_FIELDS = (
     "registration_closes_at",
     "tagline",
     "description",
+    "virtual",
+    "virtual_capacity",
+    "join_url",
+    "max_guests",
+    "infants_count",
+    "consent_version",
 )
 
 
@@ -202,9 +208,20 @@ def update_settings(session: Session, event: Event, values: dict[str, Any]) -> d
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise EventFileError(f"settings that cannot be changed here: {', '.join(sorted(unknown))}")
-    for key in ("sessions", "faculty", "capacity"):
+    for key in ("sessions", "faculty", "capacity", "virtual_capacity", "max_guests"):
         if key in values:
             _count(values, key, None)
+    if values.get("max_guests", 0) > MAX_GUESTS_LIMIT:
+        raise EventFileError(f"max_guests may be at most {MAX_GUESTS_LIMIT}")
+    for key in ("virtual", "infants_count"):
+        if key in values:
+            _flag(values, key)
+    join_url = values.get("join_url", "")
+    if join_url and not join_url.startswith(("https://", "http://")):
+        raise EventFileError("join_url must be a web address starting with https://")
+    for key in ("join_url", "consent_version"):
+        if len(values.get(key, "")) > EVENT_MAX_LENGTHS[key]:
+            raise EventFileError(f"{key} must be at most {EVENT_MAX_LENGTHS[key]} characters")
     caps = values.get("capacity_by_role", {})
     if not isinstance(caps, dict) or any(role not in ROLES for role in caps):
         raise EventFileError(f"capacity_by_role may only name the roles {', '.join(ROLES)}")

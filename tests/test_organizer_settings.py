@@ -30,9 +30,13 @@ def _form(client, **over):
         "registration_closes_at": "2099-09-01T12:30",
         "tagline": "A world without NEC",
         "description": "## Welcome\n\nNew **landing** text.",
+        "virtual_capacity": "",
+        "join_url": "",
+        "max_guests": "0",
+        "consent_version": "",
     }
     form.update(over)
-    return form
+    return {k: v for k, v in form.items() if v is not None}
 
 
 def test_settings_page_shows_current_values(admin_client, make_event):
@@ -112,3 +116,58 @@ def test_update_settings_domain_rules(app, make_event):
             update_settings(db.session, event, {"sessions": -5})
         changes = update_settings(db.session, event, {"sessions": 41, "faculty": 100})
         assert changes == {"sessions": [40, 41]}
+
+
+def test_online_attendance_companions_and_consent_version_are_set_here(
+    app, client, admin_client, make_event
+):
+    event = make_event()
+    form = _form(
+        admin_client,
+        virtual="y",
+        virtual_capacity="50",
+        join_url="https://meet.example.org/nec",
+        max_guests="3",
+        infants_count="y",
+        consent_version="2026-2",
+    )
+    assert admin_client.post("/organizer/settings", data=form).status_code == 303
+    saved = fresh(app, event)
+    assert (saved.virtual, saved.virtual_capacity, saved.join_url) == (
+        True,
+        50,
+        "https://meet.example.org/nec",
+    )
+    assert (saved.max_guests, saved.infants_count, saved.consent_version) == (3, True, "2026-2")
+    page = client.get("/register").get_data(as_text=True)
+    assert 'name="guests-2-age_band"' in page and 'name="attendance"' in page
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"join_url": "javascript:alert(1)"}, "Please enter a web address"),
+        ({"max_guests": "11"}, "From 0 to 10."),
+        ({"max_guests": None}, "Please enter a number."),
+        ({"virtual_capacity": "-1"}, "0 or more"),
+    ],
+)
+def test_wrong_family_or_online_settings_are_refused(app, admin_client, make_event, over, message):
+    event = make_event()
+    response = admin_client.post("/organizer/settings", data=_form(admin_client, **over))
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    saved = fresh(app, event)
+    assert (saved.max_guests, saved.join_url, saved.virtual_capacity) == (0, "", None)
+
+
+def test_the_domain_refuses_what_the_form_would(app, make_event):
+    with app.app_context():
+        event = db.session.merge(make_event())
+        for values, message in (
+            ({"join_url": "ftp://x"}, "join_url must be a web address"),
+            ({"max_guests": 99}, "max_guests may be at most 10"),
+            ({"virtual": "yes"}, "virtual must be true or false"),
+        ):
+            with pytest.raises(EventFileError, match=message):
+                update_settings(db.session, event, values)

@@ -17,6 +17,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    URL,
     DataRequired,
     InputRequired,
     Length,
@@ -27,7 +28,14 @@ from wtforms.validators import (
 
 from ..checkin import MAX_PAYLOAD
 from ..forms import country_field, email_field, normalised_email, strip, text_field
-from ..models import EVENT_MAX_LENGTHS, MAX_LENGTHS, QUESTION_TYPES, ROLES, Attendee
+from ..models import (
+    EVENT_MAX_LENGTHS,
+    MAX_GUESTS_LIMIT,
+    MAX_LENGTHS,
+    QUESTION_TYPES,
+    ROLES,
+    Attendee,
+)
 from ..question_settings import choices_from_text
 
 
@@ -106,6 +114,33 @@ class SettingsForm(FlaskForm):
         "Landing page text",
         description="Markdown: **bold**, *italic*, lists, links.",
         validators=[Length(max=50_000, message="At most 50,000 characters.")],
+    )
+    virtual = BooleanField("Also attended online: people choose in person or online")
+    virtual_capacity = _count_field("Capacity online", "Leave empty for no limit.", required=False)
+    join_url = StringField(
+        "Link to join online",
+        filters=[strip],
+        description="Shown only to confirmed online attendees: on their page, in their e-mails.",
+        validators=[
+            Optional(),
+            Length(max=EVENT_MAX_LENGTHS["join_url"]),
+            URL(require_tld=False, message="Please enter a web address such as https://…"),
+        ],
+    )
+    max_guests = IntegerField(
+        "Companions a registrant may bring",
+        description=f"0 for none, at most {MAX_GUESTS_LIMIT}.",
+        validators=[
+            InputRequired(message="Please enter a number."),
+            NumberRange(min=0, max=MAX_GUESTS_LIMIT, message=f"From 0 to {MAX_GUESTS_LIMIT}."),
+        ],
+    )
+    infants_count = BooleanField("Infants take a place of their own")
+    consent_version = StringField(
+        "Version of the consent texts",
+        filters=[strip],
+        description="Stored with each consent given; change it when the texts change.",
+        validators=[Length(max=EVENT_MAX_LENGTHS["consent_version"])],
     )
 
     def validate_registration_closes_at(self, field) -> None:

@@ -30,6 +30,12 @@ def _settings_from_form(form: SettingsForm) -> dict[str, object]:
         "registration_closes_at": form.registration_closes_at.data,
         "tagline": form.tagline.data or "",
         "description": (form.description.data or "").strip(),
+        "virtual": bool(form.virtual.data),
+        "virtual_capacity": form.virtual_capacity.data,
+        "join_url": form.join_url.data or "",
+        "max_guests": form.max_guests.data,
+        "infants_count": bool(form.infants_count.data),
+        "consent_version": form.consent_version.data or "",
     }
 
 
