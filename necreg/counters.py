@@ -18,28 +18,12 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from .models import ROLES, STATUS_CONFIRMED, Event, Tally
+from .models import STATUS_CONFIRMED, Event, Tally
 from .places import place_unplaced
 from .triggers import ANSWER_KEY, COUNTING_SQLITE, DAY_SQL, TALLY_TERMS
 
 _tallies = Tally.__table__
 _of_event = _tallies.c.event_id == bindparam("event")
-
-#: Built once: read on every registration page and every changed public figure.
-_ROLE_COUNTS = (
-    select(_tallies.c.key, func.sum(_tallies.c.n))
-    .where(_of_event, _tallies.c.kind == "role")
-    .group_by(_tallies.c.key)
-)
-
-
-def role_counts(session: Session, event_id: int) -> dict[str, int]:
-    """Active (confirmed) attendees of the event per role, every role present: exact in this
-    transaction and a few rows however many registrations there are."""
-    counts = dict.fromkeys(ROLES, 0)
-    counts.update((role, int(n)) for role, n in session.execute(_ROLE_COUNTS, {"event": event_id}))
-    return counts
-
 
 _TALLIED = (
     select(_tallies.c.kind, _tallies.c.key, func.sum(_tallies.c.n))

@@ -189,15 +189,6 @@ def room_left(session: Session, event: Event) -> Room:
     return Room(places_left=total, by_role=by_role, virtual_left=virtual_left)
 
 
-def has_room(event: Event, counts: dict[str, int], role: str) -> bool:
-    """A place for one more in-person attendee of ``role``, with ``counts`` in-person
-    attendees per role: the event's cap and the role's."""
-    if event.capacity is not None and sum(counts.values()) >= event.capacity:
-        return False
-    role_cap = (event.capacity_by_role or {}).get(role)
-    return role_cap is None or counts.get(role, 0) < role_cap
-
-
 def takes_place(event: Event, age_band: str | None) -> bool:
     """Whether a person of ``age_band`` (None: a registrant) takes a place at ``event``."""
     return age_band != INFANT or event.infants_count

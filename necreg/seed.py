@@ -2,13 +2,15 @@
 
 Rows are built as plain dicts and inserted in batches with one executemany per batch
 (``session.execute(insert(Attendee), rows)``), which makes 100,000 registrations in seconds.
-Capacity is respected as registration would: confirmed while there is room, else waitlisted.
+Capacity is respected as registration would: confirmed while there is room, else waitlisted,
+a household as one.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,12 +18,15 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from .counters import bulk_load, role_counts
+from .counters import bulk_load, tallied
 from .folding import fold, search_text
 from .models import (
+    GUEST_ROLE,
+    IN_PERSON,
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
+    VIRTUAL,
     Answer,
     Attendee,
     Event,
@@ -30,7 +35,7 @@ from .models import (
     utcnow,
 )
 from .questions import OTHER, AnswerValue, QuestionSpec, answer_rows, event_questions
-from .registration import has_room, lock_event
+from .registration import lock_event, takes_place
 
 #: Shares of the four roles among registrants.
 ROLE_SHARES = {"clinician": 0.46, "scientist": 0.27, "family": 0.17, "advocate": 0.10}
@@ -102,6 +107,59 @@ def _codes(rng: random.Random, prefix: str, taken: set[str]) -> Callable[[], str
     return draw
 
 
+#: Where the event allows companions: the share of patient-family registrants who bring
+#: some (one to max_guests, mostly one or two), and the companions' age bands.
+PARTY_SHARE = 0.4
+COMPANION_BANDS = {"child": 0.6, "infant": 0.25, "adult": 0.15}
+#: Where the event is also online: the share of registrants who attend online.
+VIRTUAL_SHARE = 0.15
+#: Shares of registrants who agree to photos, and to appear on the attendee list.
+PHOTO_CONSENT_SHARE = 0.85
+LIST_CONSENT_SHARE = 0.6
+
+
+class _Places:
+    """Places taken while seeding, as the caps count them: in person in total and per role,
+    and online."""
+
+    def __init__(self, session: Session, event: Event) -> None:
+        self.event = event
+        figures = tallied(session, event.id, ("in_person", "attendance"))
+        self.by_role = Counter(figures["in_person"])
+        self.in_person = figures["attendance"].get(IN_PERSON, 0)
+        self.virtual = figures["attendance"].get(VIRTUAL, 0)
+
+    def take(self, role: str, attendance: str, places: int) -> bool:
+        """Take ``places`` for a party whose lead has ``role``, if they all fit."""
+        event = self.event
+        if attendance == VIRTUAL:
+            if (
+                event.virtual_capacity is not None
+                and self.virtual + places > event.virtual_capacity
+            ):
+                return False
+            self.virtual += places
+            return True
+        if event.capacity is not None and self.in_person + places > event.capacity:
+            return False
+        role_cap = (event.capacity_by_role or {}).get(role)
+        if role_cap is not None and self.by_role[role] + 1 > role_cap:
+            return False
+        self.in_person += places
+        self.by_role[role] += 1
+        self.by_role[GUEST_ROLE] += places - 1
+        return True
+
+
+def _companion_bands(event: Event, role: str, rng: random.Random) -> list[str]:
+    """The age bands of the companions a registrant of ``role`` brings (often none)."""
+    if not event.max_guests or role != "family" or rng.random() >= PARTY_SHARE:
+        return []
+    size = min(event.max_guests, rng.choice((1, 1, 2, 2, 3)))
+    bands, weights = list(COMPANION_BANDS), list(COMPANION_BANDS.values())
+    return rng.choices(bands, weights, k=size)
+
+
 def seed_demo(
     session: Session,
     event: Event,
@@ -113,7 +171,8 @@ def seed_demo(
     progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Add ``count`` synthetic registrations to ``event``; return how many were added.
+    """Add ``count`` synthetic registrations to ``event``, with their companions, consents and
+    answers; return how many registrations were added (companions not counted).
 
     ``progress`` is called with the number of rows of each batch as it is inserted.
     """
@@ -127,7 +186,7 @@ def seed_demo(
     )
     end = min(now, deadline)
     lock_event(session, event)
-    counts = role_counts(session, event.id)
+    places = _Places(session, event)
     taken = set(session.execute(select(Attendee.code)).scalars())
     draw_code = _codes(rng, code_prefix, taken)
     run = secrets.token_hex(3)
@@ -135,6 +194,7 @@ def seed_demo(
     # Registration times, oldest first, so the waiting list forms in the order people came.
     offsets = sorted((rng.random() ** 0.6 for _ in range(count)), reverse=True)
     rows: list[dict[str, Any]] = []
+    parties: list[tuple[dict[str, Any], list[str]]] = []
     added = 0
     before = session.execute(select(func.coalesce(func.max(Attendee.id), 0))).scalar_one()
     with bulk_load(session, event):
@@ -146,62 +206,146 @@ def seed_demo(
             else:
                 institution, country = rng.choice(INSTITUTIONS)
             created = end - timedelta(days=SPREAD_DAYS * offset, seconds=rng.randrange(86_400))
+            attendance = VIRTUAL if event.virtual and rng.random() < VIRTUAL_SHARE else IN_PERSON
+            bands = _companion_bands(event, role, rng)
+            seats = 1 + sum(takes_place(event, band) for band in bands)
             if rng.random() < CANCELLED_SHARE:
                 status = STATUS_CANCELLED
-            elif has_room(event, counts, role):
+            elif places.take(role, attendance, seats):
                 status = STATUS_CONFIRMED
-                counts[role] = counts.get(role, 0) + 1
             else:
                 status = STATUS_WAITLISTED
             local = fold(f"{first}.{last}").replace("'", "").encode("ascii", "ignore").decode()
+            photos = rng.random() < PHOTO_CONSENT_SHARE
+            listed = rng.random() < LIST_CONSENT_SHARE
+            cancelled_at = (
+                min(created + timedelta(days=1), end) if status == STATUS_CANCELLED else None
+            )
             row = {
-                "event_id": event.id,
-                "code": draw_code(),
-                "token": secrets.token_urlsafe(32),
-                "status": status,
+                **_person(event, draw_code(), first, last, created, status, cancelled_at),
                 "role": role,
-                "first_name": first,
-                "last_name": last,
                 "email": f"{local}.{run}-{n}@{rng.choice(DOMAINS)}",
                 "institution": institution,
                 "country": country,
                 "early_career": rng.random() < EARLY_CAREER_SHARE[role],
-                "badge_name": default_badge_name(first, last),
-                "consent_at": created,
-                "created_at": created,
-                "updated_at": created,
-                "cancelled_at": (
-                    min(created + timedelta(days=1), end) if status == STATUS_CANCELLED else None
-                ),
+                "attendance": attendance,
+                "photo_consent_at": created if photos else None,
+                "photo_consent_version": event.consent_version if photos else None,
+                "list_consent_at": created if listed else None,
+                "list_consent_version": event.consent_version if listed else None,
             }
             # Given here, not left to the column's per-row default, so the rows go to the
             # database in multi-row INSERTs.
             row["search_text"] = search_text(row)
             rows.append(row)
+            if bands:
+                parties.append((row, bands))
             if len(rows) >= batch_size:
-                session.execute(insert(Attendee), rows)
-                added += len(rows)
-                if progress:
-                    progress(len(rows))
+                added += _insert(session, rows, progress)
                 rows = []
-        if rows:
-            session.execute(insert(Attendee), rows)
-            added += len(rows)
-            if progress:
-                progress(len(rows))
-    questions = event_questions(session, event.id)
-    if questions:
-        new_ids = session.execute(
-            select(Attendee.id, Attendee.role)
-            .where(Attendee.event_id == event.id, Attendee.id > before)
-            .order_by(Attendee.id)
-        ).all()
-        _seed_answers(session, questions, new_ids, rng, batch_size)
+        added += _insert(session, rows, progress)
+        if parties:
+            _seed_companions(session, event, parties, before, draw_code, rng, batch_size)
+        questions = event_questions(session, event.id)
+        if questions:
+            new_ids = session.execute(
+                select(Attendee.id, Attendee.role)
+                .where(
+                    Attendee.event_id == event.id,
+                    Attendee.id > before,
+                    Attendee.party_id.is_(None),
+                )
+                .order_by(Attendee.id)
+            ).all()
+            _seed_answers(session, questions, new_ids, rng, batch_size)
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics after a bulk load, or the planner keeps guessing a tiny table.
         session.execute(text("ANALYZE attendees"))
         session.execute(text("ANALYZE answers"))
     return added
+
+
+def _person(
+    event: Event,
+    code: str,
+    first: str,
+    last: str,
+    created: datetime,
+    status: str,
+    cancelled_at: datetime | None,
+) -> dict[str, Any]:
+    """The columns every seeded attendee row has, lead or companion."""
+    return {
+        "event_id": event.id,
+        "code": code,
+        "token": secrets.token_urlsafe(32),
+        "status": status,
+        "first_name": first,
+        "last_name": last,
+        "badge_name": default_badge_name(first, last),
+        "consent_at": created,
+        "consent_version": event.consent_version,
+        "created_at": created,
+        "updated_at": created,
+        "cancelled_at": cancelled_at,
+    }
+
+
+def _insert(
+    session: Session, rows: list[dict[str, Any]], progress: Callable[[int], None] | None
+) -> int:
+    if rows:
+        session.execute(insert(Attendee), rows)
+        if progress:
+            progress(len(rows))
+    return len(rows)
+
+
+def _seed_companions(
+    session: Session,
+    event: Event,
+    parties: list[tuple[dict[str, Any], list[str]]],
+    before: int,
+    draw_code: Callable[[], str],
+    rng: random.Random,
+    batch_size: int,
+) -> None:
+    """The companions of the seeded ``parties`` ((lead row, age bands)): in their lead's
+    status, attendance and photo consent, with the lead's last name."""
+    ids = dict(
+        session.execute(
+            select(Attendee.code, Attendee.id).where(
+                Attendee.event_id == event.id, Attendee.id > before
+            )
+        ).all()
+    )
+    rows: list[dict[str, Any]] = []
+    for lead, bands in parties:
+        for band in bands:
+            first = rng.choice(FIRST_NAMES)
+            row = {
+                **_person(
+                    event, draw_code(), first, lead["last_name"], lead["created_at"],
+                    lead["status"], lead["cancelled_at"],
+                ),
+                "role": GUEST_ROLE,
+                "email": "",
+                "institution": "",
+                "country": lead["country"],
+                "early_career": False,
+                "party_id": ids[lead["code"]],
+                "age_band": band,
+                "takes_place": takes_place(event, band),
+                "attendance": lead["attendance"],
+                "photo_consent_at": lead["photo_consent_at"],
+                "photo_consent_version": lead["photo_consent_version"],
+            }  # fmt: skip
+            row["search_text"] = search_text(row)
+            rows.append(row)
+            if len(rows) >= batch_size:
+                _insert(session, rows, None)
+                rows = []
+    _insert(session, rows, None)
 
 
 #: Share of registrants who leave an optional question unanswered, and who take the first

@@ -67,3 +67,42 @@ def test_seed_without_event_is_a_clear_error(app, runner):
     result = runner.invoke(args=["seed-demo", "--attendees", "5"])
     assert result.exit_code == 1
     assert "no current event" in result.output
+
+
+def test_seed_makes_households_online_attendees_and_consents_within_every_cap(app, make_event):
+    from necreg.registration import room_left
+    from necreg.stats import dashboard_stats
+
+    with app.app_context():
+        event = make_event(
+            capacity=150, capacity_by_role={"family": 30}, virtual=True, virtual_capacity=20,
+            max_guests=4, infants_count=False, consent_version="v1",
+        )  # fmt: skip
+        seed_demo(db.session, event, 600, code_prefix="NEC", seed=5)
+        db.session.commit()
+        people = db.session.execute(select(Attendee)).scalars().all()
+        leads = {a.id: a for a in people if a.party_id is None}
+        companions = [a for a in people if a.party_id is not None]
+        assert companions and all(leads[c.party_id].role == "family" for c in companions)
+        for c in companions:  # a party is never split, and follows its lead
+            lead = leads[c.party_id]
+            assert (c.status, c.attendance, c.role, c.email) == (
+                lead.status, lead.attendance, "guest", "",
+            )  # fmt: skip
+            assert c.takes_place == (c.age_band != "infant")
+        placed = [a for a in people if a.status == "confirmed" and a.takes_place]
+        in_person = [a for a in placed if a.attendance == "in_person"]
+        assert len(in_person) <= 150
+        assert sum(a.role == "family" for a in in_person) <= 30
+        assert sum(a.attendance == "virtual" for a in placed) <= 20
+        # The tallies counted afresh after the bulk load say the same.
+        figures = dashboard_stats(db.session, event)
+        assert figures.public.by_attendance == {
+            "in_person": len(in_person),
+            "virtual": len(placed) - len(in_person),
+        }
+        assert room_left(db.session, event).places_left == 150 - len(in_person)
+        registrants = list(leads.values())
+        photos = sum(a.photo_consent_at is not None for a in registrants) / len(registrants)
+        assert 0.75 < photos < 0.95
+        assert {a.photo_consent_version for a in registrants if a.photo_consent_at} == {"v1"}
