@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, text
@@ -39,6 +40,35 @@ def tallied(session: Session, event_id: int, kinds: tuple[str, ...]) -> dict[str
     for kind, key, n in session.execute(_TALLIED, {"event": event_id, "kinds": list(kinds)}):
         figures[kind][key] = int(n)
     return figures
+
+
+#: The figures places are read from (``places_from``).
+PLACE_KINDS = ("role", "virtual")
+
+
+@dataclass(frozen=True)
+class Places:
+    """Places taken, as the caps count them: per role in all and online (the ``role`` and
+    ``virtual`` figures); in person is the difference."""
+
+    by_role: dict[str, int]
+    online_by_role: dict[str, int]
+
+    @property
+    def virtual(self) -> int:
+        return sum(self.online_by_role.values())
+
+    @property
+    def in_person(self) -> int:
+        return sum(self.by_role.values()) - self.virtual
+
+    def in_person_of(self, role: str) -> int:
+        return self.by_role.get(role, 0) - self.online_by_role.get(role, 0)
+
+
+def places_from(figures: dict[str, dict[str, int]]) -> Places:
+    """The places of ``tallied`` figures that include PLACE_KINDS."""
+    return Places(figures["role"], figures["virtual"])
 
 
 def institutions() -> Select[Any]:

@@ -359,14 +359,14 @@ class Attendee(db.Model):
 #: ``status`` counts every registration; ``day`` every registration by the UTC day it was
 #: made; the others only active ones: ``role``, ``country``, ``institution`` (as written,
 #: trimmed; grouped case-blind when read), ``early_career`` and ``checked_in`` (key '').
-#: ``role`` and ``attendance`` count places taken (an infant who takes none is left out);
-#: ``in_person`` the in-person places per role (what role caps hold when the event is also
-#: online); ``answer`` the active attendees per choice of a question (key
-#: ``<question id>:<choice>``, kept by the trigger on answers).
+#: ``role`` counts places taken (an infant who takes none is left out) and ``virtual`` the
+#: online ones among them, by role (in person is the difference); ``answer`` the active
+#: attendees per choice of a question (key ``<question id>:<choice>``, kept by the trigger
+#: on answers).
 #: ``version`` counts the changes themselves: a page knows from it whether figures moved.
 TALLY_KINDS = (
     "status", "day", "role", "country", "institution", "early_career", "checked_in",
-    "attendance", "in_person", "answer", "version",
+    "virtual", "answer", "version",
 )  # fmt: skip
 
 

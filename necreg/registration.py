@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .counters import tallied
+from .counters import PLACE_KINDS, places_from, tallied
 from .database import lock_for_update
 from .formats import same_email
 from .mail import outbox
@@ -27,7 +27,6 @@ from .models import (
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
     STATUS_WAITLISTED,
-    VIRTUAL,
     Attendee,
     AttendeeChange,
     Event,
@@ -167,25 +166,20 @@ class Room:
         return [role for role in ROLES if self.by_role[role] == 0]
 
 
-_PLACE_KINDS = ("in_person", "attendance")
-
-
 def room_left(session: Session, event: Event) -> Room:
     """How many more places would be confirmed now (a snapshot, without the lock)."""
-    figures = tallied(session, event.id, _PLACE_KINDS)
-    in_person, by_attendance = figures["in_person"], figures["attendance"]
-    taken = by_attendance.get(IN_PERSON, 0)
-    total = None if event.capacity is None else max(event.capacity - taken, 0)
+    places = places_from(tallied(session, event.id, PLACE_KINDS))
+    total = None if event.capacity is None else max(event.capacity - places.in_person, 0)
     by_role: dict[str, int | None] = {}
     for role in ROLES:
         cap = (event.capacity_by_role or {}).get(role)
-        left = None if cap is None else max(cap - in_person.get(role, 0), 0)
+        left = None if cap is None else max(cap - places.in_person_of(role), 0)
         if total is not None:
             left = total if left is None else min(left, total)
         by_role[role] = left
     virtual_left = None
     if event.virtual and event.virtual_capacity is not None:
-        virtual_left = max(event.virtual_capacity - by_attendance.get(VIRTUAL, 0), 0)
+        virtual_left = max(event.virtual_capacity - places.virtual, 0)
     return Room(places_left=total, by_role=by_role, virtual_left=virtual_left)
 
 

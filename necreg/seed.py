@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from .counters import bulk_load, tallied
+from .counters import PLACE_KINDS, bulk_load, places_from, tallied
 from .folding import fold, search_text
 from .models import (
     GUEST_ROLE,
@@ -124,10 +124,10 @@ class _Places:
 
     def __init__(self, session: Session, event: Event) -> None:
         self.event = event
-        figures = tallied(session, event.id, ("in_person", "attendance"))
-        self.by_role = Counter(figures["in_person"])
-        self.in_person = figures["attendance"].get(IN_PERSON, 0)
-        self.virtual = figures["attendance"].get(VIRTUAL, 0)
+        taken = places_from(tallied(session, event.id, PLACE_KINDS))
+        self.by_role = Counter({role: taken.in_person_of(role) for role in taken.by_role})
+        self.in_person = taken.in_person
+        self.virtual = taken.virtual
 
     def take(self, role: str, attendance: str, places: int) -> bool:
         """Take ``places`` for a party whose lead has ``role``, if they all fit."""

@@ -10,10 +10,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .counters import institutions, tallied
+from .counters import PLACE_KINDS, Places, institutions, places_from, tallied
 from .formats import json_timestamp
 from .models import (
-    ATTENDANCE,
     IN_PERSON,
     ROLES,
     STATUSES,
@@ -138,9 +137,10 @@ def event_stats(session: Session, event: Event) -> EventStats:
     Read from the tallies the database keeps (see counters.py): a few rows, not a count over
     every registration, and exact in the same transaction as each change.
     """
-    figures = tallied(session, event.id, ("role", "attendance"))
+    figures = tallied(session, event.id, PLACE_KINDS)
+    places = places_from(figures)
     by_role = dict.fromkeys(ROLES, 0) | figures["role"]
-    by_attendance = dict.fromkeys(ATTENDANCE, 0) | figures["attendance"]
+    by_attendance = {IN_PERSON: places.in_person, VIRTUAL: places.virtual}
     counted, last_change = session.execute(_PUBLIC, {"event": event.id}).one()
     updated_at = event.updated_at if last_change is None else max(event.updated_at, last_change)
     return EventStats(
@@ -218,22 +218,18 @@ class CapFill:
         return {"taken": self.taken, "capacity": self.capacity}
 
 
-def cap_fills(event: Event, figures: dict[str, dict[str, int]]) -> list[CapFill]:
-    """How full each of the event's caps is, from the ``in_person`` and ``attendance``
-    figures (places, as the caps count them)."""
+def cap_fills(event: Event, places: Places) -> list[CapFill]:
+    """How full each of the event's caps is, with ``places`` taken."""
     in_person = "In person" if event.virtual else "The event"
     caps: list[CapFill] = []
     if event.capacity is not None:
-        taken = figures["attendance"].get(IN_PERSON, 0)
-        caps.append(CapFill(EVENT_POOL, in_person, taken, event.capacity))
+        caps.append(CapFill(EVENT_POOL, in_person, places.in_person, event.capacity))
     for role, cap in (event.capacity_by_role or {}).items():
         if cap is not None:
             label = ROLES.get(role, role) + (" (in person)" if event.virtual else "")
-            taken = figures["in_person"].get(role, 0)
-            caps.append(CapFill(role_pool(role), label, taken, cap))
+            caps.append(CapFill(role_pool(role), label, places.in_person_of(role), cap))
     if event.virtual and event.virtual_capacity is not None:
-        taken = figures["attendance"].get(VIRTUAL, 0)
-        caps.append(CapFill(VIRTUAL_POOL, "Online", taken, event.virtual_capacity))
+        caps.append(CapFill(VIRTUAL_POOL, "Online", places.virtual, event.virtual_capacity))
     return caps
 
 
@@ -250,7 +246,7 @@ def answer_totals(
 
 
 _DASHBOARD_KINDS = (
-    "status", "day", "country", "early_career", "checked_in", "attendance", "in_person", "answer",
+    "status", "day", "role", "country", "early_career", "checked_in", "virtual", "answer",
 )  # fmt: skip
 _RANKED = institutions().subquery()
 _TOP_INSTITUTIONS = (
@@ -284,6 +280,6 @@ def dashboard_stats(
         top_institutions=[(name, int(n)) for name, n in top_institutions],
         top_countries=countries[:top],
         per_day=sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
-        caps=cap_fills(event, figures),
+        caps=cap_fills(event, places_from(figures)),
         answer_totals=answer_totals(questions, figures["answer"]),
     )

@@ -54,8 +54,10 @@ TALLY_SHARDS = 32
 TALLY_LOCK_CLASS = 0x4E4543
 
 #: The figures tallied per attendee row ``{r}``: (kind, key, when the row counts). ``day`` is
-#: dialect-specific (``{day}``). Places (``role``, ``attendance``, ``in_person``) count
-#: attendees who take one: an infant may not (``takes_place``).
+#: dialect-specific (``{day}``). Places (``role``; ``virtual``, the online ones by role) count
+#: attendees who take one: an infant may not (``takes_place``). In-person places are the
+#: difference, so a registration in person (the common one) moves no figure more than
+#: before attendance existed.
 _ACTIVE = f"{{r}}.status = '{STATUS_CONFIRMED}'"
 _PLACED = _ACTIVE + " AND {r}.takes_place"
 TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
@@ -66,8 +68,7 @@ TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
     ("institution", "trim({r}.institution)", _ACTIVE + " AND trim({r}.institution) <> ''"),
     ("early_career", "''", _ACTIVE + " AND {r}.early_career"),
     ("checked_in", "''", _ACTIVE + " AND {r}.checked_in_at IS NOT NULL"),
-    ("attendance", "{r}.attendance", _PLACED),
-    ("in_person", "{r}.role", _PLACED + f" AND {{r}}.attendance = '{IN_PERSON}'"),
+    ("virtual", "{r}.role", _PLACED + f" AND {{r}}.attendance = '{VIRTUAL}'"),
 )
 #: The UTC day of a registration, as 'YYYY-MM-DD' text.
 DAY_SQL = {
@@ -81,17 +82,18 @@ TALLIED_COLUMNS = (
 )
 #: The key of an answer's figure (kind ``answer``): ``<question id>:<choice>``.
 ANSWER_KEY = "CAST({a}.question_id AS TEXT) || ':' || {a}.choice"
-#: The answers of attendee ``{r}`` that count: its choices while it is active.
+#: The answers of attendee ``{r}`` that count: its choices while it is active. Only an update
+#: needs them: a new attendee has no answers yet, and a deleted one's went first.
 _ANSWER_ROWS = (
     "SELECT {r}.event_id, 'answer', " + ANSWER_KEY.format(a="a") + ", {sign} FROM answers a"
     " WHERE a.attendee_id = {r}.id AND a.choice IS NOT NULL AND " + _ACTIVE
 )
 
 
-def tally_rows(dialect: str, row: str, sign: str) -> str:
+def tally_rows(dialect: str, row: str, sign: str, *, answers: bool = False) -> str:
     """SQL rows (event_id, kind, key, d) of what attendee ``row`` (NEW, OLD, a table alias)
-    adds to the figures, each ``d`` = ``sign``; UNION ALL of one SELECT per term, and of its
-    answers' choices."""
+    adds to the figures, each ``d`` = ``sign``; UNION ALL of one SELECT per term, and with
+    ``answers`` of its answers' choices."""
     day = DAY_SQL[dialect].format(r=row)
     return "\n        UNION ALL ".join(
         [
@@ -99,7 +101,7 @@ def tally_rows(dialect: str, row: str, sign: str) -> str:
             f" WHERE {when.format(r=row)}"
             for kind, key, when in TALLY_TERMS
         ]
-        + [_ANSWER_ROWS.format(r=row, sign=sign)]
+        + ([_ANSWER_ROWS.format(r=row, sign=sign)] if answers else [])
     )
 
 
@@ -123,12 +125,13 @@ _POOL_OF = {
 _POOLS_OF = "p.event_id = {e} AND (" + " OR ".join(f"({c})" for c in _POOL_OF.values()) + ")"
 #: SQL: pool ``p`` holds more places than its capacity while attendee ``a`` still counts in
 #: it (its cap was lowered below the places taken), so a place freed there is removed. The
-#: places a pool holds are the figures of the attendees it covers.
+#: places a pool holds come from the figures: online, ``virtual``'s; in person (the event's,
+#: a role's), ``role``'s less ``virtual``'s.
 _OVER_CAPACITY = (
-    "p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id"
-    f" AND ((t.kind = 'attendance' AND ((p.name = 'event' AND t.key = '{IN_PERSON}')"
-    f" OR (p.name = 'virtual' AND t.key = '{VIRTUAL}')))"
-    " OR (t.kind = 'in_person' AND p.name = 'role:' || t.key)))"
+    "p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind = 'role'"
+    " THEN t.n ELSE -t.n END), 0) FROM tallies t WHERE t.event_id = p.event_id"
+    " AND ((p.name = 'virtual' AND t.kind = 'virtual')"
+    " OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual'))))"
 )
 
 # SQLite: one writer at a time, so one share (0) and plain statements in the trigger.
@@ -174,9 +177,10 @@ _SQLITE_TALLY = """
         DO UPDATE SET n = n + 1, changed_at = excluded.changed_at;"""
 
 
-def _sqlite_tally(*parts: tuple[str, str]) -> str:
+def _sqlite_tally(*parts: tuple[str, str], answers: bool = False) -> str:
     rows = "".join(
-        "\n                UNION ALL " + tally_rows("sqlite", row, sign) for row, sign in parts
+        "\n                UNION ALL " + tally_rows("sqlite", row, sign, answers=answers)
+        for row, sign in parts
     )
     return _SQLITE_TALLY.format(rows=rows)
 
@@ -212,7 +216,7 @@ COUNTING_SQLITE = [
     + _SQLITE_CLAIM.format(
         when=f"{_PLACED_NEW} AND (OLD.status <> '{STATUS_CONFIRMED}' OR {_moves('OLD', 'NEW')})"
     )
-    + _sqlite_tally(("OLD", "-1"), ("NEW", "1"))
+    + _sqlite_tally(("OLD", "-1"), ("NEW", "1"), answers=True)
     + "\nEND",
     f"CREATE TRIGGER attendees_answers_first BEFORE DELETE ON attendees BEGIN\n    {_ANSWERS_FIRST}"
     "\nEND",
@@ -314,6 +318,9 @@ BEGIN
                 {tally_rows("postgresql", "OLD", "-1")}) o WHERE TG_OP <> 'INSERT'
             UNION ALL SELECT * FROM (
                 {tally_rows("postgresql", "NEW", "1")}) n WHERE TG_OP <> 'DELETE'
+            UNION ALL SELECT * FROM (
+                {_ANSWER_ROWS.format(r="OLD", sign="-1")}
+                UNION ALL {_ANSWER_ROWS.format(r="NEW", sign="1")}) a WHERE TG_OP = 'UPDATE'
         ) AS rows (e, k, v, x) GROUP BY e, k, v HAVING sum(x) <> 0
     ){_PG_ADD_MOVED}
     RETURN NULL;

@@ -569,3 +569,29 @@ def test_the_directory_for_attendees_lists_only_those_who_agreed(
             "role": "Patient-family",
         }
     ]
+
+
+def test_an_online_cap_lowered_below_the_places_taken_frees_none_until_under_it(
+    app, make_event
+):
+    from necreg.events import update_settings
+
+    with app.app_context():
+        event = make_event(capacity=10, virtual=True, virtual_capacity=3, **FAMILY)
+        online = [sign_up(event, n, attendance="virtual") for n in range(3)]
+        waiting = sign_up(event, 9, attendance="virtual")
+        here = sign_up(event, 10)  # in person: its place is not the online cap's
+        assert waiting.status == "waitlisted" and here.status == "confirmed"
+        update_settings(db.session, event, {"virtual_capacity": 1})
+        db.session.commit()
+        cancel(db.session, online[0])  # 2 online for a cap of 1: the place goes away
+        db.session.commit()
+        assert fresh(app, waiting).status == "waitlisted"
+        cancel(db.session, online[1])  # 1 online for a cap of 1: still full
+        db.session.commit()
+        assert fresh(app, waiting).status == "waitlisted"
+        cancel(db.session, online[2])  # now a place is free
+        db.session.commit()
+        assert fresh(app, waiting).status == "confirmed"
+        assert room_left(db.session, event).virtual_left == 0
+        assert room_left(db.session, event).places_left == 9

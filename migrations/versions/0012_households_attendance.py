@@ -6,8 +6,8 @@
   ``attendance``, ``consent_version`` and the photo and attendee-list consents with their
   time and version. A companion has role ``guest`` and no e-mail: the role and e-mail checks
   and the one-registration-per-e-mail index change.
-- ``tallies``: kinds ``attendance``, ``in_person`` (places per attendance and in-person
-  places per role, which the caps hold) and ``answer`` (active attendees per choice).
+- ``tallies``: kinds ``virtual`` (online places per role; in person is the rest of ``role``)
+  and ``answer`` (active attendees per choice).
 - The triggers of 0010 are replaced (pools per attendance, places only for those who take
   one, the answers' figures): their SQL is frozen here as it was written in
   necreg/triggers.py at this revision.
@@ -42,7 +42,7 @@ OLD_KINDS_CHECK = (
 )
 NEW_KINDS_CHECK = (
     "CHECK (kind IN ('status', 'day', 'role', 'country', 'institution', 'early_career',"
-    " 'checked_in', 'attendance', 'in_person', 'answer', 'version'))"
+    " 'checked_in', 'virtual', 'answer', 'version'))"
 )
 #: Checks this revision adds: (table, name, condition).
 ADDED_CHECKS = [
@@ -125,9 +125,7 @@ SQLITE_CREATE = [
         UNION ALL SELECT NEW.event_id, 'institution', trim(NEW.institution), 1 WHERE NEW.status = 'confirmed' AND trim(NEW.institution) <> ''
         UNION ALL SELECT NEW.event_id, 'early_career', '', 1 WHERE NEW.status = 'confirmed' AND NEW.early_career
         UNION ALL SELECT NEW.event_id, 'checked_in', '', 1 WHERE NEW.status = 'confirmed' AND NEW.checked_in_at IS NOT NULL
-        UNION ALL SELECT NEW.event_id, 'attendance', NEW.attendance, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place
-        UNION ALL SELECT NEW.event_id, 'in_person', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'in_person'
-        UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
+        UNION ALL SELECT NEW.event_id, 'virtual', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'virtual') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1
         ON CONFLICT (event_id, kind, key, shard)
         DO UPDATE SET n = n + excluded.n, changed_at = excluded.changed_at;
@@ -143,16 +141,14 @@ SQLITE_CREATE = [
         UNION ALL SELECT NEW.event_id, 'institution', trim(NEW.institution), 1 WHERE NEW.status = 'confirmed' AND trim(NEW.institution) <> ''
         UNION ALL SELECT NEW.event_id, 'early_career', '', 1 WHERE NEW.status = 'confirmed' AND NEW.early_career
         UNION ALL SELECT NEW.event_id, 'checked_in', '', 1 WHERE NEW.status = 'confirmed' AND NEW.checked_in_at IS NOT NULL
-        UNION ALL SELECT NEW.event_id, 'attendance', NEW.attendance, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place
-        UNION ALL SELECT NEW.event_id, 'in_person', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'in_person'
-        UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
+        UNION ALL SELECT NEW.event_id, 'virtual', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'virtual') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1 GROUP BY e
         ON CONFLICT (event_id, kind, key, shard)
         DO UPDATE SET n = n + 1, changed_at = excluded.changed_at;
 END""",
     """CREATE TRIGGER attendees_tally_delete AFTER DELETE ON attendees BEGIN
     DELETE FROM place_slots WHERE OLD.status = 'confirmed' AND attendee_id = OLD.id AND pool_id IN
-        (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((t.kind = 'attendance' AND ((p.name = 'event' AND t.key = 'in_person') OR (p.name = 'virtual' AND t.key = 'virtual'))) OR (t.kind = 'in_person' AND p.name = 'role:' || t.key))));
+        (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind = 'role' THEN t.n ELSE -t.n END), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((p.name = 'virtual' AND t.kind = 'virtual') OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual')))));
     UPDATE place_slots SET attendee_id = NULL WHERE OLD.status = 'confirmed' AND attendee_id = OLD.id;
     INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)
         SELECT event_id, kind, key, 0, n, CURRENT_TIMESTAMP FROM (
@@ -166,9 +162,7 @@ END""",
         UNION ALL SELECT OLD.event_id, 'institution', trim(OLD.institution), -1 WHERE OLD.status = 'confirmed' AND trim(OLD.institution) <> ''
         UNION ALL SELECT OLD.event_id, 'early_career', '', -1 WHERE OLD.status = 'confirmed' AND OLD.early_career
         UNION ALL SELECT OLD.event_id, 'checked_in', '', -1 WHERE OLD.status = 'confirmed' AND OLD.checked_in_at IS NOT NULL
-        UNION ALL SELECT OLD.event_id, 'attendance', OLD.attendance, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place
-        UNION ALL SELECT OLD.event_id, 'in_person', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'in_person'
-        UNION ALL SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
+        UNION ALL SELECT OLD.event_id, 'virtual', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'virtual') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1
         ON CONFLICT (event_id, kind, key, shard)
         DO UPDATE SET n = n + excluded.n, changed_at = excluded.changed_at;
@@ -184,16 +178,14 @@ END""",
         UNION ALL SELECT OLD.event_id, 'institution', trim(OLD.institution), -1 WHERE OLD.status = 'confirmed' AND trim(OLD.institution) <> ''
         UNION ALL SELECT OLD.event_id, 'early_career', '', -1 WHERE OLD.status = 'confirmed' AND OLD.early_career
         UNION ALL SELECT OLD.event_id, 'checked_in', '', -1 WHERE OLD.status = 'confirmed' AND OLD.checked_in_at IS NOT NULL
-        UNION ALL SELECT OLD.event_id, 'attendance', OLD.attendance, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place
-        UNION ALL SELECT OLD.event_id, 'in_person', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'in_person'
-        UNION ALL SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
+        UNION ALL SELECT OLD.event_id, 'virtual', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'virtual') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1 GROUP BY e
         ON CONFLICT (event_id, kind, key, shard)
         DO UPDATE SET n = n + 1, changed_at = excluded.changed_at;
 END""",
     """CREATE TRIGGER attendees_tally_update AFTER UPDATE OF status, role, event_id, country, institution, early_career, checked_in_at, created_at, attendance, takes_place ON attendees BEGIN
     DELETE FROM place_slots WHERE OLD.status = 'confirmed' AND (NEW.status <> 'confirmed' OR NEW.role <> OLD.role OR NEW.event_id <> OLD.event_id OR NEW.attendance <> OLD.attendance OR NEW.takes_place <> OLD.takes_place) AND attendee_id = OLD.id AND pool_id IN
-        (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((t.kind = 'attendance' AND ((p.name = 'event' AND t.key = 'in_person') OR (p.name = 'virtual' AND t.key = 'virtual'))) OR (t.kind = 'in_person' AND p.name = 'role:' || t.key))));
+        (SELECT p.id FROM place_pools p WHERE p.event_id = OLD.event_id AND p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind = 'role' THEN t.n ELSE -t.n END), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((p.name = 'virtual' AND t.kind = 'virtual') OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual')))));
     UPDATE place_slots SET attendee_id = NULL WHERE OLD.status = 'confirmed' AND (NEW.status <> 'confirmed' OR NEW.role <> OLD.role OR NEW.event_id <> OLD.event_id OR NEW.attendance <> OLD.attendance OR NEW.takes_place <> OLD.takes_place) AND attendee_id = OLD.id;
     SELECT RAISE(ABORT, 'necreg: no room in role') WHERE NEW.status = 'confirmed' AND NEW.takes_place AND (OLD.status <> 'confirmed' OR (NEW.status <> 'confirmed' OR NEW.role <> OLD.role OR NEW.event_id <> OLD.event_id OR NEW.attendance <> OLD.attendance OR NEW.takes_place <> OLD.takes_place)) AND EXISTS
         (SELECT 1 FROM place_pools p WHERE p.event_id = NEW.event_id AND p.name = 'role:' || NEW.role AND NEW.attendance = 'in_person'
@@ -223,8 +215,7 @@ END""",
         UNION ALL SELECT OLD.event_id, 'institution', trim(OLD.institution), -1 WHERE OLD.status = 'confirmed' AND trim(OLD.institution) <> ''
         UNION ALL SELECT OLD.event_id, 'early_career', '', -1 WHERE OLD.status = 'confirmed' AND OLD.early_career
         UNION ALL SELECT OLD.event_id, 'checked_in', '', -1 WHERE OLD.status = 'confirmed' AND OLD.checked_in_at IS NOT NULL
-        UNION ALL SELECT OLD.event_id, 'attendance', OLD.attendance, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place
-        UNION ALL SELECT OLD.event_id, 'in_person', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'in_person'
+        UNION ALL SELECT OLD.event_id, 'virtual', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'virtual'
         UNION ALL SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed'
                 UNION ALL SELECT NEW.event_id, 'status', NEW.status, 1 WHERE 1 = 1
         UNION ALL SELECT NEW.event_id, 'day', substr(NEW.created_at, 1, 10), 1 WHERE 1 = 1
@@ -233,8 +224,7 @@ END""",
         UNION ALL SELECT NEW.event_id, 'institution', trim(NEW.institution), 1 WHERE NEW.status = 'confirmed' AND trim(NEW.institution) <> ''
         UNION ALL SELECT NEW.event_id, 'early_career', '', 1 WHERE NEW.status = 'confirmed' AND NEW.early_career
         UNION ALL SELECT NEW.event_id, 'checked_in', '', 1 WHERE NEW.status = 'confirmed' AND NEW.checked_in_at IS NOT NULL
-        UNION ALL SELECT NEW.event_id, 'attendance', NEW.attendance, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place
-        UNION ALL SELECT NEW.event_id, 'in_person', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'in_person'
+        UNION ALL SELECT NEW.event_id, 'virtual', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'virtual'
         UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1
         ON CONFLICT (event_id, kind, key, shard)
@@ -251,8 +241,7 @@ END""",
         UNION ALL SELECT OLD.event_id, 'institution', trim(OLD.institution), -1 WHERE OLD.status = 'confirmed' AND trim(OLD.institution) <> ''
         UNION ALL SELECT OLD.event_id, 'early_career', '', -1 WHERE OLD.status = 'confirmed' AND OLD.early_career
         UNION ALL SELECT OLD.event_id, 'checked_in', '', -1 WHERE OLD.status = 'confirmed' AND OLD.checked_in_at IS NOT NULL
-        UNION ALL SELECT OLD.event_id, 'attendance', OLD.attendance, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place
-        UNION ALL SELECT OLD.event_id, 'in_person', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'in_person'
+        UNION ALL SELECT OLD.event_id, 'virtual', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'virtual'
         UNION ALL SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed'
                 UNION ALL SELECT NEW.event_id, 'status', NEW.status, 1 WHERE 1 = 1
         UNION ALL SELECT NEW.event_id, 'day', substr(NEW.created_at, 1, 10), 1 WHERE 1 = 1
@@ -261,8 +250,7 @@ END""",
         UNION ALL SELECT NEW.event_id, 'institution', trim(NEW.institution), 1 WHERE NEW.status = 'confirmed' AND trim(NEW.institution) <> ''
         UNION ALL SELECT NEW.event_id, 'early_career', '', 1 WHERE NEW.status = 'confirmed' AND NEW.early_career
         UNION ALL SELECT NEW.event_id, 'checked_in', '', 1 WHERE NEW.status = 'confirmed' AND NEW.checked_in_at IS NOT NULL
-        UNION ALL SELECT NEW.event_id, 'attendance', NEW.attendance, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place
-        UNION ALL SELECT NEW.event_id, 'in_person', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'in_person'
+        UNION ALL SELECT NEW.event_id, 'virtual', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'virtual'
         UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') GROUP BY e, k, v HAVING sum(d) <> 0)
         WHERE 1 GROUP BY e
         ON CONFLICT (event_id, kind, key, shard)
@@ -383,7 +371,7 @@ END $$
 CREATE FUNCTION places_release(a integer, e integer) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM place_slots WHERE attendee_id = a AND pool_id IN
-        (SELECT p.id FROM place_pools p WHERE p.event_id = e AND p.capacity < (SELECT coalesce(sum(t.n), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((t.kind = 'attendance' AND ((p.name = 'event' AND t.key = 'in_person') OR (p.name = 'virtual' AND t.key = 'virtual'))) OR (t.kind = 'in_person' AND p.name = 'role:' || t.key))));
+        (SELECT p.id FROM place_pools p WHERE p.event_id = e AND p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind = 'role' THEN t.n ELSE -t.n END), 0) FROM tallies t WHERE t.event_id = p.event_id AND ((p.name = 'virtual' AND t.kind = 'virtual') OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual')))));
     UPDATE place_slots SET attendee_id = NULL WHERE attendee_id = a;
 END $$
 """,
@@ -413,9 +401,7 @@ BEGIN
         UNION ALL SELECT OLD.event_id, 'institution', trim(OLD.institution), -1 WHERE OLD.status = 'confirmed' AND trim(OLD.institution) <> ''
         UNION ALL SELECT OLD.event_id, 'early_career', '', -1 WHERE OLD.status = 'confirmed' AND OLD.early_career
         UNION ALL SELECT OLD.event_id, 'checked_in', '', -1 WHERE OLD.status = 'confirmed' AND OLD.checked_in_at IS NOT NULL
-        UNION ALL SELECT OLD.event_id, 'attendance', OLD.attendance, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place
-        UNION ALL SELECT OLD.event_id, 'in_person', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'in_person'
-        UNION ALL SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed') o WHERE TG_OP <> 'INSERT'
+        UNION ALL SELECT OLD.event_id, 'virtual', OLD.role, -1 WHERE OLD.status = 'confirmed' AND OLD.takes_place AND OLD.attendance = 'virtual') o WHERE TG_OP <> 'INSERT'
             UNION ALL SELECT * FROM (
                 SELECT NEW.event_id, 'status', NEW.status, 1 WHERE 1 = 1
         UNION ALL SELECT NEW.event_id, 'day', to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 1 WHERE 1 = 1
@@ -424,9 +410,10 @@ BEGIN
         UNION ALL SELECT NEW.event_id, 'institution', trim(NEW.institution), 1 WHERE NEW.status = 'confirmed' AND trim(NEW.institution) <> ''
         UNION ALL SELECT NEW.event_id, 'early_career', '', 1 WHERE NEW.status = 'confirmed' AND NEW.early_career
         UNION ALL SELECT NEW.event_id, 'checked_in', '', 1 WHERE NEW.status = 'confirmed' AND NEW.checked_in_at IS NOT NULL
-        UNION ALL SELECT NEW.event_id, 'attendance', NEW.attendance, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place
-        UNION ALL SELECT NEW.event_id, 'in_person', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'in_person'
-        UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') n WHERE TG_OP <> 'DELETE'
+        UNION ALL SELECT NEW.event_id, 'virtual', NEW.role, 1 WHERE NEW.status = 'confirmed' AND NEW.takes_place AND NEW.attendance = 'virtual') n WHERE TG_OP <> 'DELETE'
+            UNION ALL SELECT * FROM (
+                SELECT OLD.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, -1 FROM answers a WHERE a.attendee_id = OLD.id AND a.choice IS NOT NULL AND OLD.status = 'confirmed'
+                UNION ALL SELECT NEW.event_id, 'answer', CAST(a.question_id AS TEXT) || ':' || a.choice, 1 FROM answers a WHERE a.attendee_id = NEW.id AND a.choice IS NOT NULL AND NEW.status = 'confirmed') a WHERE TG_OP = 'UPDATE'
         ) AS rows (e, k, v, x) GROUP BY e, k, v HAVING sum(x) <> 0
     )
     INSERT INTO tallies AS t (event_id, kind, key, shard, n, changed_at)
@@ -560,20 +547,11 @@ def _email_index(where: str) -> None:
 
 
 def _count_existing() -> None:
-    """The new figures of the registrations already there (shard 0): every one of them is in
-    person and takes a place."""
-    add = "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at) "
+    """The new figures of the registrations already there (shard 0): the choices of active
+    attendees' answers. Every registration there is in person (no ``virtual`` figure)."""
     op.execute(
-        add + "SELECT a.event_id, 'attendance', a.attendance, 0, count(*), CURRENT_TIMESTAMP"
-        " FROM attendees a WHERE a.status = 'confirmed' AND a.takes_place GROUP BY 1, 3"
-    )
-    op.execute(
-        add + "SELECT a.event_id, 'in_person', a.role, 0, count(*), CURRENT_TIMESTAMP"
-        " FROM attendees a WHERE a.status = 'confirmed' AND a.takes_place"
-        " AND a.attendance = 'in_person' GROUP BY 1, 3"
-    )
-    op.execute(
-        add + "SELECT a.event_id, 'answer', CAST(s.question_id AS TEXT) || ':' || s.choice, 0,"
+        "INSERT INTO tallies (event_id, kind, key, shard, n, changed_at)"
+        " SELECT a.event_id, 'answer', CAST(s.question_id AS TEXT) || ':' || s.choice, 0,"
         " count(*), CURRENT_TIMESTAMP FROM answers s JOIN attendees a ON a.id = s.attendee_id"
         " WHERE a.status = 'confirmed' AND s.choice IS NOT NULL GROUP BY 1, 3"
     )
@@ -612,7 +590,7 @@ def downgrade():
     postgres = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRESQL_DROP if postgres else SQLITE_DROP:
         op.execute(statement)
-    op.execute("DELETE FROM tallies WHERE kind IN ('attendance', 'in_person', 'answer')")
+    op.execute("DELETE FROM tallies WHERE kind IN ('virtual', 'answer')")
     op.drop_index("ix_attendees_party", table_name="attendees")
     op.drop_index(EMAIL_INDEX, table_name="attendees")
     _email_index("status <> 'cancelled'")
