@@ -571,9 +571,7 @@ def test_the_directory_for_attendees_lists_only_those_who_agreed(
     ]
 
 
-def test_an_online_cap_lowered_below_the_places_taken_frees_none_until_under_it(
-    app, make_event
-):
+def test_an_online_cap_lowered_below_the_places_taken_frees_none_until_under_it(app, make_event):
     from necreg.events import update_settings
 
     with app.app_context():
