@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .cli import register_commands
     from .extensions import csrf, db, limiter, migrate
     from .organizer import bp as organizer_bp
-    from .public.views import bp as public_bp
+    from .public import bp as public_bp
     from .resources import resource_dir
 
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("NECREG_INSTANCE_PATH")

@@ -1,0 +1,138 @@
+"""The landing page with its counters, the registration form and the privacy notice."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+
+from ..extensions import db
+from ..models import Event, utcnow
+from ..pages import (
+    CSRF_SLOT,
+    current_event_or_404,
+    current_snapshot,
+    questions_of,
+    with_visitor_csrf,
+)
+from ..questions import clean_answers, error_links, sent_values
+from ..registration import RegistrationError, current_event, register, room_left
+from ..speed.memo import kept
+from ..stats import COUNTERS, Snapshot, event_stats
+from . import bp, code_prefix, threshold
+from .companions import CompanionRows, blank_rows, read_rows
+from .forms import RegistrationForm
+
+
+@bp.get("/")
+def landing():
+    snapshot = current_snapshot()
+    if snapshot is None:
+        return render_template("public/no_event.html")
+    # The page is the same for every visitor until a count, the event or the window changes.
+    return kept("landing", snapshot, lambda: _render_landing(snapshot), watched=False)
+
+
+def _render_landing(snapshot: Snapshot) -> str:
+    event = db.session.get(Event, snapshot.event_id)
+    return render_template(
+        "public/landing.html",
+        event=event,
+        stats=event_stats(db.session, event),
+        etag=snapshot.etag(),  # what /api/stats answers, so the page's first poll is a 304
+        counters=COUNTERS,
+        registration_open=snapshot.registration_open,
+        refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
+        room=room_left(db.session, event),
+        threshold=threshold(),
+    )
+
+
+def _render_form_page(
+    form: RegistrationForm,
+    event: Event,
+    status: int = 200,
+    is_open: bool | None = None,
+    answers: dict[str, list[str]] | None = None,
+    answer_errors: dict[str, str] | None = None,
+    companions: CompanionRows | None = None,
+):
+    """The form page; ``answers``: what to show in the questions' inputs (input name ->
+    values), ``answer_errors``: a message per question key; ``companions``: the companion
+    rows as sent."""
+    if is_open is None:
+        is_open = event.registration_open(utcnow())
+    room = room_left(db.session, event)
+    form.show_room(room, threshold())
+    questions = questions_of(event)
+    companions = companions or blank_rows(event.max_guests)
+    page = render_template(
+        "public/register.html",
+        form=form,
+        event=event,
+        is_open=is_open,
+        room=room,
+        threshold=threshold(),
+        questions=questions,
+        answers=answers or {},
+        answer_errors=answer_errors or {},
+        companions=companions,
+        more_errors=error_links(questions, answer_errors or {}) + companions.errors,
+    )
+    return page, status
+
+
+def _blank_form():
+    """The empty form is the same for every visitor but for the CSRF token: it is rendered once
+    per snapshot (counts, event, window), and each visitor's token is put into it."""
+    snapshot = current_snapshot()
+    if snapshot is None:
+        abort(404)
+
+    def render() -> str:
+        form = RegistrationForm()
+        form.csrf_token.current_token = CSRF_SLOT
+        event = db.session.get(Event, snapshot.event_id)
+        page, _status = _render_form_page(form, event, is_open=snapshot.registration_open)
+        return page
+
+    page = kept("register_form", snapshot, render, watched=False)
+    return with_visitor_csrf(page)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register_page():
+    if request.method in ("GET", "HEAD"):
+        return _blank_form()
+    event = current_event_or_404()
+    form = RegistrationForm()
+    if not event.registration_open(utcnow()):
+        return _render_form_page(form, event, 403)
+    questions = questions_of(event)
+    answers, answer_errors = clean_answers(questions, form.role.data, request.form)
+    sent = sent_values(questions, request.form)
+    rows = read_rows(request.form, event.max_guests)
+    if not form.validate() or answer_errors or rows.errors:
+        return _render_form_page(
+            form, event, 400, answers=sent, answer_errors=answer_errors, companions=rows
+        )
+    try:
+        attendee = register(
+            db.session,
+            event,
+            form.registrant(event),
+            code_prefix=code_prefix(),
+            guests=rows.companions,
+            questions=questions,
+            answers=answers,
+        )
+    except RegistrationError as exc:
+        db.session.rollback()
+        form.email.errors = [*form.email.errors, str(exc)]
+        return _render_form_page(form, event, 409, answers=sent, companions=rows)
+    token = attendee.token  # read before the commit expires it, or it is loaded again
+    db.session.commit()
+    return redirect(url_for(".registration", token=token), 303)
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("public/privacy.html", event=current_event(db.session))
