@@ -1,5 +1,6 @@
 """The organizer side of the site, one module per job: signing in (``auth``), the dashboard,
-the attendee list and pages, check-in at the door, exports and the event's settings.
+the attendee list and each attendee's page, check-in at the door, exports, the event's
+settings and its questions.
 
 Every view is registered on the one blueprint ``bp``, so its endpoints are ``organizer.<view>``.
 """
@@ -9,4 +10,13 @@ from flask import Blueprint
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
 # Importing the modules registers their views on bp.
-from . import attendees, auth, checkin, dashboard, exports, questions, settings  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    attendee,
+    attendees,
+    auth,
+    checkin,
+    dashboard,
+    exports,
+    questions,
+    settings,
+)

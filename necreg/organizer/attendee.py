@@ -1,0 +1,156 @@
+"""Each attendee's page: details, party, consents, answers and history; correct, cancel,
+restore, check in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..auth import organizer_required
+from ..checkin import ALREADY, CHECKED_IN, check_in
+from ..countries import country_name
+from ..extensions import db
+from ..models import Attendee, AttendeeChange
+from ..pages import event_attendee_or_404
+from ..questions import Answers, answers_of, event_questions
+from ..registration import (
+    RegistrationError,
+    cancel,
+    companions_of,
+    party_lead,
+    restore,
+    update_details,
+    waitlist_position,
+)
+from . import bp
+from .checkin import door_settings
+from .forms import ActionForm, AttendeeForm
+
+
+def _render_attendee_page(
+    attendee: Attendee, form: AttendeeForm, status: int = 200, error: str = ""
+):
+    history = (
+        db.session.execute(
+            select(AttendeeChange)
+            .options(joinedload(AttendeeChange.organizer))
+            .where(AttendeeChange.attendee_id == attendee.id)
+            .order_by(AttendeeChange.changed_at.desc(), AttendeeChange.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    # Questions no longer asked too: their answers were given and stay.
+    questions = event_questions(db.session, attendee.event_id, retired=True)
+    answers = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
+    page = render_template(
+        "organizer/attendee.html",
+        event=attendee.event,
+        questions=questions,
+        answers=answers,
+        attendee=attendee,
+        form=form,
+        action_form=ActionForm(),
+        history=history,
+        error=error,
+        country_name=country_name,
+        position=waitlist_position(db.session, attendee),
+        lead=party_lead(db.session, attendee) if attendee.is_companion else None,
+        party=[] if attendee.is_companion else companions_of(db.session, attendee),
+    )
+    return page, status
+
+
+@bp.route("/attendees/<int:attendee_id>", methods=["GET", "POST"])
+@organizer_required(admin=True)
+def attendee(attendee_id: int):
+    attendee = event_attendee_or_404(attendee_id)
+    form = AttendeeForm.of(attendee)
+    if not form.is_submitted():
+        return _render_attendee_page(attendee, form)
+    if not form.validate():
+        return _render_attendee_page(attendee, form, 400)
+    try:
+        changes = update_details(db.session, attendee, form.values(), organizer_id=current_user.id)
+    except RegistrationError as exc:
+        db.session.rollback()
+        return _render_attendee_page(attendee, form, 409, str(exc))
+    db.session.commit()
+    if changes:
+        flash(f"Saved: {', '.join(sorted(changes))} changed.", "success")
+    else:
+        flash("Nothing changed.", "success")
+    return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+
+
+def _act_on_attendee(attendee_id: int, action: Callable[[Attendee], str]) -> Response:
+    """Run ``action`` (a button on the attendee's page), commit, and go back to the page with
+    the message it returns, or the RegistrationError it raises."""
+    attendee = event_attendee_or_404(attendee_id)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        message = action(attendee)
+    except RegistrationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+
+
+@bp.route("/attendees/<int:attendee_id>/cancel", methods=["GET", "POST"])
+@organizer_required(admin=True)
+def cancel_attendee(attendee_id: int):
+    """GET asks "are you sure?" (the attendee gets an e-mail, places move); POST cancels."""
+    if request.method != "POST":
+        attendee = event_attendee_or_404(attendee_id)
+        return render_template(
+            "organizer/cancel.html",
+            event=attendee.event,
+            attendee=attendee,
+            action_form=ActionForm(),
+            position=waitlist_position(db.session, attendee),
+        )
+
+    def action(attendee: Attendee) -> str:
+        promoted = cancel(db.session, attendee, organizer_id=current_user.id)
+        names = ", ".join(p.full_name for p in promoted)
+        return "Registration cancelled." + (
+            f" Promoted from the waiting list: {names}." if names else ""
+        )
+
+    return _act_on_attendee(attendee_id, action)
+
+
+@bp.post("/attendees/<int:attendee_id>/restore")
+@organizer_required(admin=True)
+def restore_attendee(attendee_id: int):
+    def action(attendee: Attendee) -> str:
+        restore(db.session, attendee, organizer_id=current_user.id)
+        return f"Registration restored: {attendee.status}."
+
+    return _act_on_attendee(attendee_id, action)
+
+
+@bp.post("/attendees/<int:attendee_id>/check-in")
+@organizer_required(admin=True)
+def check_in_attendee(attendee_id: int):
+    def action(attendee: Attendee) -> str:
+        result = check_in(
+            db.session,
+            attendee.event,
+            attendee.code,
+            organizer_id=current_user.id,
+            **door_settings(),
+        )
+        if result.outcome not in {CHECKED_IN, ALREADY}:
+            raise RegistrationError(result.message)
+        return result.message
+
+    return _act_on_attendee(attendee_id, action)
