@@ -55,6 +55,11 @@ def test_registration_json(client, make_event, make_attendee):
         "last_name": "Núñez-李",
         "waitlist_position": None,
         "answers": {},
+        "attendance": "in_person",
+        "join_url": None,
+        "consents": {"photo": False, "list": False},
+        "party": [],
+        "party_of": None,
     }
     assert client.get(f"/api/registrations/{waiting.token}").get_json()["waitlist_position"] == 1
 

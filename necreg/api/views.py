@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ..extensions import db
+from ..mail.outbox import join_url
 from ..models import Event
 from ..pages import current_snapshot, questions_of
 from ..questions import Answers, answers_of
-from ..registration import find_by_token, waitlist_position
+from ..registration import companions_of, find_by_token, party_lead, waitlist_position
 from ..speed.memo import kept
 from ..stats import Snapshot, event_stats
 
@@ -65,6 +66,8 @@ def registration(token: str):
         abort(404)
     questions = questions_of(attendee.event)
     answers = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
+    event = attendee.event
+    party = [] if attendee.is_companion else companions_of(db.session, attendee)
     response = jsonify(
         code=attendee.code,
         status=attendee.status,
@@ -73,6 +76,23 @@ def registration(token: str):
         last_name=attendee.last_name,
         waitlist_position=waitlist_position(db.session, attendee),
         answers=answers.as_json(),
+        attendance=attendee.attendance,
+        join_url=join_url(event, attendee) or None,
+        consents={
+            "photo": attendee.photo_consent_at is not None,
+            "list": attendee.list_consent_at is not None,
+        },
+        party=[
+            {
+                "code": c.code,
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "age_band": c.age_band,
+                "status": c.status,
+            }
+            for c in party
+        ],
+        party_of=party_lead(db.session, attendee).code if attendee.is_companion else None,
     )
     response.cache_control.no_store = True
     return response

@@ -62,6 +62,10 @@
             changed.push(next + " " + el.parentNode.nextElementSibling.textContent);
           }
         });
+        document.querySelectorAll("[data-attendance]").forEach(function (el) {
+          var next = (stats.by_attendance || {})[el.getAttribute("data-attendance")];
+          if (typeof next === "number") el.textContent = String(next);
+        });
         if (status && changed.length) status.textContent = "Updated: " + changed.join("; ");
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ });
