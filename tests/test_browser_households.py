@@ -28,6 +28,16 @@ def welcome_families(site, **settings) -> None:
         db.engine.dispose()
 
 
+def fill_parent(page, site, first: str, last: str) -> None:
+    """Open the form and fill in a patient-family registrant's own fields."""
+    page.goto(site.url + "/register")
+    page.get_by_label("First name").first.fill(first)
+    page.get_by_label("Last name").first.fill(last)
+    page.get_by_label("E-mail", exact=True).fill(f"{first.lower()}@example.org")
+    page.get_by_label("I attend as").select_option("family")
+    page.get_by_label("Country").select_option("US")
+
+
 def fill_companion(page, number: int, first: str, last: str, band: str) -> None:
     group = page.get_by_role("group", name=f"Companion {number}", exact=True)
     group.get_by_label("First name").fill(first)
@@ -40,12 +50,7 @@ def test_a_parent_registers_with_a_child_and_an_infant(site, page, viewport):
     ask_questions(site)
     page.goto(site.url + "/")
     before = int(page.locator("[data-counter='attendees']").first.inner_text())
-    page.goto(site.url + "/register")
-    page.get_by_label("First name").first.fill("Zoë")
-    page.get_by_label("Last name").first.fill("Núñez")
-    page.get_by_label("E-mail", exact=True).fill("zoe@example.org")
-    page.get_by_label("I attend as").select_option("family")
-    page.get_by_label("Country").select_option("US")
+    fill_parent(page, site, "Zoë", "Núñez")
     page.get_by_role("group", name="I will attend").get_by_label("In person").check()
     fill_companion(page, 1, "Ava", "Núñez", "child")
     fill_companion(page, 2, "Noah", "Núñez", "infant")
@@ -81,12 +86,7 @@ def test_a_parent_registers_with_a_child_and_an_infant(site, page, viewport):
 
 def test_a_companion_added_and_removed_on_the_self_service_page(site, page):
     welcome_families(site)
-    page.goto(site.url + "/register")
-    page.get_by_label("First name").first.fill("Sam")
-    page.get_by_label("Last name").first.fill("Lee")
-    page.get_by_label("E-mail", exact=True).fill("sam@example.org")
-    page.get_by_label("I attend as").select_option("family")
-    page.get_by_label("Country").select_option("US")
+    fill_parent(page, site, "Sam", "Lee")
     page.get_by_label(re.compile("I agree that my registration")).check()
     page.get_by_role("button", name="Register").click()
     page.wait_for_url(re.compile(r"/registration/[\w-]+$"))
