@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,8 +17,9 @@ from .badges import exported_questions, for_printing, iter_badge_csv, iter_badge
 from .badges_pdf import LAYOUTS, write_badges
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
+from .fees import FeeError, code_summary, create_code
 from .mail.worker import mail_worker_command
-from .models import ORGANIZER_ROLES, ROLES, STATUSES, Event
+from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Event
 from .questions import event_questions
 from .registration import current_event
 from .seed import seed_demo
@@ -227,6 +229,59 @@ def seed_demo_command(count: int, slug: str | None, seed: int | None) -> None:
     click.echo(f"Added {added} synthetic registrations to {event.slug}.", err=True)
 
 
+def _expiry(text: str | None) -> datetime | None:
+    """A code's ``--expires`` (e.g. 2025-06-01 or 2025-06-01T12:00, UTC unless it says)."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("use a date or date-time such as 2025-06-01T12:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@click.command("create-code")
+@click.argument("code")
+@click.option("--percent", type=int, help="Percentage off, 1 to 100 (100: free).")
+@click.option("--amount", help="Amount off, in the event's currency, e.g. 100.00.")
+@click.option("--max-uses", type=click.IntRange(min=1), help="How many registrations may use it.")
+@click.option("--expires", help="Usable until then, e.g. 2025-06-01T00:00 (UTC).")
+@click.option(
+    "--roles",
+    default="",
+    help=f"Only for these roles, e.g. family,advocate ({', '.join(ATTENDEE_ROLES)}).",
+)
+@click.option("--event", "slug", help="Slug of the event (default: the current event).")
+@with_appcontext
+def create_code_command(
+    code: str,
+    percent: int | None,
+    amount: str | None,
+    max_uses: int | None,
+    expires: str | None,
+    roles: str,
+    slug: str | None,
+) -> None:
+    """Create a registration code that lowers or waives the fee."""
+    event = _event_for(slug)
+    try:
+        row = create_code(
+            db.session,
+            event,
+            code,
+            percent=percent,
+            amount=amount,
+            max_uses=max_uses,
+            expires_at=_expiry(expires),
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
+        )
+    except FeeError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created code {row.code} for {event.slug}: {code_summary(row, event.currency)}.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(load_event_command)
     app.cli.add_command(mail_worker_command)
@@ -234,6 +289,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(ensure_organizer_command)
     app.cli.add_command(export_badges_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(create_code_command)
 
 
 def _create_app():

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .fees import FeeError, price_definitions, sync_prices
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
+from .money import currency_known
 from .questions import QuestionError, definitions, sync_questions
 from .registration import lock_event, promote_waitlisted
 
@@ -22,6 +24,7 @@ _KNOWN_KEYS = {
     "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
     "description", "capacity_by_role", "testimonials", "questions",
     "virtual", "virtual_capacity", "join_url", "max_guests", "infants_count", "consent_version",
+    "currency", "prices", "refund_until",
 }  # fmt: skip
 
 
@@ -104,6 +107,11 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     if values["max_guests"] > MAX_GUESTS_LIMIT:
         raise EventFileError(f"max_guests may be at most {MAX_GUESTS_LIMIT}")
     values["infants_count"] = _flag(data, "infants_count")
+    currency = data.get("currency", "")
+    if not isinstance(currency, str) or (currency and not currency_known(currency)):
+        raise EventFileError("currency must be an ISO 4217 code such as USD")
+    values["currency"] = currency
+    values["refund_until"] = _timestamp(data, "refund_until")
     values["sessions"] = _count(data, "sessions", 0)
     values["faculty"] = _count(data, "faculty", 0)
     values["capacity"] = _count(data, "capacity", None)
@@ -149,7 +157,8 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     values = validate(data)
     try:
         questions = definitions(data.get("questions", []))
-    except QuestionError as exc:
+        prices = price_definitions(data.get("prices", []), values["currency"])
+    except (QuestionError, FeeError) as exc:
         raise EventFileError(str(exc)) from None
     event = session.execute(select(Event).where(Event.slug == values["slug"])).scalar_one_or_none()
     if values["is_current"]:
@@ -168,10 +177,11 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
         for key, value in values.items():
             setattr(event, key, value)
     try:
-        if sync_questions(session, event, questions):
-            event.updated_at = utcnow()  # pages that show the questions are made again
+        changed = sync_questions(session, event, questions)
     except QuestionError as exc:
         raise EventFileError(str(exc)) from None
+    if sync_prices(session, event, prices) or changed:
+        event.updated_at = utcnow()  # pages that show the questions or prices are made again
     session.flush()
     if not created:
         # A cap raised (or removed) makes room for people on the waiting list.

@@ -75,6 +75,10 @@ EVENT_MAX_LENGTHS = {
     "join_url": 500,
     "consent_version": 40,
 }
+#: Longest name of a price, and of a code (codes are stored upper-case).
+PRICE_NAME_LENGTH = 100
+CODE_LENGTH_MAX = 40
+
 #: The most companions an event may let a registrant bring.
 MAX_GUESTS_LIMIT = 10
 
@@ -207,6 +211,10 @@ class Event(db.Model):
     consent_version: Mapped[str] = mapped_column(
         String(EVENT_MAX_LENGTHS["consent_version"]), default=""
     )
+    #: ISO 4217 currency of the prices ("" while the event has none).
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    #: Until when a cancellation is refunded (None: no refunds promised).
+    refund_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
@@ -309,6 +317,10 @@ class Attendee(db.Model):
     #: count (``Event.infants_count``), decided when they are added.
     takes_place: Mapped[bool] = mapped_column(Boolean, default=True)
     attendance: Mapped[str] = mapped_column(String(16), default=IN_PERSON)
+    #: The fee owed, in minor units of the event's currency (0: free), and the name of the
+    #: price it came from, fixed when the person registered (after any code).
+    amount_due: Mapped[int] = mapped_column(Integer, default=0)
+    price_name: Mapped[str] = mapped_column(String(PRICE_NAME_LENGTH), default="")
     #: Consents, each with its time and the version of the text shown (``consent_version``
     #: for the registration terms, given by everyone who registers): photos, and appearing on
     #: the attendee list; None: not given, or withdrawn.
@@ -646,3 +658,67 @@ class OutboxMessage(db.Model):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Price(db.Model):
+    """A registration fee of an event: the first price (by ``position``) whose conditions
+    match the registrant and whose ``until`` has not passed applies (an early-bird tier ends
+    at its ``until``). Amounts are whole minor units of the event's currency."""
+
+    __tablename__ = "prices"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(PRICE_NAME_LENGTH))
+    amount: Mapped[int] = mapped_column(Integer)
+    #: For these roles only (empty: every role; ``guest`` prices companions).
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: For trainees and early-career investigators only (True), for the others (False), or
+    #: for both (None).
+    early_career: Mapped[bool | None] = mapped_column(Boolean)
+    #: For one attendance (in_person, virtual) only, or for both (None).
+    attendance: Mapped[str | None] = mapped_column(String(16))
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DiscountCode(db.Model):
+    """A code that lowers the fee: by a percentage (100: free) or by a fixed amount; used at
+    most ``max_uses`` times (counted under the code's own row lock), until ``expires_at``,
+    by the ``roles`` named (empty: anyone)."""
+
+    __tablename__ = "discount_codes"
+    __table_args__ = (
+        Index("uq_discount_codes_event_code", "event_id", "code", unique=True),
+        CheckConstraint("(percent IS NULL) <> (amount IS NULL)", name="one_kind"),
+        CheckConstraint("percent IS NULL OR percent BETWEEN 1 AND 100", name="percent_range"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount_not_negative"),
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="uses"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH_MAX))
+    percent: Mapped[int | None] = mapped_column(Integer)
+    #: The amount taken off, in minor units of the event's currency.
+    amount: Mapped[int | None] = mapped_column(Integer)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CodeUse(db.Model):
+    """A registration that used a code (a use is not given back when it is cancelled)."""
+
+    __tablename__ = "code_uses"
+    __table_args__ = (Index("ix_code_uses_code", "code_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("discount_codes.id", ondelete="CASCADE"))
+    attendee_id: Mapped[int] = mapped_column(
+        ForeignKey("attendees.id", ondelete="CASCADE"), unique=True
+    )
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ from flask import abort
 from flask_wtf.csrf import generate_csrf
 
 from .extensions import db
+from .fees import PriceSpec, event_prices
 from .models import Attendee, Event, utcnow
 from .questions import QuestionSpec, event_questions
 from .registration import current_event
@@ -39,6 +40,17 @@ def questions_of(event: Event | Snapshot) -> tuple[QuestionSpec, ...]:
         "questions",
         (event_id, event.updated_at),
         lambda: event_questions(db.session, event_id),
+        watched=False,
+    )
+
+
+def prices_of(event: Event | Snapshot) -> tuple[PriceSpec, ...]:
+    """The event's prices, read once per version of the event (as ``questions_of``)."""
+    event_id = event.event_id if isinstance(event, Snapshot) else event.id
+    return kept(
+        "prices",
+        (event_id, event.updated_at),
+        lambda: event_prices(db.session, event_id),
         watched=False,
     )
 

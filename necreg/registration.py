@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from .counters import PLACE_KINDS, places_from, tallied
 from .database import lock_for_update
+from .fees import FREE, Fee, record_code_use
 from .formats import same_email
 from .mail import outbox
 from .models import (
@@ -245,10 +246,13 @@ def register(
     guests: Sequence[Companion] = (),
     questions: Sequence[QuestionSpec] = (),
     answers: Answers | None = None,
+    fee: Fee = FREE,
+    guest_fee: Fee = FREE,
     now: datetime | None = None,
 ) -> Attendee:
     """Register ``person`` for ``event``, with the companions ``guests``: the whole party
-    confirmed if there is room for all of it, else waitlisted together.
+    confirmed if there is room for all of it, else waitlisted together. ``fee`` is what the
+    person owes (``fees.fee_for``, its code already claimed), ``guest_fee`` each companion.
 
     ``answers`` (checked by ``questions.clean_answers``) to the event's ``questions`` are
     stored with the registration. Raises RegistrationClosed outside the registration window,
@@ -284,10 +288,14 @@ def register(
         photo_consent_version=version if person.photo_consent else None,
         list_consent_at=now if person.list_consent else None,
         list_consent_version=version if person.list_consent else None,
+        amount_due=fee.amount,
+        price_name=fee.price_name,
         created_at=now,
         updated_at=now,
     )
     party = [_companion(event, attendee, guest, code_prefix, now) for guest in guests]
+    for companion in party:
+        companion.amount_due, companion.price_name = guest_fee.amount, guest_fee.price_name
     # Rendered first, as most registrations turn out: confirmed, with the codes drawn now.
     # Queued as it is if that holds.
     draft = outbox.draft_status_message(event, attendee, now=now, party=party)
@@ -315,6 +323,7 @@ def register(
             _add_party(session, event, attendee, party, code_prefix)
     if answers is not None and answers.values:
         save_answers(session, attendee.id, questions, answers, replace=False)
+    record_code_use(session, fee, attendee.id, now)
     position = waitlist_position(session, attendee)
     outbox.queue_status_message(
         session, event, attendee, position, now=now, draft=draft, party=party

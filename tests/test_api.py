@@ -60,6 +60,10 @@ def test_registration_json(client, make_event, make_attendee):
         "consents": {"photo": False, "list": False},
         "party": [],
         "party_of": None,
+        "amount_due": "0",
+        "amount_paid": "0",
+        "currency": None,
+        "payment_due_at": None,
     }
     assert client.get(f"/api/registrations/{waiting.token}").get_json()["waitlist_position"] == 1
 

@@ -22,6 +22,9 @@ TABLES = {
     "check_in_scans",
     "questions",
     "answers",
+    "prices",
+    "discount_codes",
+    "code_uses",
 }
 
 

@@ -54,6 +54,7 @@ def test_url_map_has_the_organizer_routes(app, ids):
         "organizer.stats_json",
         "organizer.questions",
         "organizer.export_directory",
+        "organizer.codes",
     } <= endpoints
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from ..extensions import db
 from ..mail.outbox import join_url
 from ..models import Event
+from ..money import amount_text
 from ..pages import current_snapshot, questions_of
 from ..questions import Answers, answers_of
 from ..registration import companions_of, find_by_token, party_lead, waitlist_position
@@ -93,6 +94,10 @@ def registration(token: str):
             for c in party
         ],
         party_of=party_lead(db.session, attendee).code if attendee.is_companion else None,
+        amount_due=amount_text(attendee.amount_due, event.currency),
+        amount_paid=amount_text(0, event.currency),
+        currency=event.currency or None,
+        payment_due_at=None,
     )
     response.cache_control.no_store = True
     return response

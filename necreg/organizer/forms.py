@@ -244,3 +244,33 @@ class QuestionForm(FlaskForm):
             item["choices"] = choices_from_text(self.choices.data or "")
             item["other"] = bool(self.other.data)
         return item
+
+
+class CodeForm(FlaskForm):
+    """A new registration code (fees.create_code checks it)."""
+
+    code = StringField(
+        "Code", filters=[strip], description="3 to 40 letters, digits, - and _, e.g. FACULTY25."
+    )
+    percent = IntegerField(
+        "Percentage off",
+        description="1 to 100 (100: free). Leave empty for an amount off.",
+        validators=[Optional()],
+    )
+    amount = StringField(
+        "Amount off",
+        filters=[strip],
+        description="In the event's currency, e.g. 100.00. Leave empty for a percentage.",
+    )
+    max_uses = IntegerField(
+        "Use limit",
+        description="How many registrations may use it; empty for no limit.",
+        validators=[Optional(), NumberRange(min=1, message="1 or more.")],
+    )
+    expires_at = DateTimeLocalField(
+        "Usable until (UTC)",
+        format="%Y-%m-%dT%H:%M",
+        filters=[_utc],
+        validators=[Optional()],
+        description="Leave empty to keep it usable.",
+    )

@@ -12,10 +12,10 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from ..forms import country_field, email_field, registrant_email, text_field
-from ..models import ATTENDANCE, IN_PERSON, ROLES, Attendee, Event
+from ..forms import country_field, email_field, registrant_email, strip, text_field
+from ..models import ATTENDANCE, CODE_LENGTH_MAX, IN_PERSON, ROLES, Attendee, Event
 from ..registration import EDITABLE_FIELDS, Registrant, Room
 
 
@@ -173,6 +173,12 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
     attendance = _attendance_field()
     consent_photo = _photo_consent_field()
     consent_list = _list_consent_field()
+    code = StringField(
+        "Registration code",
+        filters=[strip],
+        description="Optional: a code from the organizers lowers or waives your fee.",
+        validators=[Length(max=CODE_LENGTH_MAX, message="That is too long to be a code.")],
+    )
     consent = BooleanField(
         "I agree that my registration is stored and used as the privacy notice says",
         validators=[DataRequired(message="Please agree to the privacy notice to register.")],

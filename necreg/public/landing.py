@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from ..extensions import db
+from ..fees import FeeError, companion_fee, fee_for, offered, prices_json, tiers
 from ..models import Event, utcnow
 from ..pages import (
     CSRF_SLOT,
     current_event_or_404,
     current_snapshot,
+    prices_of,
     questions_of,
     with_visitor_csrf,
 )
@@ -27,8 +29,10 @@ def landing():
     snapshot = current_snapshot()
     if snapshot is None:
         return render_template("public/no_event.html")
-    # The page is the same for every visitor until a count, the event or the window changes.
-    return kept("landing", snapshot, lambda: _render_landing(snapshot), watched=False)
+    # The page is the same for every visitor until a count, the event, the window or the
+    # prices still offered change.
+    key = (snapshot, offered(prices_of(snapshot), utcnow()))
+    return kept("landing", key, lambda: _render_landing(snapshot), watched=False)
 
 
 def _render_landing(snapshot: Snapshot) -> str:
@@ -43,6 +47,7 @@ def _render_landing(snapshot: Snapshot) -> str:
         refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
         room=room_left(db.session, event),
         threshold=threshold(),
+        tiers=tiers(prices_of(event), utcnow()),
     )
 
 
@@ -64,8 +69,11 @@ def _render_form_page(
     form.show_room(room, threshold())
     questions = questions_of(event)
     companions = companions or blank_rows(event.max_guests)
+    offered_now = tiers(prices_of(event), utcnow())
     page = render_template(
         "public/register.html",
+        tiers=offered_now,
+        prices_json=prices_json(offered_now, event.currency),
         form=form,
         event=event,
         is_open=is_open,
@@ -94,7 +102,8 @@ def _blank_form():
         page, _status = _render_form_page(form, event, is_open=snapshot.registration_open)
         return page
 
-    page = kept("register_form", snapshot, render, watched=False)
+    key = (snapshot, offered(prices_of(snapshot), utcnow()))
+    page = kept("register_form", key, render, watched=False)
     return with_visitor_csrf(page)
 
 
@@ -114,15 +123,35 @@ def register_page():
         return _render_form_page(
             form, event, 400, answers=sent, answer_errors=answer_errors, companions=rows
         )
+    person = form.registrant(event)
+    prices, now = prices_of(event), utcnow()
+    try:
+        fee = fee_for(
+            db.session,
+            event,
+            prices,
+            role=person.role,
+            early_career=person.early_career,
+            attendance=person.attendance,
+            code=form.code.data or "",
+            now=now,
+        )
+    except FeeError as exc:
+        db.session.rollback()
+        form.code.errors = [*form.code.errors, str(exc)]
+        return _render_form_page(form, event, 400, answers=sent, companions=rows)
     try:
         attendee = register(
             db.session,
             event,
-            form.registrant(event),
+            person,
             code_prefix=code_prefix(),
             guests=rows.companions,
             questions=questions,
             answers=answers,
+            fee=fee,
+            guest_fee=companion_fee(prices, person.attendance, now),
+            now=now,
         )
     except RegistrationError as exc:
         db.session.rollback()
