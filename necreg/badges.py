@@ -1,4 +1,5 @@
-"""Badge rows: the one definition of the badge CSV's columns, for the web export and the CLI.
+"""Badge rows: the one definition of the badge CSV's columns, for the web export and the CLI;
+and the other CSVs of attendees: the directory to share with them, the treasurer's payments.
 
 The CSV is produced as a stream: rows are fetched in batches (``yield_per``; a server-side
 cursor on PostgreSQL) and written out chunk by chunk, so memory stays flat for any number of
@@ -13,13 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from .attendee_search import AttendeeFilters, attendee_select
 from .badges_pdf import Badge
 from .countries import country_name
-from .models import ROLES, STATUS_CONFIRMED, Attendee, Event
+from .formats import json_timestamp
+from .models import ROLES, STATUS_CANCELLED, STATUS_CONFIRMED, Attendee, Event, Payment
+from .money import from_minor
 from .questions import Answers, QuestionSpec, answer_text, answers_of
 
 #: The badge CSV's columns in order (CONTRACT.md), then ``status``.
@@ -222,3 +225,72 @@ def iter_badges(
             )
     finally:
         result.close()
+
+
+#: The payments CSV's columns (CONTRACT.md): one row per payment, and one per registration
+#: that owes and has paid nothing.
+PAYMENT_COLUMNS = (
+    "code", "first_name", "last_name", "amount_due", "amount_paid", "currency", "method",
+    "reference", "paid_at", "receipt_number", "refunded",
+)  # fmt: skip
+
+
+def iter_payments_csv(session: Session, event: Event) -> Iterator[str]:
+    """The treasurer's CSV: every payment of the event with its registration, then every
+    registration (not cancelled) that owes a fee and has paid nothing."""
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(PAYMENT_COLUMNS)
+    yield EXCEL_BOM + header.getvalue()
+    paid = (
+        select(Payment.attendee_id, func.sum(Payment.amount).label("paid"))
+        .where(Payment.event_id == event.id)
+        .group_by(Payment.attendee_id)
+        .subquery()
+    )
+    total = func.coalesce(paid.c.paid, 0)
+    person = (Attendee.code, Attendee.first_name, Attendee.last_name, Attendee.amount_due, total)
+    payments = (
+        select(*person, Payment.amount, Payment.method, Payment.reference, Payment.paid_at,
+               Payment.receipt_number)
+        .join(Attendee, Attendee.id == Payment.attendee_id)
+        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
+        .where(Payment.event_id == event.id)
+        .order_by(Payment.receipt_number)
+    )  # fmt: skip
+    owing = (
+        select(*person)
+        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
+        .where(
+            Attendee.event_id == event.id,
+            Attendee.status != STATUS_CANCELLED,
+            Attendee.amount_due > 0,
+            paid.c.paid.is_(None),
+        )
+        .order_by(Attendee.created_at, Attendee.id)
+    )
+    currency = event.currency
+
+    def money(minor: int) -> str:
+        return str(from_minor(minor, currency)) if currency else str(minor)
+
+    rows: list[list[Any]] = []
+    for (
+        code,
+        first,
+        last,
+        due,
+        paid_total,
+        _amount,
+        method,
+        reference,
+        paid_at,
+        number,
+    ) in session.execute(payments):
+        rows.append([code, first, last, money(due), money(paid_total), currency, method,
+                     reference, json_timestamp(paid_at), number, "no"])  # fmt: skip
+    for code, first, last, due, paid_total in session.execute(owing):
+        rows.append([code, first, last, money(due), money(paid_total), currency, "", "", "", "",
+                     "no"])  # fmt: skip
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(neutralised(row) for row in rows)
+    yield buffer.getvalue()

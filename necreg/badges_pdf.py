@@ -101,6 +101,30 @@ def _find(family: str, style: str) -> str | None:
     return next((p for p in FONT_CANDIDATES[(family, style)] if Path(p).is_file()), None)
 
 
+def pdf_with_fonts(page: tuple[float, float] | str, title: str) -> FPDF:
+    """A PDF (mm) with the fonts names of any script need: ``sans`` (DejaVu Sans, regular and
+    bold), falling back to Noto Sans CJK where it is installed. Badges and receipts use it."""
+    pdf = FPDF(unit="mm", format=page)
+    pdf.set_creator("necreg")
+    pdf.set_title(title)
+    for style in ("", "B"):
+        path = _find("sans", style)
+        if path is None:
+            raise BadgeFontsMissing(
+                "DejaVu Sans is needed for badges and receipts"
+                " (Debian: apt-get install fonts-dejavu-core)"
+            )
+        pdf.add_font("sans", style, path)
+    fallbacks = []
+    for style in ("", "B"):
+        if path := _find("cjk", style):
+            pdf.add_font("cjk", style, path)
+            fallbacks = ["cjk"]
+    if fallbacks:
+        pdf.set_fallback_fonts(fallbacks, exact_match=False)
+    return pdf
+
+
 class BadgeSheet:
     """Lays badges out on pages; ``add`` one at a time, then ``output``."""
 
@@ -111,25 +135,9 @@ class BadgeSheet:
         self.layout = layout
         self.event_name = event_name
         self.count = 0
-        pdf = FPDF(unit="mm", format=layout.page)
+        pdf = pdf_with_fonts(layout.page, f"{event_name} badges")
         pdf.set_auto_page_break(False)
         pdf.set_margins(0, 0, 0)
-        pdf.set_creator("necreg")
-        pdf.set_title(f"{event_name} badges")
-        for style in ("", "B"):
-            path = _find("sans", style)
-            if path is None:
-                raise BadgeFontsMissing(
-                    "DejaVu Sans is needed for badges (Debian: apt-get install fonts-dejavu-core)"
-                )
-            pdf.add_font("sans", style, path)
-        fallbacks = []
-        for style in ("", "B"):
-            if path := _find("cjk", style):
-                pdf.add_font("cjk", style, path)
-                fallbacks = ["cjk"]
-        if fallbacks:
-            pdf.set_fallback_fonts(fallbacks, exact_match=False)
         self.pdf = pdf
 
     def _origin(self, index: int) -> tuple[float, float]:

@@ -272,6 +272,13 @@ class Attendee(db.Model):
             postgresql_where=text("status <> 'cancelled' AND party_id IS NULL"),
         ),
         Index("ix_attendees_party", "party_id"),
+        # Who owes a fee: the dashboard's outstanding total and the payments CSV read it.
+        Index(
+            "ix_attendees_owing",
+            "event_id",
+            sqlite_where=text("amount_due > 0"),
+            postgresql_where=text("amount_due > 0"),
+        ),
         Index("ix_attendees_event_status_role", "event_id", "status", "role"),
         # The attendee list's default order, so a page (and a bounded count) stops early. On
         # SQLite it holds the search text too: a search reads the index, not each table row.
@@ -722,3 +729,50 @@ class CodeUse(db.Model):
         ForeignKey("attendees.id", ondelete="CASCADE"), unique=True
     )
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: How a payment was made.
+PAYMENT_METHODS: dict[str, str] = {"offline": "Bank transfer, cheque or cash", "card": "Card"}
+#: Longest payment reference (a bank transfer's, a cheque number ...).
+REFERENCE_LENGTH = 200
+
+
+class Payment(db.Model):
+    """Money received for a registration, with its receipt: numbered without gaps per event,
+    the number taken in the same transaction as the payment (ReceiptCounter)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_in("method", PAYMENT_METHODS), name="method_known"),
+        Index("uq_payments_event_receipt", "event_id", "receipt_number", unique=True),
+        Index("ix_payments_attendee", "attendee_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"))
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="RESTRICT"))
+    #: In minor units of ``currency`` (the event's when it was paid).
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(REFERENCE_LENGTH), default="")
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    receipt_number: Mapped[int] = mapped_column(Integer)
+    #: The organizer who recorded it (None: recorded by the payment provider).
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReceiptCounter(db.Model):
+    """The last receipt number of an event: a payment takes the next under this row's lock,
+    in its own transaction, so numbers run 1, 2, 3 ... with no gap and no repeat."""
+
+    __tablename__ = "receipt_counters"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_number: Mapped[int] = mapped_column(Integer, default=0)

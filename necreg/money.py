@@ -73,8 +73,11 @@ def amount_text(minor: int, currency: str) -> str:
     return str(from_minor(minor, currency)) if currency else str(minor)
 
 
-def format_money(minor: int, currency: str) -> str:
-    """How pages, e-mails and receipts write an amount: ``USD 1,450.00``; free is ``free``."""
-    if minor == 0:
-        return "free"
+def format_amount(minor: int, currency: str) -> str:
+    """How pages, e-mails and receipts write a sum of money: ``USD 1,450.00``."""
     return f"{currency} {from_minor(minor, currency):,}"
+
+
+def format_money(minor: int, currency: str) -> str:
+    """A fee as pages and e-mails write it: ``USD 1,450.00``; nothing to pay is ``free``."""
+    return "free" if minor == 0 else format_amount(minor, currency)

@@ -21,6 +21,7 @@ from .models import (
     Tally,
     registration_window_open,
 )
+from .payments import Revenue, event_revenue
 from .places import EVENT_POOL, VIRTUAL_POOL, role_pool
 from .questions import QuestionSpec
 
@@ -183,6 +184,8 @@ class DashboardStats:
     #: {question key: {choice value: active attendees who chose it}}, for the questions with
     #: choices, in the order they are asked.
     answer_totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Money received and still owed (minor units), where the event has fees.
+    revenue: Revenue | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -195,6 +198,9 @@ class DashboardStats:
             "per_day": [[day.isoformat(), n] for day, n in self.per_day],
             "caps": {cap.name: cap.as_json() for cap in self.caps},
             "answers": {key: dict(totals) for key, totals in self.answer_totals.items()},
+            "revenue": None
+            if self.revenue is None
+            else {"received": self.revenue.received, "outstanding": self.revenue.outstanding},
         }
 
 
@@ -282,4 +288,5 @@ def dashboard_stats(
         per_day=sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
         caps=cap_fills(event, places_from(figures)),
         answer_totals=answer_totals(questions, figures["answer"]),
+        revenue=event_revenue(session, event.id) if event.currency else None,
     )

@@ -10,9 +10,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .fees import price_terms
 from .models import AGE_BANDS, ATTENDANCE, ATTENDEE_ROLES, QUESTION_TYPES, ROLES, utcnow
-from .money import format_money
+from .money import format_amount, format_money
 from .qr import qr_svg
 from .questions import OTHER_TEXT_LABEL, answer_text
 
@@ -67,6 +66,8 @@ def _error_response(code: int, message: str):
 
 
 def init_app(app: Flask) -> None:
+    from .fees import price_terms  # fees reads the database module, which imports this one
+
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["date_range"] = date_range
     app.jinja_env.globals["ROLES"] = ROLES
@@ -74,6 +75,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["ATTENDANCE"] = ATTENDANCE
     app.jinja_env.globals["QUESTION_TYPES"] = QUESTION_TYPES
     app.jinja_env.globals["format_money"] = format_money
+    app.jinja_env.globals["format_amount"] = format_amount
     app.jinja_env.globals["price_terms"] = price_terms
     app.jinja_env.filters["role_label"] = lambda role: ATTENDEE_ROLES.get(role, role)
     app.jinja_env.globals["age_band_label"] = lambda band: AGE_BANDS.get(band or "", "")

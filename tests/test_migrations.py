@@ -25,6 +25,8 @@ TABLES = {
     "prices",
     "discount_codes",
     "code_uses",
+    "payments",
+    "receipt_counters",
 }
 
 

@@ -29,6 +29,14 @@ def upgrade():
         "attendees",
         sa.Column("price_name", sa.String(length=100), nullable=False, server_default=""),
     )
+    op.create_index(
+        "ix_attendees_owing",
+        "attendees",
+        ["event_id"],
+        unique=False,
+        sqlite_where=sa.text("amount_due > 0"),
+        postgresql_where=sa.text("amount_due > 0"),
+    )
     op.create_table(
         "prices",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -113,6 +121,7 @@ def downgrade():
     op.drop_index("uq_discount_codes_event_code", table_name="discount_codes")
     op.drop_table("discount_codes")
     op.drop_table("prices")
+    op.drop_index("ix_attendees_owing", table_name="attendees")
     op.drop_column("attendees", "price_name")
     op.drop_column("attendees", "amount_due")
     op.drop_column("events", "refund_until")

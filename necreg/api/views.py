@@ -11,6 +11,7 @@ from ..mail.outbox import join_url
 from ..models import Event
 from ..money import amount_text
 from ..pages import current_snapshot, questions_of
+from ..payments import amount_paid
 from ..questions import Answers, answers_of
 from ..registration import companions_of, find_by_token, party_lead, waitlist_position
 from ..speed.memo import kept
@@ -95,7 +96,7 @@ def registration(token: str):
         ],
         party_of=party_lead(db.session, attendee).code if attendee.is_companion else None,
         amount_due=amount_text(attendee.amount_due, event.currency),
-        amount_paid=amount_text(0, event.currency),
+        amount_paid=amount_text(amount_paid(db.session, attendee.id), event.currency),
         currency=event.currency or None,
         payment_due_at=None,
     )

@@ -4,6 +4,7 @@ restore, check in."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, time
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -16,6 +17,7 @@ from ..countries import country_name
 from ..extensions import db
 from ..models import Attendee, AttendeeChange
 from ..pages import event_attendee_or_404
+from ..payments import PaymentError, payments_of, record_payment
 from ..questions import Answers, answers_of, event_questions
 from ..registration import (
     RegistrationError,
@@ -28,11 +30,15 @@ from ..registration import (
 )
 from . import bp
 from .checkin import door_settings
-from .forms import ActionForm, AttendeeForm
+from .forms import ActionForm, AttendeeForm, PaymentForm
 
 
 def _render_attendee_page(
-    attendee: Attendee, form: AttendeeForm, status: int = 200, error: str = ""
+    attendee: Attendee,
+    form: AttendeeForm,
+    status: int = 200,
+    error: str = "",
+    payment_form: PaymentForm | None = None,
 ):
     history = (
         db.session.execute(
@@ -60,6 +66,8 @@ def _render_attendee_page(
         country_name=country_name,
         position=waitlist_position(db.session, attendee),
         lead=party_lead(db.session, attendee) if attendee.is_companion else None,
+        payments=payments_of(db.session, attendee.id),
+        payment_form=payment_form or PaymentForm(formdata=None),
         party=[] if attendee.is_companion else companions_of(db.session, attendee),
     )
     return page, status
@@ -154,3 +162,32 @@ def check_in_attendee(attendee_id: int):
         return result.message
 
     return _act_on_attendee(attendee_id, action)
+
+
+@bp.post("/attendees/<int:attendee_id>/payments")
+@organizer_required(admin=True)
+def record_attendee_payment(attendee_id: int):
+    """Record a payment received outside the site; its receipt gets the next number."""
+    attendee = event_attendee_or_404(attendee_id)
+    payment_form = PaymentForm()
+    form = AttendeeForm.of(attendee)
+    if not payment_form.validate():
+        return _render_attendee_page(attendee, form, 400, payment_form=payment_form)
+    paid_on = payment_form.paid_on.data
+    paid_at = datetime.combine(paid_on, time(12), tzinfo=UTC) if paid_on else None
+    try:
+        payment = record_payment(
+            db.session,
+            attendee,
+            payment_form.amount.data or "",
+            reference=payment_form.reference.data or "",
+            paid_at=paid_at,
+            organizer_id=current_user.id,
+        )
+    except PaymentError as exc:
+        db.session.rollback()
+        return _render_attendee_page(attendee, form, 400, str(exc), payment_form)
+    number = payment.receipt_number
+    db.session.commit()
+    flash(f"Payment recorded: receipt no. {number}.", "success")
+    return redirect(url_for(".attendee", attendee_id=attendee_id), 303)

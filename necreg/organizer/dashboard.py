@@ -41,6 +41,7 @@ def _figures_html(snapshot: Snapshot) -> Markup:
                 "organizer/_dashboard_figures.html",
                 figures=figures,
                 questions=questions_of(snapshot),
+                currency=db.session.get(Event, snapshot.event_id).currency,
                 counters=COUNTERS,
                 chart=daily_bars(figures.per_day),
                 per_day_rows=per_day_rows,

@@ -16,6 +16,7 @@ from ..badges import (
     iter_badge_csv,
     iter_badges,
     iter_directory_csv,
+    iter_payments_csv,
 )
 from ..badges_pdf import LAYOUTS, write_badges
 from ..extensions import db
@@ -96,3 +97,12 @@ def export_directory():
     event = current_event_or_404()
     filename = f"directory-{event.slug}-{_stamp()}.csv"
     return download(iter_directory_csv(db.session, event), filename, "text/csv; charset=utf-8")
+
+
+@bp.get("/export/payments.csv")
+@organizer_required(admin=True)
+def export_payments():
+    """The treasurer's CSV: payments with their receipts, and who still owes."""
+    event = current_event_or_404()
+    filename = f"payments-{event.slug}-{_stamp()}.csv"
+    return download(iter_payments_csv(db.session, event), filename, "text/csv; charset=utf-8")

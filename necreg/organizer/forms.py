@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     EmailField,
     IntegerField,
@@ -273,4 +274,18 @@ class CodeForm(FlaskForm):
         filters=[_utc],
         validators=[Optional()],
         description="Leave empty to keep it usable.",
+    )
+
+
+class PaymentForm(FlaskForm):
+    """A payment received outside the site (payments.record_payment checks it)."""
+
+    amount = StringField("Amount received", filters=[strip], description="e.g. 450.00")
+    paid_on = DateField(
+        "Received on",
+        validators=[Optional()],
+        description="Leave empty for today.",
+    )
+    reference = StringField(
+        "Reference", filters=[strip], description="The transfer's reference, a cheque number …"
     )

@@ -3,13 +3,24 @@ the party with its companions, and cancellation."""
 
 from __future__ import annotations
 
-from flask import abort, flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    flash,
+    get_flashed_messages,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from ..countries import country_name
 from ..extensions import db
 from ..models import STATUS_CANCELLED, Attendee
 from ..pages import questions_of
+from ..payments import payments_of, receipt_lines
 from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
+from ..receipts_pdf import receipt_pdf
 from ..registration import (
     AlreadyCancelled,
     NoRoom,
@@ -67,6 +78,8 @@ def _registration_page(
         form=form,
         notices=get_flashed_messages(),
         party=party,
+        # Payments need the event's currency: none to read without it.
+        payments=payments_of(db.session, attendee.id) if event.currency else [],
         can_add=_can_add_companion(attendee, party),
         add_rows=companion_rows or blank_rows(1),
         remove_form=CancelForm(),
@@ -197,3 +210,21 @@ def cancel_registration(token: str):
         position=waitlist_position(db.session, attendee),
     )
     return page, 200, PRIVATE
+
+
+@bp.get("/registration/<token>/receipt.pdf")
+def receipt(token: str):
+    """A receipt of the registration's payments: ``number`` (default the latest)."""
+    attendee = _attendee_or_404(token)
+    payments = payments_of(db.session, attendee.id)
+    number = request.args.get("number", type=int)
+    chosen = [p for p in payments if number is None or p.receipt_number == number]
+    if not chosen:
+        abort(404)
+    pdf = receipt_pdf(receipt_lines(attendee.event, attendee, chosen[-1]))
+    response = make_response(pdf)
+    response.headers.update(PRIVATE)
+    response.headers["Content-Type"] = "application/pdf"
+    name = f"receipt-{attendee.event.slug}-{chosen[-1].receipt_number}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response

@@ -1,0 +1,180 @@
+"""Payments received and their receipts.
+
+An organizer records a payment made outside the site (bank transfer, cheque, cash) on the
+attendee's page; partial payments add up. Each payment gets a receipt whose number is the
+event's next, taken in the same transaction under the event's receipt counter: numbers run
+from 1 with no gap and no repeat, whatever happens at the same moment (a rolled-back payment
+gives its number back with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from .formats import has_control_characters
+from .models import (
+    REFERENCE_LENGTH,
+    STATUS_CANCELLED,
+    Attendee,
+    Event,
+    Payment,
+    ReceiptCounter,
+    utcnow,
+)
+from .money import MoneyError, currency_known, parse_amount, to_minor
+
+
+class PaymentError(ValueError):
+    """A payment that cannot be recorded; ``str(exc)`` says why."""
+
+
+def next_receipt_number(session: Session, event_id: int) -> int:
+    """The event's next receipt number, under its counter's row lock until the transaction
+    ends: one upsert, so the first two payments of an event at once get 1 and 2 too."""
+    counters = ReceiptCounter.__table__
+    dialect = session.get_bind().dialect.name
+    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(counters)
+    statement = upsert.values(event_id=event_id, last_number=1).on_conflict_do_update(
+        index_elements=[counters.c.event_id],
+        set_={"last_number": counters.c.last_number + 1},
+    )
+    return session.execute(statement.returning(counters.c.last_number)).scalar_one()
+
+
+def record_payment(
+    session: Session,
+    attendee: Attendee,
+    amount: str,
+    *,
+    reference: str = "",
+    paid_at: datetime | None = None,
+    organizer_id: int | None = None,
+    method: str = "offline",
+    now: datetime | None = None,
+) -> Payment:
+    """Record ``amount`` (text, in the event's currency) paid for ``attendee``'s registration;
+    return the payment with its receipt number. PaymentError says what is wrong, and nothing
+    is stored."""
+    from .registration import record_change  # registration imports fees, not payments
+
+    now = now or utcnow()
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    if not currency_known(event.currency):
+        raise PaymentError("The event has no currency: set its prices first.")
+    if attendee.status == STATUS_CANCELLED:
+        raise PaymentError("This registration is cancelled: restore it before recording a payment.")
+    try:
+        minor = to_minor(parse_amount(amount, event.currency), event.currency)
+    except MoneyError as exc:
+        raise PaymentError(f"The amount: {exc}") from None
+    if minor == 0:
+        raise PaymentError("A payment is more than 0.")
+    reference = reference.strip()
+    if len(reference) > REFERENCE_LENGTH or has_control_characters(reference):
+        raise PaymentError(f"The reference is one line of at most {REFERENCE_LENGTH} characters.")
+    paid_at = paid_at or now
+    if paid_at > now:
+        raise PaymentError("A payment cannot be dated in the future.")
+    payment = Payment(
+        event_id=event.id,
+        attendee_id=attendee.id,
+        amount=minor,
+        currency=event.currency,
+        method=method,
+        reference=reference,
+        paid_at=paid_at,
+        receipt_number=next_receipt_number(session, event.id),
+        organizer_id=organizer_id,
+        created_at=now,
+    )
+    session.add(payment)
+    record_change(
+        session,
+        attendee,
+        "payment",
+        {
+            "amount": [None, str(parse_amount(amount, event.currency))],
+            "receipt": [None, payment.receipt_number],
+            "reference": [None, reference],
+        },
+        organizer_id=organizer_id,
+        now=now,
+    )
+    attendee.updated_at = now
+    session.flush()
+    return payment
+
+
+def payments_of(session: Session, attendee_id: int) -> list[Payment]:
+    """The attendee's payments, oldest first."""
+    return list(
+        session.execute(
+            select(Payment)
+            .where(Payment.attendee_id == attendee_id)
+            .order_by(Payment.paid_at, Payment.id)
+        ).scalars()
+    )
+
+
+def amount_paid(session: Session, attendee_id: int) -> int:
+    """What the attendee has paid, in minor units."""
+    return session.execute(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.attendee_id == attendee_id)
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class Revenue:
+    """Money of an event, in minor units: received, and still owed by confirmed attendees."""
+
+    received: int
+    outstanding: int
+
+
+def event_revenue(session: Session, event_id: int) -> Revenue:
+    received = session.execute(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.event_id == event_id)
+    ).scalar_one()
+    paid = (
+        select(Payment.attendee_id, func.sum(Payment.amount).label("paid"))
+        .where(Payment.event_id == event_id)
+        .group_by(Payment.attendee_id)
+        .subquery()
+    )
+    still = Attendee.amount_due - func.coalesce(paid.c.paid, 0)
+    owed = session.execute(
+        select(func.coalesce(func.sum(still), 0))
+        .select_from(Attendee)
+        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
+        .where(
+            Attendee.event_id == event_id,
+            Attendee.status != STATUS_CANCELLED,
+            still > 0,
+        )
+    ).scalar_one()
+    return Revenue(int(received), int(owed))
+
+
+def receipt_lines(event: Event, attendee: Attendee, payment: Payment) -> dict[str, Any]:
+    """What a receipt says, for the PDF and the tests."""
+    return {
+        "issuer": event.hosts[0] if event.hosts else event.name,
+        "event": event.name,
+        "number": payment.receipt_number,
+        "payer": attendee.full_name,
+        "institution": attendee.institution,
+        "code": attendee.code,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "paid_at": payment.paid_at,
+        "method": payment.method,
+        "reference": payment.reference,
+    }
