@@ -68,7 +68,13 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_FIX_X_FOR": 0,
     "PROXY_FIX_X_PROTO": 0,
     "PROXY_FIX_X_HOST": 0,
+    # How fees are paid: "none" (prices shown, nothing collected), "offline" (instructions;
+    # organizers record payments); PAYMENT_INSTRUCTIONS says how to pay, offline.
+    "PAYMENT_PROVIDER": "none",
+    "PAYMENT_INSTRUCTIONS": "",
 }
+#: The payment providers there are (Stripe is the next step of issue 13).
+PAYMENT_PROVIDERS = ("none", "offline")
 
 ENV_PREFIX = "NECREG_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -132,6 +138,11 @@ def load(
 
     if settings["ENV"] not in {"development", "production"}:
         raise ConfigError(f"ENV must be 'development' or 'production', not {settings['ENV']!r}")
+    if settings["PAYMENT_PROVIDER"] not in PAYMENT_PROVIDERS:
+        raise ConfigError(
+            f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)},"
+            f" not {settings['PAYMENT_PROVIDER']!r}"
+        )
     # A wrong time zone stops the app at start-up, not at the first scan at the door.
     display_timezone(str(settings["DISPLAY_TIMEZONE"]))
     if not settings["SECRET_KEY"]:

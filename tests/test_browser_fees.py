@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 from test_fees import PRICES
@@ -63,3 +64,45 @@ def test_the_fee_follows_the_choices_and_a_code_waives_it(site, page, viewport):
         owed = db.session.execute(select(Attendee.amount_due)).scalar_one()
         db.engine.dispose()
     assert owed == 0
+
+
+@pytest.fixture
+def offline_site(tmp_path):
+    """The site with fees paid offline, as an operator sets it in the config file."""
+    from conftest import EVENT_DEFAULTS, Site
+    from necreg import create_app
+    from servers import GunicornServer
+
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
+        "SECRET_KEY": "browser-test-secret",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "PAYMENT_PROVIDER": "offline",
+        "PAYMENT_INSTRUCTIONS": "Bank transfer to the NEC Society\nReference: your code",
+    }
+    app = create_app(settings)
+    with app.app_context():
+        db.create_all()
+        db.session.add(Event(**EVENT_DEFAULTS))
+        db.session.commit()
+        db.engine.dispose()
+    with GunicornServer(settings, workers=1) as server:
+        yield Site(app, server)
+
+
+def test_the_pay_page_says_how_to_pay_and_passes_axe(offline_site, page):
+    site = offline_site
+    charge(site)
+    page.goto(site.url + "/register")
+    page.get_by_label("First name").first.fill("Ana")
+    page.get_by_label("Last name").first.fill("Silva")
+    page.get_by_label("E-mail", exact=True).fill("ana@example.org")
+    page.get_by_label("I attend as").select_option("clinician")
+    page.get_by_label("Country").select_option("BR")
+    page.get_by_label(re.compile("I agree that my registration")).check()
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url(re.compile(r"/registration/[\w-]+$"))
+    page.get_by_role("link", name="how to pay").click()
+    expect(page.get_by_role("heading", name="How to pay")).to_be_visible()
+    expect(page.locator(".instructions")).to_contain_text("Bank transfer to the NEC Society")
+    assert axe_violations(page) == []

@@ -202,3 +202,47 @@ def test_receipt_numbers_run_without_gap_under_simultaneous_payments(
     with app.app_context():
         numbers = db.session.execute(select(Payment.receipt_number)).scalars().all()
     assert sorted(numbers) == list(range(1, 17))  # 16 committed: 1..16, none twice
+
+
+INSTRUCTIONS = "Bank transfer to NEC Society\nIBAN US00 0000 0000"
+
+
+def test_without_a_provider_there_is_no_pay_page(app, client, event):
+    ana = registered(app, client)
+    with app.app_context():
+        token = db.session.get(Attendee, ana).token
+    assert client.get(f"/registration/{token}/pay").status_code == 404
+    assert "how to pay</a>" not in client.get(f"/registration/{token}").get_data(as_text=True)
+
+
+def test_offline_the_pay_page_and_the_email_say_how_to_pay(app, client, admin_client, event):
+    app.config.update(PAYMENT_PROVIDER="offline", PAYMENT_INSTRUCTIONS=INSTRUCTIONS)
+    ana = registered(app, client)
+    with app.app_context():
+        attendee = db.session.get(Attendee, ana)
+        token, code = attendee.token, attendee.code
+        from necreg.models import OutboxMessage
+
+        mail = db.session.execute(
+            select(OutboxMessage.text_body).where(OutboxMessage.attendee_id == ana)
+        ).scalar_one()
+    assert "IBAN US00 0000 0000" in mail and f"/registration/{token}/pay" in mail
+    assert f"Give your code {code} as the reference." in mail
+    page = client.get(f"/registration/{token}/pay")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    text = page.get_data(as_text=True)
+    assert "USD 350.00" in text and "IBAN US00 0000 0000" in text and "nothing yet" in text
+    assert "how to pay</a>" in client.get(f"/registration/{token}").get_data(as_text=True)
+    assert pay(admin_client, ana, amount="350").status_code == 303
+    text = client.get(f"/registration/{token}/pay").get_data(as_text=True)
+    assert "nothing: thank you" in text and "receipt no. 1" in text
+    assert "IBAN" not in text
+
+
+def test_a_wrong_payment_provider_stops_the_app(tmp_path):
+    from necreg import create_app
+    from necreg.config import ConfigError
+
+    settings = {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    with pytest.raises(ConfigError, match="PAYMENT_PROVIDER must be one of none, offline"):
+        create_app({**settings, "PAYMENT_PROVIDER": "paypal"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import (
     abort,
+    current_app,
     flash,
     get_flashed_messages,
     make_response,
@@ -80,6 +81,7 @@ def _registration_page(
         party=party,
         # Payments need the event's currency: none to read without it.
         payments=payments_of(db.session, attendee.id) if event.currency else [],
+        pay_online=_offline_payment(),
         can_add=_can_add_companion(attendee, party),
         add_rows=companion_rows or blank_rows(1),
         remove_form=CancelForm(),
@@ -228,3 +230,26 @@ def receipt(token: str):
     name = f"receipt-{attendee.event.slug}-{chosen[-1].receipt_number}.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     return response
+
+
+def _offline_payment() -> bool:
+    return current_app.config["PAYMENT_PROVIDER"] == "offline"
+
+
+@bp.get("/registration/<token>/pay")
+def pay(token: str):
+    """How to pay the fee: what is owed, what was paid, the organizers' instructions."""
+    attendee = _attendee_or_404(token)
+    if not _offline_payment():
+        abort(404)
+    paid = payments_of(db.session, attendee.id) if attendee.event.currency else []
+    owed = max(attendee.amount_due - sum(p.amount for p in paid), 0)
+    page = render_template(
+        "public/pay.html",
+        attendee=attendee,
+        event=attendee.event,
+        payments=paid,
+        owed=owed,
+        instructions=current_app.config["PAYMENT_INSTRUCTIONS"],
+    )
+    return page, 200, PRIVATE
