@@ -223,6 +223,8 @@ def test_organizer_pages_pass_axe(site, page, viewport):
         "/organizer/attendees?sort=name&order=desc",
         f"/organizer/attendees/{target_id}",
         "/organizer/settings",
+        "/organizer/codes",
+        "/organizer/questions",
         "/organizer/check-in",
     ):
         page.goto(site.url + path)

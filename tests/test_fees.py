@@ -327,3 +327,61 @@ def test_a_code_with_one_use_left_is_used_once_by_simultaneous_registrations(
     engine.dispose()
     assert sorted(outcomes) == ["refused"] * 9 + ["used"]
     assert count(app, CodeUse) == 1 and count(app, Attendee) == 1
+
+
+def fees_form(admin_client, **over) -> dict:
+    form = {
+        "csrf_token": csrf_for(admin_client, "/organizer/settings"),
+        "currency": "eur",
+        "prices-0-name": "Families",
+        "prices-0-amount": "0",
+        "prices-0-roles": ["family"],
+        "prices-1-name": "Early bird",
+        "prices-1-amount": "300.00",
+        "prices-1-until": "2099-06-01T12:00",
+        "prices-2-name": "Online",
+        "prices-2-amount": "80",
+        "prices-2-attendance": "virtual",
+        "prices-2-early_career": "no",
+        "prices-3-name": "",
+        "prices-3-amount": "",
+    }
+    form.update(over)
+    return form
+
+
+def test_admins_set_the_currency_and_prices_on_the_settings_page(app, client, admin_client, event):
+    page = admin_client.get("/organizer/settings").get_data(as_text=True)
+    assert 'name="prices-4-name" value="Standard"' in page  # the file's prices, then blanks
+    assert 'name="prices-7-name" value=""' in page
+    response = admin_client.post("/organizer/settings/fees", data=fees_form(admin_client))
+    assert response.status_code == 303
+    with app.app_context():
+        saved = db.session.get(Event, event)
+        prices = event_prices(db.session, event)
+        assert saved.currency == "EUR"
+    assert [(p.name, p.amount, p.roles, p.attendance, p.early_career) for p in prices] == [
+        ("Families", 0, ("family",), None, None),
+        ("Early bird", 30000, (), None, None),
+        ("Online", 8000, (), "virtual", False),
+    ]
+    assert prices[1].until == datetime(2099, 6, 1, 12, tzinfo=UTC)
+    assert "EUR 300.00" in client.get("/register").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"currency": "EURO"}, "ISO 4217"),
+        ({"prices-1-amount": "3.005"}, "at most 2 decimals"),
+        ({"prices-1-until": "soon"}, "until must be a date and time"),
+        ({"prices-0-name": ""}, "name must be text"),
+    ],
+)
+def test_wrong_fees_are_refused_and_nothing_changes(app, admin_client, event, over, message):
+    response = admin_client.post("/organizer/settings/fees", data=fees_form(admin_client, **over))
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Event, event).currency == "USD"
+        assert [p.name for p in event_prices(db.session, event)][0] == "Patient-families"

@@ -18,6 +18,7 @@ from . import (  # noqa: E402, F401
     codes,
     dashboard,
     exports,
+    fees,
     questions,
     settings,
 )

@@ -7,9 +7,11 @@ from flask import flash, redirect, render_template, request, url_for
 from ..auth import organizer_required
 from ..events import SETTINGS_FIELDS, EventFileError, update_settings
 from ..extensions import db
+from ..fees import event_prices
 from ..models import ROLES, Event
 from ..pages import current_event_or_404
 from . import bp
+from .fees import price_rows, render_fees
 from .forms import SettingsForm, role_cap_name
 
 
@@ -47,8 +49,14 @@ def settings():
 
     def page(status: int = 200, error: str = ""):
         cap_fields = [form[role_cap_name(role)] for role in ROLES]
+        prices = price_rows(event_prices(db.session, event.id), event.currency)
         html = render_template(
-            "organizer/settings.html", event=event, form=form, cap_fields=cap_fields, error=error
+            "organizer/settings.html",
+            event=event,
+            form=form,
+            cap_fields=cap_fields,
+            error=error,
+            fees=render_fees(event, prices, event.currency),
         )
         return html, status
 
