@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .fees import FeeError, price_definitions, sync_prices
+from .formats import toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .money import currency_known
 from .questions import QuestionError, definitions, sync_questions
@@ -59,14 +60,10 @@ def _flag(data: dict[str, Any], key: str) -> bool:
 
 
 def _timestamp(data: dict[str, Any], key: str) -> datetime | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise EventFileError(f"{key} must be a date-time such as 2025-03-01T00:00:00Z")
+    try:
+        return toml_moment(data.get(key))
+    except ValueError:
+        raise EventFileError(f"{key} must be a date-time such as 2025-03-01T00:00:00Z") from None
 
 
 def validate(data: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .database import lock_for_update
+from .formats import toml_moment
 from .models import (
     ATTENDANCE,
     ATTENDEE_ROLES,
@@ -76,13 +77,10 @@ _PRICE_KEYS = {"name", "amount", "roles", "early_career", "attendance", "until"}
 
 
 def _until(value: Any, where: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise FeeError(f"{where}: until must be a date-time such as 2025-06-01T00:00:00Z")
+    try:
+        return toml_moment(value)
+    except ValueError:
+        raise FeeError(f"{where}: until must be a date-time such as 2025-06-01T00:00:00Z") from None
 
 
 def price_definitions(items: Any, currency: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ place: e-mail addresses, yes/no answers, timestamps and control characters in te
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -77,3 +77,15 @@ def is_yes(raw: str | None) -> bool:
 def json_timestamp(moment: datetime) -> str:
     """A moment as JSON gives it: UTC to the second, ``2026-11-23T19:40:00Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def toml_moment(value: Any) -> datetime | None:
+    """A moment written in an event file (TOML): a date-time (UTC unless it has an offset) or
+    a date (its midnight, UTC); None for None; ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(f"not a date-time: {value!r}")

@@ -232,8 +232,10 @@ class Site:
         self.url = server.url
 
 
-@pytest.fixture
-def site(tmp_path) -> Iterator[Site]:
+@contextlib.contextmanager
+def serving(tmp_path, workers: int = 2, **extra: Any) -> Iterator[Site]:
+    """necreg under gunicorn on a fresh SQLite database holding the NEC Symposium, with
+    ``extra`` settings (an operator's config file)."""
     from servers import GunicornServer
 
     settings = {
@@ -241,6 +243,7 @@ def site(tmp_path) -> Iterator[Site]:
         "SECRET_KEY": "browser-test-secret",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "STATS_REFRESH_SECONDS": 1,
+        **extra,
     }
     app = create_app(settings)
     with app.app_context():
@@ -248,8 +251,14 @@ def site(tmp_path) -> Iterator[Site]:
         db.session.add(Event(**EVENT_DEFAULTS))
         db.session.commit()
         db.engine.dispose()
-    with GunicornServer(settings, workers=2) as server:
+    with GunicornServer(settings, workers=workers) as server:
         yield Site(app, server)
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[Site]:
+    with serving(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture(params=["phone", "desktop"])

@@ -69,25 +69,13 @@ def test_the_fee_follows_the_choices_and_a_code_waives_it(site, page, viewport):
 @pytest.fixture
 def offline_site(tmp_path):
     """The site with fees paid offline, as an operator sets it in the config file."""
-    from conftest import EVENT_DEFAULTS, Site
-    from necreg import create_app
-    from servers import GunicornServer
+    from conftest import serving
 
-    settings = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
-        "SECRET_KEY": "browser-test-secret",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "PAYMENT_PROVIDER": "offline",
-        "PAYMENT_INSTRUCTIONS": "Bank transfer to the NEC Society\nReference: your code",
-    }
-    app = create_app(settings)
-    with app.app_context():
-        db.create_all()
-        db.session.add(Event(**EVENT_DEFAULTS))
-        db.session.commit()
-        db.engine.dispose()
-    with GunicornServer(settings, workers=1) as server:
-        yield Site(app, server)
+    instructions = "Bank transfer to the NEC Society\nReference: your code"
+    with serving(
+        tmp_path, workers=1, PAYMENT_PROVIDER="offline", PAYMENT_INSTRUCTIONS=instructions
+    ) as site:
+        yield site
 
 
 def test_the_pay_page_says_how_to_pay_and_passes_axe(offline_site, page):

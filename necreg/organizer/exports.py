@@ -50,6 +50,11 @@ def _requested_filters(event: Event) -> AttendeeFilters:
         abort(_refused(str(exc)))
 
 
+def _csv_download(name: str, event: Event, chunks: Iterable[str]) -> Response:
+    """A CSV to save: ``<name>-<event>-<when>.csv``."""
+    return download(chunks, f"{name}-{event.slug}-{_stamp()}.csv", "text/csv; charset=utf-8")
+
+
 def _stamp() -> str:
     """When a file was made, for its name: 20250907-0912 (UTC)."""
     return utcnow().strftime("%Y%m%d-%H%M")
@@ -95,8 +100,7 @@ def export_badges_pdf():
 def export_directory():
     """The attendee directory to share with attendees: only those who agreed to appear."""
     event = current_event_or_404()
-    filename = f"directory-{event.slug}-{_stamp()}.csv"
-    return download(iter_directory_csv(db.session, event), filename, "text/csv; charset=utf-8")
+    return _csv_download("directory", event, iter_directory_csv(db.session, event))
 
 
 @bp.get("/export/payments.csv")
@@ -104,5 +108,4 @@ def export_directory():
 def export_payments():
     """The treasurer's CSV: payments with their receipts, and who still owes."""
     event = current_event_or_404()
-    filename = f"payments-{event.slug}-{_stamp()}.csv"
-    return download(iter_payments_csv(db.session, event), filename, "text/csv; charset=utf-8")
+    return _csv_download("payments", event, iter_payments_csv(db.session, event))
