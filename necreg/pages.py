@@ -3,8 +3,12 @@ while nothing changes), the event itself, or one of its attendees; else 404."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import abort
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import Session
 
 from .extensions import db
 from .fees import PriceSpec, event_prices
@@ -13,6 +17,8 @@ from .questions import QuestionSpec, event_questions
 from .registration import current_event
 from .speed.memo import kept
 from .stats import EventHeading, Snapshot, read_event_heading, read_snapshot, snapshot_at
+
+T = TypeVar("T")
 
 
 def current_snapshot() -> Snapshot | None:
@@ -31,28 +37,24 @@ def event_heading(snapshot: Snapshot) -> EventHeading:
     )
 
 
-def questions_of(event: Event | Snapshot) -> tuple[QuestionSpec, ...]:
-    """The questions an event asks (given as the Event or its Snapshot), read once per version
-    of the event: whatever changes its questions changes its ``updated_at`` in the same
+def _per_version(name: str, event: Event | Snapshot, read: Callable[[Session, int], T]) -> T:
+    """What ``read`` gives of an event (given as the Event or its Snapshot), read once per
+    version of the event: whatever changes it changes the event's ``updated_at`` in the same
     transaction."""
     event_id = event.event_id if isinstance(event, Snapshot) else event.id
     return kept(
-        "questions",
-        (event_id, event.updated_at),
-        lambda: event_questions(db.session, event_id),
-        watched=False,
+        name, (event_id, event.updated_at), lambda: read(db.session, event_id), watched=False
     )
+
+
+def questions_of(event: Event | Snapshot) -> tuple[QuestionSpec, ...]:
+    """The questions an event asks."""
+    return _per_version("questions", event, event_questions)
 
 
 def prices_of(event: Event | Snapshot) -> tuple[PriceSpec, ...]:
-    """The event's prices, read once per version of the event (as ``questions_of``)."""
-    event_id = event.event_id if isinstance(event, Snapshot) else event.id
-    return kept(
-        "prices",
-        (event_id, event.updated_at),
-        lambda: event_prices(db.session, event_id),
-        watched=False,
-    )
+    """The event's prices."""
+    return _per_version("prices", event, event_prices)
 
 
 def current_event_or_404() -> Event:
