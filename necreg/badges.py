@@ -21,8 +21,9 @@ from .attendee_search import AttendeeFilters, attendee_select
 from .badges_pdf import Badge
 from .countries import country_name
 from .formats import json_timestamp
-from .models import ROLES, STATUS_CANCELLED, STATUS_CONFIRMED, Attendee, Event, Payment
+from .models import ROLES, STATUS_CONFIRMED, Attendee, Event, Payment
 from .money import from_minor
+from .payments import PARTY, party_totals
 from .questions import Answers, QuestionSpec, answer_text, answers_of
 
 #: The badge CSV's columns in order (CONTRACT.md), then ``status``.
@@ -227,7 +228,7 @@ def iter_badges(
         result.close()
 
 
-#: The payments CSV's columns (CONTRACT.md): one row per payment, and one per registration
+#: The payments CSV's columns (CONTRACT.md): one row per payment, and one per confirmed party
 #: that owes and has paid nothing.
 PAYMENT_COLUMNS = (
     "code", "first_name", "last_name", "amount_due", "amount_paid", "currency", "method",
@@ -236,61 +237,52 @@ PAYMENT_COLUMNS = (
 
 
 def iter_payments_csv(session: Session, event: Event) -> Iterator[str]:
-    """The treasurer's CSV: every payment of the event with its registration, then every
-    registration (not cancelled) that owes a fee and has paid nothing."""
+    """The treasurer's CSV: every payment of the event (``amount_paid`` is that payment's,
+    so the column adds up; ``amount_due`` is the party's), then every confirmed party that
+    owes a fee and has paid nothing (on its lead's row)."""
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(PAYMENT_COLUMNS)
     yield EXCEL_BOM + header.getvalue()
-    paid = (
-        select(Payment.attendee_id, func.sum(Payment.amount).label("paid"))
-        .where(Payment.event_id == event.id)
-        .group_by(Payment.attendee_id)
-        .subquery()
-    )
-    total = func.coalesce(paid.c.paid, 0)
-    person = (Attendee.code, Attendee.first_name, Attendee.last_name, Attendee.amount_due, total)
+    due, paid = party_totals(event.id)
+    party_due = func.coalesce(due.c.due, 0)
     payments = (
-        select(*person, Payment.amount, Payment.method, Payment.reference, Payment.paid_at,
-               Payment.receipt_number)
+        select(Attendee.code, Attendee.first_name, Attendee.last_name, party_due,
+               Payment.amount, Payment.currency, Payment.method, Payment.reference,
+               Payment.paid_at, Payment.receipt_number)
         .join(Attendee, Attendee.id == Payment.attendee_id)
-        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
+        .outerjoin(due, due.c.party == PARTY)
         .where(Payment.event_id == event.id)
         .order_by(Payment.receipt_number)
     )  # fmt: skip
     owing = (
-        select(*person)
-        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
-        .where(
-            Attendee.event_id == event.id,
-            Attendee.status != STATUS_CANCELLED,
-            Attendee.amount_due > 0,
-            paid.c.paid.is_(None),
-        )
+        select(Attendee.code, Attendee.first_name, Attendee.last_name, due.c.due)
+        .join(due, due.c.party == Attendee.id)
+        .outerjoin(paid, paid.c.party == Attendee.id)
+        .where(due.c.due > 0, paid.c.paid.is_(None))
         .order_by(Attendee.created_at, Attendee.id)
     )
     currency = event.currency
 
-    def money(minor: int) -> str:
-        return str(from_minor(minor, currency)) if currency else str(minor)
+    def money(minor: int, unit: str = currency) -> str:
+        return str(from_minor(minor, unit)) if unit else str(minor)
 
     rows: list[list[Any]] = []
     for (
         code,
         first,
         last,
-        due,
-        paid_total,
-        _amount,
+        owed,
+        amount,
+        unit,
         method,
         reference,
         paid_at,
         number,
     ) in session.execute(payments):
-        rows.append([code, first, last, money(due), money(paid_total), currency, method,
+        rows.append([code, first, last, money(owed, unit), money(amount, unit), unit, method,
                      reference, json_timestamp(paid_at), number, "no"])  # fmt: skip
-    for code, first, last, due, paid_total in session.execute(owing):
-        rows.append([code, first, last, money(due), money(paid_total), currency, "", "", "", "",
-                     "no"])  # fmt: skip
+    for code, first, last, owed in session.execute(owing):
+        rows.append([code, first, last, money(owed), money(0), currency, "", "", "", "", "no"])
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(neutralised(row) for row in rows)
     yield buffer.getvalue()

@@ -29,9 +29,11 @@ from .models import (
     CODE_LENGTH_MAX,
     GUEST_ROLE,
     PRICE_NAME_LENGTH,
+    Attendee,
     CodeUse,
     DiscountCode,
     Event,
+    Payment,
     Price,
     utcnow,
 )
@@ -230,6 +232,8 @@ def price_label(price: PriceSpec | None, currency: str) -> str:
 # --- codes ------------------------------------------------------------------------------------
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,39}$")
+#: The most uses a code may be given (far beyond any event).
+MAX_CODE_USES = 1_000_000
 
 
 def normalise_code(text: str) -> str:
@@ -267,8 +271,8 @@ def create_code(
             minor = to_minor(parse_amount(str(amount), event.currency), event.currency)
         except MoneyError as exc:
             raise FeeError(f"The amount off: {exc}") from None
-    if max_uses is not None and max_uses < 1:
-        raise FeeError("A code's use limit must be 1 or more.")
+    if max_uses is not None and not 1 <= max_uses <= MAX_CODE_USES:
+        raise FeeError(f"A code's use limit must be from 1 to {MAX_CODE_USES:,}.")
     if any(role not in ATTENDEE_ROLES for role in roles):
         raise FeeError(f"A code's roles must be among {', '.join(ATTENDEE_ROLES)}.")
     taken = session.execute(
@@ -371,3 +375,50 @@ def record_code_use(session: Session, fee: Fee, attendee_id: int, now: datetime)
     """Keep which registration used the fee's code."""
     if fee.code_id is not None:
         session.add(CodeUse(code_id=fee.code_id, attendee_id=attendee_id, used_at=now))
+
+
+def _code_of(session: Session, attendee_id: int) -> DiscountCode | None:
+    """The code a registration used, if any."""
+    return session.execute(
+        select(DiscountCode)
+        .join(CodeUse, CodeUse.code_id == DiscountCode.id)
+        .where(CodeUse.attendee_id == attendee_id)
+    ).scalar_one_or_none()
+
+
+def reprice(session: Session, attendee: Attendee, companions: Sequence[Attendee] = ()) -> bool:
+    """Give ``attendee`` (and its ``companions``) the fee their details call for now that
+    they changed (role, early career, attendance): the prices as they were offered when they
+    registered, and the code they used if it is still for their role. Return whether any
+    fee changed."""
+    prices = event_prices(session, attendee.event_id)
+    at = attendee.created_at
+    price = price_for(prices, attendee.role, attendee.early_career, attendee.attendance, at)
+    code = _code_of(session, attendee.id)
+    amount = price.amount if price else 0
+    if code is not None and (not code.roles or attendee.role in code.roles):
+        amount = discounted(amount, code)
+    fees = [(attendee, Fee(price.name if price else "", amount))]
+    for companion in companions:
+        fees.append((companion, companion_fee(prices, companion.attendance, companion.created_at)))
+    changed = False
+    for person, fee in fees:
+        if (person.amount_due, person.price_name) != (fee.amount, fee.price_name):
+            person.amount_due, person.price_name = fee.amount, fee.price_name
+            changed = True
+    return changed
+
+
+def currency_in_use(session: Session, event: Event) -> bool:
+    """Whether amounts are stored in the event's currency (fees owed, codes' amounts off,
+    payments): then the currency cannot change, or they would mean other sums."""
+    for query in (
+        select(Attendee.id).where(Attendee.event_id == event.id, Attendee.amount_due > 0),
+        select(DiscountCode.id).where(
+            DiscountCode.event_id == event.id, DiscountCode.amount.is_not(None)
+        ),
+        select(Payment.id).where(Payment.event_id == event.id),
+    ):
+        if session.execute(query.limit(1)).first() is not None:
+            return True
+    return False

@@ -22,6 +22,7 @@ from .formats import has_control_characters
 from .models import (
     REFERENCE_LENGTH,
     STATUS_CANCELLED,
+    STATUS_CONFIRMED,
     Attendee,
     Event,
     Payment,
@@ -131,9 +132,48 @@ def amount_paid(session: Session, attendee_id: int) -> int:
     ).scalar_one()
 
 
+#: The party an attendee belongs to: its lead's id (its own for a lead or someone alone).
+PARTY = func.coalesce(Attendee.party_id, Attendee.id)
+
+
+def party_dues(session: Session, lead: Attendee) -> tuple[int, int]:
+    """(due, paid) of ``lead``'s party in minor units: the fees of the lead and of its
+    companions still coming, and every payment made for any of them (the lead pays for the
+    party)."""
+    due = session.execute(
+        select(func.coalesce(func.sum(Attendee.amount_due), 0)).where(
+            lead.id == PARTY, Attendee.status != STATUS_CANCELLED
+        )
+    ).scalar_one()
+    paid = session.execute(
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .join(Attendee, Attendee.id == Payment.attendee_id)
+        .where(lead.id == PARTY)
+    ).scalar_one()
+    return int(due), int(paid)
+
+
+def party_totals(event_id: int) -> tuple[Any, Any]:
+    """Subqueries (party, due) of confirmed parties and (party, paid) of every payment."""
+    due = (
+        select(PARTY.label("party"), func.sum(Attendee.amount_due).label("due"))
+        .where(Attendee.event_id == event_id, Attendee.status == STATUS_CONFIRMED)
+        .group_by(PARTY)
+        .subquery()
+    )
+    paid = (
+        select(PARTY.label("party"), func.sum(Payment.amount).label("paid"))
+        .join(Attendee, Attendee.id == Payment.attendee_id)
+        .where(Payment.event_id == event_id)
+        .group_by(PARTY)
+        .subquery()
+    )
+    return due, paid
+
+
 @dataclass(frozen=True)
 class Revenue:
-    """Money of an event, in minor units: received, and still owed by confirmed attendees."""
+    """Money of an event, in minor units: received, and still owed by confirmed parties."""
 
     received: int
     outstanding: int
@@ -143,22 +183,13 @@ def event_revenue(session: Session, event_id: int) -> Revenue:
     received = session.execute(
         select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.event_id == event_id)
     ).scalar_one()
-    paid = (
-        select(Payment.attendee_id, func.sum(Payment.amount).label("paid"))
-        .where(Payment.event_id == event_id)
-        .group_by(Payment.attendee_id)
-        .subquery()
-    )
-    still = Attendee.amount_due - func.coalesce(paid.c.paid, 0)
+    due, paid = party_totals(event_id)
+    still = due.c.due - func.coalesce(paid.c.paid, 0)
     owed = session.execute(
         select(func.coalesce(func.sum(still), 0))
-        .select_from(Attendee)
-        .outerjoin(paid, paid.c.attendee_id == Attendee.id)
-        .where(
-            Attendee.event_id == event_id,
-            Attendee.status != STATUS_CANCELLED,
-            still > 0,
-        )
+        .select_from(due)
+        .outerjoin(paid, paid.c.party == due.c.party)
+        .where(still > 0)
     ).scalar_one()
     return Revenue(int(received), int(owed))
 

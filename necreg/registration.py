@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from .counters import PLACE_KINDS, places_from, tallied
 from .database import lock_for_update
-from .fees import FREE, Fee, record_code_use
+from .fees import FREE, Fee, companion_fee, event_prices, record_code_use, reprice
 from .formats import same_email
 from .mail import outbox
 from .models import (
     AGE_BANDS,
     ATTENDANCE,
+    ATTENDEE_ROLES,
     GUEST_ROLE,
     IN_PERSON,
     INFANT,
@@ -634,6 +635,10 @@ def restore(
                 member.status = STATUS_WAITLISTED
     elif lead.status == STATUS_CANCELLED:
         raise RegistrationError("Restore the registration of the party's lead first.")
+    elif sum(c.status != STATUS_CANCELLED for c in companions_of(session, lead)) >= (
+        event.max_guests
+    ):
+        raise RegistrationError(_too_many_guests(event))
     else:
         members = [attendee]
         if lead.is_active:
@@ -731,11 +736,16 @@ def update_details(
                 session.flush()
         except IntegrityError as exc:
             if pool := no_room_in(exc):
-                raise NoRoom(_no_room_message(pool, values), pool) from None
+                role = values.get("role", attendee.role)
+                raise NoRoom(_no_room_message(pool, role), pool) from None
             raise
     else:
         _apply(attendee, changes, now)
         _follow_attendance(party, changes, now)
+    if {"role", "early_career", "attendance"} & set(changes):
+        before = attendee.amount_due
+        if reprice(session, attendee, party) and attendee.amount_due != before:
+            changes["amount_due"] = [before, attendee.amount_due]
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
     if place_move or waiting_move:
@@ -752,9 +762,9 @@ def _follow_attendance(
             _apply(companion, {"attendance": changes["attendance"]}, now)
 
 
-def _no_room_message(pool: str, values: dict[str, Any]) -> str:
+def _no_room_message(pool: str, role: str) -> str:
     if pool == "role":
-        return f"There is no free place for the role {ROLES[values['role']]}."
+        return f"There is no free place for the role {ATTENDEE_ROLES[role]}."
     if pool == VIRTUAL_POOL:
         return "There is no free place to attend online."
     return "There is no free place to attend in person."
@@ -776,6 +786,8 @@ def add_companion(
     assert event is not None
     if guest.age_band not in AGE_BANDS:
         raise ValueError(f"unknown age band {guest.age_band!r}")
+    if not event.registration_open(now):
+        raise RegistrationClosed(f"Registration for {event.name} is closed.")
     lock_event(session, event)
     session.refresh(lead)
     if lead.party_id is not None or lead.status == STATUS_CANCELLED:
@@ -784,6 +796,8 @@ def add_companion(
     if len(active) >= event.max_guests:
         raise RegistrationError(_too_many_guests(event))
     companion = _companion(event, lead, guest, code_prefix, now)
+    fee = companion_fee(event_prices(session, event.id), lead.attendance, now)
+    companion.amount_due, companion.price_name = fee.amount, fee.price_name
     try:
         _add_with_free_codes(session, event, [companion], code_prefix)
     except _NoPlace:

@@ -202,7 +202,8 @@ def test_codes_take_a_percentage_or_an_amount_off(app, event):
         ({"code": "GOOD1", "percent": 10, "amount": "5"}, "either a percentage or an amount"),
         ({"code": "GOOD1", "percent": 101}, "from 1 to 100"),
         ({"code": "GOOD1", "amount": "5.555"}, "at most 2 decimals"),
-        ({"code": "GOOD1", "percent": 10, "max_uses": 0}, "1 or more"),
+        ({"code": "GOOD1", "percent": 10, "max_uses": 0}, "from 1 to 1,000,000"),
+        ({"code": "GOOD1", "percent": 10, "max_uses": 10**20}, "from 1 to 1,000,000"),
         ({"code": "GOOD1", "percent": 10, "roles": ["pilot"]}, "roles must be among"),
         ({"code": "TAKEN", "percent": 10}, "exists already"),
     ],
@@ -385,3 +386,58 @@ def test_wrong_fees_are_refused_and_nothing_changes(app, admin_client, event, ov
     with app.app_context():
         assert db.session.get(Event, event).currency == "USD"
         assert [p.name for p in event_prices(db.session, event)][0] == "Patient-families"
+
+
+def test_a_changed_role_early_career_or_attendance_changes_the_fee(app, client, event):
+    form = registration_form(csrf_token=csrf_token(client), role="family", early_career=None)
+    assert client.post("/register", data=form).status_code == 303
+    with app.app_context():
+        person = db.session.execute(select(Attendee)).scalar_one()
+        assert (person.price_name, person.amount_due) == ("Patient-families", 0)
+        path = f"/registration/{person.token}"
+    details = {
+        "first_name": "Zoë", "last_name": "Núñez-李", "role": "clinician", "institution": "",
+        "country": "US", "badge_name": "", "attendance": "in_person",
+    }  # fmt: skip
+    assert (
+        client.post(path, data={"csrf_token": csrf_token(client, path), **details}).status_code
+        == 303
+    )
+    with app.app_context():
+        person = db.session.execute(select(Attendee)).scalar_one()
+        # The prices offered when the person registered: the early bird.
+        assert (person.price_name, person.amount_due) == ("Early bird", 35000)
+        from necreg.models import AttendeeChange
+
+        change = db.session.execute(
+            select(AttendeeChange.changes).where(AttendeeChange.action == "update")
+        ).scalar_one()
+        assert change["amount_due"] == [0, 35000]
+    online = {**details, "attendance": "virtual", "early_career": "y"}
+    assert (
+        client.post(path, data={"csrf_token": csrf_token(client, path), **online}).status_code
+        == 303
+    )
+    with app.app_context():
+        person = db.session.execute(select(Attendee)).scalar_one()
+        assert (person.price_name, person.amount_due) == ("Trainee", 15000)
+
+
+def test_a_price_until_with_an_offset_is_kept_as_that_moment():
+    from necreg.organizer.fees import as_items
+
+    rows = [{"name": "A", "amount": "1", "roles": [], "early_career": "", "attendance": "",
+             "until": "2099-06-01T12:00-05:00"}]  # fmt: skip
+    assert as_items(rows)[0]["until"] == datetime(2099, 6, 1, 17, tzinfo=UTC)
+
+
+def test_a_code_with_an_enormous_use_limit_is_refused_at_the_field(app, admin_client, event):
+    form = {
+        "csrf_token": csrf_for(admin_client, "/organizer/codes"),
+        "code": "BIG",
+        "percent": "10",
+        "max_uses": "99999999999999999999",
+    }
+    response = admin_client.post("/organizer/codes", data=form)
+    assert response.status_code == 400 and "From 1 to 1,000,000." in response.get_data(as_text=True)
+    assert count(app, DiscountCode) == 0

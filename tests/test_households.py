@@ -593,3 +593,27 @@ def test_an_online_cap_lowered_below_the_places_taken_frees_none_until_under_it(
         assert fresh(app, waiting).status == "confirmed"
         assert room_left(db.session, event).virtual_left == 0
         assert room_left(db.session, event).places_left == 9
+
+
+def test_no_companion_is_added_after_registration_closes_nor_restored_past_the_limit(
+    app, make_event
+):
+    from necreg.registration import RegistrationClosed
+
+    with app.app_context():
+        event = make_event(**{**FAMILY, "max_guests": 1})
+        a = sign_up(event, 1, [child("A")])
+        first = companions_of(db.session, a)[0]
+        cancel(db.session, first)
+        db.session.commit()
+        add_companion(db.session, a, child("B"), code_prefix="NEC")
+        db.session.commit()
+        with pytest.raises(RegistrationError, match="at most 1 companions"):
+            restore(db.session, first)
+        db.session.rollback()
+        event.registration_closes_at = datetime(2020, 1, 1, tzinfo=UTC)
+        db.session.commit()
+        with pytest.raises(RegistrationClosed):
+            add_companion(db.session, a, child("C"), code_prefix="NEC")
+        db.session.rollback()
+        assert len(companions_of(db.session, a)) == 2

@@ -246,3 +246,103 @@ def test_a_wrong_payment_provider_stops_the_app(tmp_path):
     settings = {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     with pytest.raises(ConfigError, match="PAYMENT_PROVIDER must be one of none, offline"):
         create_app({**settings, "PAYMENT_PROVIDER": "paypal"})
+
+
+# --- what a party owes, and who is asked to pay (from a review of this step) -------------------
+
+
+def family_with_child(app, client) -> tuple[int, str]:
+    form = registration_form(
+        csrf_token=csrf_token(client),
+        role="family",
+        early_career=None,
+        **{"guests-0-first_name": "Ava", "guests-0-last_name": "Z", "guests-0-age_band": "child"},
+    )
+    assert client.post("/register", data=form).status_code == 303
+    with app.app_context():
+        lead = db.session.execute(select(Attendee).where(Attendee.role == "family")).scalar_one()
+        return lead.id, lead.token
+
+
+def test_the_lead_pays_for_the_party_and_the_pages_say_so(app, client, admin_client, event):
+    app.config.update(PAYMENT_PROVIDER="offline", PAYMENT_INSTRUCTIONS=INSTRUCTIONS)
+    lead, token = family_with_child(app, client)  # the family pays 0, the child 25.00
+    text = client.get(f"/registration/{token}/pay").get_data(as_text=True)
+    assert "USD 25.00" in text and "Ava Z" in text
+    assert "with your companions, USD 25.00 in all" in client.get(
+        f"/registration/{token}"
+    ).get_data(as_text=True)
+    with app.app_context():
+        assert event_revenue(db.session, db.session.get(Event, event).id).outstanding == 2500
+    assert pay(admin_client, lead, amount="25").status_code == 303
+    assert "nothing: thank you" in client.get(f"/registration/{token}/pay").get_data(as_text=True)
+    with app.app_context():
+        assert event_revenue(db.session, db.session.get(Event, event).id).outstanding == 0
+
+
+def test_a_companion_added_later_owes_the_companions_price(app, client, event):
+    lead, token = family_with_child(app, client)
+    path = f"/registration/{token}"
+    form = {
+        "csrf_token": csrf_token(client, path),
+        "guests-0-first_name": "Bo",
+        "guests-0-last_name": "Z",
+        "guests-0-age_band": "child",
+    }
+    assert client.post(f"{path}/companions", data=form).status_code == 303
+    with app.app_context():
+        bo = db.session.execute(select(Attendee).where(Attendee.first_name == "Bo")).scalar_one()
+        assert (bo.amount_due, bo.price_name) == (2500, "Child")
+
+
+def test_who_waits_is_not_asked_to_pay_nor_counted_as_owing(app, client, make_event, event):
+    app.config.update(PAYMENT_PROVIDER="offline", PAYMENT_INSTRUCTIONS=INSTRUCTIONS)
+    with app.app_context():
+        e = db.session.get(Event, event)
+        e.capacity = 1
+        db.session.commit()
+    registered(app, client)
+    waiting = registered(app, client, email="w@example.org")
+    with app.app_context():
+        attendee = db.session.get(Attendee, waiting)
+        assert attendee.status == "waitlisted" and attendee.amount_due == 35000
+        token = attendee.token
+        from necreg.models import OutboxMessage
+
+        mail = db.session.execute(
+            select(OutboxMessage.text_body).where(OutboxMessage.attendee_id == waiting)
+        ).scalar_one()
+        assert event_revenue(db.session, event).outstanding == 35000  # the confirmed one
+    assert "/pay" not in mail and "IBAN" not in mail
+    text = client.get(f"/registration/{token}/pay").get_data(as_text=True)
+    assert "nothing while you have no place" in text and "IBAN" not in text
+
+
+def test_a_payment_received_today_is_taken_whatever_the_hour(app, client, admin_client, event):
+    from necreg.models import utcnow
+
+    ana = registered(app, client)
+    today = utcnow().date().isoformat()
+    assert pay(admin_client, ana, paid_on=today).status_code == 303
+
+
+def test_each_payment_row_of_the_csv_has_its_own_amount(app, client, admin_client, event):
+    ana = registered(app, client)
+    assert pay(admin_client, ana, amount="100").status_code == 303
+    assert pay(admin_client, ana, amount="250").status_code == 303
+    text = admin_client.get("/organizer/export/payments.csv").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert [(r["amount_paid"], r["amount_due"]) for r in rows] == [
+        ("100.00", "350.00"),
+        ("250.00", "350.00"),
+    ]
+
+
+def test_the_currency_cannot_change_once_fees_are_owed(app, client, admin_client, event):
+    registered(app, client)
+    form = {"csrf_token": csrf_for(admin_client, "/organizer/settings"), "currency": "JPY"}
+    response = admin_client.post("/organizer/settings/fees", data=form)
+    assert response.status_code == 400
+    assert "The currency cannot change once fees are owed" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Event, event).currency == "USD"

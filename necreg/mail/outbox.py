@@ -124,11 +124,15 @@ def qr_attachment(attendee: Attendee) -> dict[str, str]:
 def _common(event: Event, attendee: Attendee, party: Sequence[Attendee]) -> dict[str, Any]:
     """What every message about a registration says: the event, the link, the companions
     (``party``) and, for a confirmed online attendee, the link to join."""
-    offline = current_app.config["PAYMENT_PROVIDER"] == "offline" and attendee.amount_due > 0
+    party_due = attendee.amount_due + sum(c.amount_due for c in party)
+    offline = (
+        current_app.config["PAYMENT_PROVIDER"] == "offline" and attendee.is_active and party_due > 0
+    )
     return {
         "event": event,
         "link": self_service_url(attendee),
         "party": list(party),
+        "party_due": party_due,
         "join_url": join_url(event, attendee),
         "pay_link": f"{self_service_url(attendee)}/pay" if offline else "",
         "payment_instructions": current_app.config["PAYMENT_INSTRUCTIONS"] if offline else "",

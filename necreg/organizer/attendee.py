@@ -15,7 +15,7 @@ from ..auth import organizer_required
 from ..checkin import ALREADY, CHECKED_IN, check_in
 from ..countries import country_name
 from ..extensions import db
-from ..models import Attendee, AttendeeChange
+from ..models import Attendee, AttendeeChange, utcnow
 from ..pages import event_attendee_or_404
 from ..payments import PaymentError, payments_of, record_payment
 from ..questions import Answers, answers_of, event_questions
@@ -174,7 +174,12 @@ def record_attendee_payment(attendee_id: int):
     if not payment_form.validate():
         return _render_attendee_page(attendee, form, 400, payment_form=payment_form)
     paid_on = payment_form.paid_on.data
-    paid_at = datetime.combine(paid_on, time(12), tzinfo=UTC) if paid_on else None
+    paid_at = None
+    if paid_on:  # a day's payment at its noon (UTC); today's before noon, now
+        now = utcnow()
+        paid_at = datetime.combine(paid_on, time(12), tzinfo=UTC)
+        if paid_on == now.date():
+            paid_at = min(paid_at, now)
     try:
         payment = record_payment(
             db.session,

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from ..auth import organizer_required
 from ..extensions import db
-from ..fees import FeeError, PriceSpec, price_definitions, sync_prices
+from ..fees import FeeError, PriceSpec, currency_in_use, price_definitions, sync_prices
 from ..models import ATTENDANCE, ATTENDEE_ROLES, Event, utcnow
 from ..money import currency_known, from_minor
 from ..pages import current_event_or_404
@@ -75,7 +75,8 @@ def as_items(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             item["attendance"] = row["attendance"]
         if row["until"]:
             try:
-                item["until"] = datetime.fromisoformat(str(row["until"])).replace(tzinfo=UTC)
+                until = datetime.fromisoformat(str(row["until"]))
+                item["until"] = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
             except ValueError:
                 raise FeeError(f"price {number}: until must be a date and time") from None
         items.append(item)
@@ -112,6 +113,11 @@ def settings_fees():
     try:
         if currency and not currency_known(currency):
             raise FeeError("The currency must be an ISO 4217 code such as USD.")
+        if currency != event.currency and currency_in_use(db.session, event):
+            raise FeeError(
+                "The currency cannot change once fees are owed, codes take amounts off or"
+                f" payments are recorded: they are sums in {event.currency}."
+            )
         items = price_definitions(as_items(rows), currency)
     except FeeError as exc:
         return _refused(event, rows, currency, str(exc))

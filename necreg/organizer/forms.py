@@ -28,6 +28,7 @@ from wtforms.validators import (
 )
 
 from ..checkin import MAX_PAYLOAD
+from ..fees import MAX_CODE_USES
 from ..forms import country_field, email_field, normalised_email, strip, text_field
 from ..models import (
     EVENT_MAX_LENGTHS,
@@ -266,7 +267,10 @@ class CodeForm(FlaskForm):
     max_uses = IntegerField(
         "Use limit",
         description="How many registrations may use it; empty for no limit.",
-        validators=[Optional(), NumberRange(min=1, message="1 or more.")],
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=MAX_CODE_USES, message="From 1 to 1,000,000."),
+        ],
     )
     expires_at = DateTimeLocalField(
         "Usable until (UTC)",

@@ -19,7 +19,7 @@ from ..countries import country_name
 from ..extensions import db
 from ..models import STATUS_CANCELLED, Attendee
 from ..pages import questions_of
-from ..payments import payments_of, receipt_lines
+from ..payments import party_dues, payments_of, receipt_lines
 from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
 from ..receipts_pdf import receipt_pdf
 from ..registration import (
@@ -81,7 +81,7 @@ def _registration_page(
         party=party,
         # Payments need the event's currency: none to read without it.
         payments=payments_of(db.session, attendee.id) if event.currency else [],
-        pay_online=_offline_payment(),
+        pay_online=_offline_payment() and attendee.is_active,
         can_add=_can_add_companion(attendee, party),
         add_rows=companion_rows or blank_rows(1),
         remove_form=CancelForm(),
@@ -238,18 +238,20 @@ def _offline_payment() -> bool:
 
 @bp.get("/registration/<token>/pay")
 def pay(token: str):
-    """How to pay the fee: what is owed, what was paid, the organizers' instructions."""
+    """How to pay the party's fees: what is owed, what was paid, the organizers'
+    instructions."""
     attendee = _attendee_or_404(token)
-    if not _offline_payment():
+    if not _offline_payment() or attendee.is_companion:
         abort(404)
-    paid = payments_of(db.session, attendee.id) if attendee.event.currency else []
-    owed = max(attendee.amount_due - sum(p.amount for p in paid), 0)
+    due, paid_in_all = party_dues(db.session, attendee)
     page = render_template(
         "public/pay.html",
         attendee=attendee,
         event=attendee.event,
-        payments=paid,
-        owed=owed,
+        party=[c for c in _party_of(attendee) if c.status != STATUS_CANCELLED],
+        payments=payments_of(db.session, attendee.id),
+        due=due,
+        owed=max(due - paid_in_all, 0) if attendee.is_active else 0,
         instructions=current_app.config["PAYMENT_INSTRUCTIONS"],
     )
     return page, 200, PRIVATE
