@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .formats import has_control_characters
+from .mail import outbox
 from .models import (
     REFERENCE_LENGTH,
     STATUS_CANCELLED,
@@ -29,7 +30,8 @@ from .models import (
     ReceiptCounter,
     utcnow,
 )
-from .money import MoneyError, currency_known, parse_amount, to_minor
+from .money import MoneyError, currency_known, format_amount, parse_amount, to_minor
+from .receipts_pdf import receipt_pdf
 
 
 class PaymentError(ValueError):
@@ -63,7 +65,7 @@ def record_payment(
     """Record ``amount`` (text, in the event's currency) paid for ``attendee``'s registration;
     return the payment with its receipt number. PaymentError says what is wrong, and nothing
     is stored."""
-    from .registration import record_change  # registration imports fees, not payments
+    from .registration import party_lead, record_change  # it imports fees, not payments
 
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -111,6 +113,16 @@ def record_payment(
     )
     attendee.updated_at = now
     session.flush()
+    payer = party_lead(session, attendee)
+    outbox.queue_payment_received(
+        session,
+        event,
+        payer,
+        number=payment.receipt_number,
+        amount=format_amount(minor, event.currency),
+        receipt=receipt_pdf(receipt_lines(event, attendee, payment)),
+        now=now,
+    )
     return payment
 
 

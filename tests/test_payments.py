@@ -346,3 +346,29 @@ def test_the_currency_cannot_change_once_fees_are_owed(app, client, admin_client
     assert "The currency cannot change once fees are owed" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Event, event).currency == "USD"
+
+
+def test_the_payer_is_thanked_with_the_receipt_attached(app, client, admin_client, event):
+    from necreg.mail.delivery import build_message
+    from necreg.models import OutboxMessage
+
+    lead, _token = family_with_child(app, client)
+    with app.app_context():
+        ava = db.session.execute(
+            select(Attendee.id).where(Attendee.first_name == "Ava")
+        ).scalar_one()
+    # Paid on the companion's page: the lead, who has the e-mail address, is thanked.
+    assert pay(admin_client, ava, amount="25", reference="TR-5").status_code == 303
+    with app.app_context():
+        message = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.kind == "payment")
+        ).scalar_one()
+        lead_row = db.session.get(Attendee, lead)
+        assert message.to_address == lead_row.email
+        assert "receipt no. 1" in message.subject and "USD 25.00" in message.text_body
+        mime = build_message(message, "NEC <registration@example.org>")
+    pdfs = [
+        part for part in mime.iter_attachments() if part.get_content_type() == "application/pdf"
+    ]
+    assert len(pdfs) == 1 and pdfs[0].get_content().startswith(b"%PDF-")
+    assert pdfs[0].get_filename() == "receipt-nec-2025-1.pdf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import ssl
@@ -58,9 +59,13 @@ def build_message(
             continue
         maintype, _, subtype = attachment["content_type"].partition("/")
         # Bytes, not text: the email package would rewrite the line endings of text, and
-        # an .ics file must keep its CRLFs.
+        # an .ics file must keep its CRLFs. A binary file (a receipt) is kept in base64.
+        if "content_base64" in attachment:
+            content = base64.b64decode(attachment["content_base64"])
+        else:
+            content = attachment["content"].encode("utf-8")
         msg.add_attachment(
-            attachment["content"].encode("utf-8"),
+            content,
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],

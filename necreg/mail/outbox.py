@@ -7,6 +7,7 @@ outside any request (CLI, worker, organizer pages), so ``url_for`` cannot know t
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from ..models import STATUS_WAITLISTED, VIRTUAL, Attendee, Event, OutboxMessage,
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
-KINDS = ("confirmation", "waitlisted", "promoted", "cancelled", "link")
+KINDS = ("confirmation", "waitlisted", "promoted", "cancelled", "link", "payment")
 
 
 def site_url() -> str:
@@ -202,6 +203,37 @@ def queue_cancelled(
         now=now,
         left=left,
         **_common(event, attendee, party),
+    )
+
+
+def queue_payment_received(
+    session: Session,
+    event: Event,
+    payer: Attendee,
+    *,
+    number: int,
+    amount: str,
+    receipt: bytes,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Thank ``payer`` (the party's lead) for a payment, with its receipt attached (the PDF
+    kept in the row, base64, so the worker needs nothing but the row)."""
+    return queue(
+        session,
+        "payment",
+        to_address=payer.email,
+        attendee=payer,
+        now=now,
+        number=number,
+        amount=amount,
+        attachments=[
+            {
+                "filename": f"receipt-{event.slug}-{number}.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(receipt).decode("ascii"),
+            }
+        ],
+        **_common(event, payer, ()),
     )
 
 
