@@ -248,7 +248,7 @@ def iter_payments_csv(session: Session, event: Event) -> Iterator[str]:
     payments = (
         select(Attendee.code, Attendee.first_name, Attendee.last_name, party_due,
                Payment.amount, Payment.currency, Payment.method, Payment.reference,
-               Payment.paid_at, Payment.receipt_number)
+               Payment.paid_at, Payment.receipt_number, Payment.refunded_at)
         .join(Attendee, Attendee.id == Payment.attendee_id)
         .outerjoin(due, due.c.party == PARTY)
         .where(Payment.event_id == event.id)
@@ -267,20 +267,11 @@ def iter_payments_csv(session: Session, event: Event) -> Iterator[str]:
         return str(from_minor(minor, unit)) if unit else str(minor)
 
     rows: list[list[Any]] = []
-    for (
-        code,
-        first,
-        last,
-        owed,
-        amount,
-        unit,
-        method,
-        reference,
-        paid_at,
-        number,
-    ) in session.execute(payments):
+    for row in session.execute(payments):
+        code, first, last, owed, amount, unit, method, reference, paid_at, number, back = row
         rows.append([code, first, last, money(owed, unit), money(amount, unit), unit, method,
-                     reference, json_timestamp(paid_at), number, "no"])  # fmt: skip
+                     reference, json_timestamp(paid_at), number,
+                     "no" if back is None else "yes"])  # fmt: skip
     for code, first, last, owed in session.execute(owing):
         rows.append([code, first, last, money(owed), money(0), currency, "", "", "", "", "no"])
     buffer = io.StringIO()

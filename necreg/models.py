@@ -763,6 +763,9 @@ class Payment(db.Model):
     organizer_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizers.id", ondelete="SET NULL")
     )
+    #: When the money was given back (None: kept), and the refund's reference.
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_reference: Mapped[str] = mapped_column(String(REFERENCE_LENGTH), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -126,6 +126,39 @@ def record_payment(
     return payment
 
 
+def refund_payment(
+    session: Session,
+    payment: Payment,
+    *,
+    reference: str = "",
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record that ``payment``'s money was given back (its receipt keeps its number and says
+    so); PaymentError for one refunded already or a reference that is not one line."""
+    from .registration import record_change
+
+    now = now or utcnow()
+    if payment.refunded_at is not None:
+        raise PaymentError(f"Receipt no. {payment.receipt_number} is refunded already.")
+    reference = reference.strip()
+    if len(reference) > REFERENCE_LENGTH or has_control_characters(reference):
+        raise PaymentError(f"The reference is one line of at most {REFERENCE_LENGTH} characters.")
+    payment.refunded_at, payment.refund_reference = now, reference
+    attendee = session.get(Attendee, payment.attendee_id)
+    assert attendee is not None
+    record_change(
+        session,
+        attendee,
+        "refund",
+        {"receipt": [payment.receipt_number, payment.receipt_number], "refunded": [False, True]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    attendee.updated_at = now
+    session.flush()
+
+
 def payments_of(session: Session, attendee_id: int) -> list[Payment]:
     """The attendee's payments, oldest first."""
     return list(
@@ -140,9 +173,14 @@ def payments_of(session: Session, attendee_id: int) -> list[Payment]:
 def amount_paid(session: Session, attendee_id: int) -> int:
     """What the attendee has paid, in minor units."""
     return session.execute(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.attendee_id == attendee_id)
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.attendee_id == attendee_id, _KEPT
+        )
     ).scalar_one()
 
+
+#: Payments whose money was kept (not refunded): the sums count only these.
+_KEPT = Payment.refunded_at.is_(None)
 
 #: The party an attendee belongs to: its lead's id (its own for a lead or someone alone).
 PARTY = func.coalesce(Attendee.party_id, Attendee.id)
@@ -176,7 +214,7 @@ def party_totals(event_id: int) -> tuple[Any, Any]:
     paid = (
         select(PARTY.label("party"), func.sum(Payment.amount).label("paid"))
         .join(Attendee, Attendee.id == Payment.attendee_id)
-        .where(Payment.event_id == event_id)
+        .where(Payment.event_id == event_id, _KEPT)
         .group_by(PARTY)
         .subquery()
     )
@@ -193,7 +231,9 @@ class Revenue:
 
 def event_revenue(session: Session, event_id: int) -> Revenue:
     received = session.execute(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.event_id == event_id)
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.event_id == event_id, _KEPT
+        )
     ).scalar_one()
     due, paid = party_totals(event_id)
     still = due.c.due - func.coalesce(paid.c.paid, 0)
@@ -220,4 +260,5 @@ def receipt_lines(event: Event, attendee: Attendee, payment: Payment) -> dict[st
         "paid_at": payment.paid_at,
         "method": payment.method,
         "reference": payment.reference,
+        "refunded_at": payment.refunded_at,
     }

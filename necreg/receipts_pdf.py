@@ -34,6 +34,8 @@ def receipt_pdf(lines: dict[str, Any]) -> bytes:
         ("Method", PAYMENT_METHODS[lines["method"]]),
         ("Reference", lines["reference"] or "—"),
     ]
+    if lines.get("refunded_at"):
+        rows.append(("Refunded", lines["refunded_at"].strftime("%B %-d, %Y")))
     for label, value in rows:
         pdf.set_font("sans", "B", 11)
         pdf.cell(45, 8, label)

@@ -39,7 +39,9 @@ def attendee(make_event, make_attendee):
 def ids(app, attendee) -> dict[str, int]:
     """The ids in the organizer routes' paths: an attendee's and a question's."""
     question = saved(app, Question(event_id=attendee.event_id, key="k", label="K", type="text"))
-    return {"attendee_id": attendee.id, "question_id": question.id}
+    # A payment's id only reaches its refund button's route: access is decided before it is
+    # looked up.
+    return {"attendee_id": attendee.id, "question_id": question.id, "payment_id": 999_999}
 
 
 def test_url_map_has_the_organizer_routes(app, ids):

@@ -372,3 +372,49 @@ def test_the_payer_is_thanked_with_the_receipt_attached(app, client, admin_clien
     ]
     assert len(pdfs) == 1 and pdfs[0].get_content().startswith(b"%PDF-")
     assert pdfs[0].get_filename() == "receipt-nec-2025-1.pdf"
+
+
+def test_a_refund_is_recorded_once_and_the_sums_leave_it_out(app, client, admin_client, event):
+    ana = registered(app, client)
+    assert pay(admin_client, ana, amount="350").status_code == 303
+    with app.app_context():
+        payment_id = db.session.execute(select(Payment.id)).scalar_one()
+        token = db.session.get(Attendee, ana).token
+    path = f"/organizer/attendees/{ana}"
+    url = f"{path}/payments/{payment_id}/refund"
+    form = {"csrf_token": csrf_for(admin_client, path), "refund_reference": "RF-1"}
+    assert admin_client.post(url, data=form).status_code == 303
+    again = admin_client.post(url, data={**form, "csrf_token": csrf_for(admin_client, path)})
+    assert again.status_code == 400 and "refunded already" in again.get_data(as_text=True)
+    with app.app_context():
+        payment = db.session.get(Payment, payment_id)
+        assert payment.refunded_at is not None and payment.refund_reference == "RF-1"
+        revenue = event_revenue(db.session, event)
+        assert (revenue.received, revenue.outstanding) == (0, 35000)
+        actions = (
+            db.session.execute(
+                select(AttendeeChange.action).where(AttendeeChange.attendee_id == ana)
+            )
+            .scalars()
+            .all()
+        )
+        assert actions.count("refund") == 1
+    text = admin_client.get("/organizer/export/payments.csv").get_data(as_text=True)
+    assert list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))[0]["refunded"] == "yes"
+    assert client.get(f"/api/registrations/{token}").get_json()["amount_paid"] == "0.00"
+    assert ", refunded" in client.get(f"/registration/{token}").get_data(as_text=True)
+
+
+def test_a_payment_of_another_attendee_cannot_be_refunded_from_this_page(
+    app, client, admin_client, event
+):
+    ana = registered(app, client)
+    ben = registered(app, client, email="b@example.org")
+    assert pay(admin_client, ana).status_code == 303
+    with app.app_context():
+        payment_id = db.session.execute(select(Payment.id)).scalar_one()
+    path = f"/organizer/attendees/{ben}"
+    form = {"csrf_token": csrf_for(admin_client, path)}
+    assert admin_client.post(f"{path}/payments/{payment_id}/refund", data=form).status_code == 404
+    with app.app_context():
+        assert db.session.get(Payment, payment_id).refunded_at is None

@@ -27,6 +27,8 @@ def upgrade():
         sa.Column("receipt_number", sa.Integer(), nullable=False),
         sa.Column("organizer_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("refund_reference", sa.String(length=200), nullable=False),
         sa.CheckConstraint("amount > 0", name=op.f("ck_payments_amount_positive")),
         sa.CheckConstraint("method IN ('offline', 'card')", name=op.f("ck_payments_method_known")),
         sa.ForeignKeyConstraint(

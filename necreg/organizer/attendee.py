@@ -15,9 +15,9 @@ from ..auth import organizer_required
 from ..checkin import ALREADY, CHECKED_IN, check_in
 from ..countries import country_name
 from ..extensions import db
-from ..models import Attendee, AttendeeChange, utcnow
+from ..models import Attendee, AttendeeChange, Payment, utcnow
 from ..pages import event_attendee_or_404
-from ..payments import PaymentError, payments_of, record_payment
+from ..payments import PaymentError, payments_of, record_payment, refund_payment
 from ..questions import Answers, answers_of, event_questions
 from ..registration import (
     RegistrationError,
@@ -195,4 +195,30 @@ def record_attendee_payment(attendee_id: int):
     number = payment.receipt_number
     db.session.commit()
     flash(f"Payment recorded: receipt no. {number}.", "success")
+    return redirect(url_for(".attendee", attendee_id=attendee_id), 303)
+
+
+@bp.post("/attendees/<int:attendee_id>/payments/<int:payment_id>/refund")
+@organizer_required(admin=True)
+def refund_attendee_payment(attendee_id: int, payment_id: int):
+    """Record that a payment's money was given back."""
+    attendee = event_attendee_or_404(attendee_id)
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.attendee_id != attendee.id:
+        abort(404)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        refund_payment(
+            db.session,
+            payment,
+            reference=request.form.get("refund_reference", ""),
+            organizer_id=current_user.id,
+        )
+    except PaymentError as exc:
+        db.session.rollback()
+        return _render_attendee_page(attendee, AttendeeForm.of(attendee), 400, str(exc))
+    number = payment.receipt_number
+    db.session.commit()
+    flash(f"Receipt no. {number} is recorded as refunded.", "success")
     return redirect(url_for(".attendee", attendee_id=attendee_id), 303)
