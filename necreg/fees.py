@@ -222,13 +222,6 @@ def price_terms(price: PriceSpec) -> str:
     return text
 
 
-def price_label(price: PriceSpec | None, currency: str) -> str:
-    """``Early bird: USD 350.00``, or ``free``."""
-    if price is None or price.amount == 0:
-        return "free" if price is None else f"{price.name}: free"
-    return f"{price.name}: {format_money(price.amount, currency)}"
-
-
 # --- codes ------------------------------------------------------------------------------------
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,39}$")
@@ -336,11 +329,6 @@ def _usable(code: DiscountCode | None, role: str, now: datetime) -> None:
         raise FeeError("This code is not valid for the role you chose.")
     if code.max_uses is not None and code.uses >= code.max_uses:
         raise FeeError("This code has been used as many times as it may be.")
-
-
-def check_code(session: Session, event: Event, text: str, role: str, now: datetime) -> None:
-    """FeeError unless the code ``text`` may be used now (without the lock: for the form)."""
-    _usable(find_code(session, event, text), role, now)
 
 
 def fee_for(
