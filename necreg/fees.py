@@ -410,3 +410,32 @@ def currency_in_use(session: Session, event: Event) -> bool:
         if session.execute(query.limit(1)).first() is not None:
             return True
     return False
+
+
+def update_fees(
+    session: Session,
+    event: Event,
+    currency: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Set the event's currency and its prices (``[[prices]]`` tables, checked as the event
+    file's are); return whether anything changed. FeeError says what is wrong, and nothing
+    changes: an unknown currency, a wrong price, or a new currency while sums are stored in
+    the old one."""
+    currency = currency.strip().upper()
+    if currency and not currency_known(currency):
+        raise FeeError("The currency must be an ISO 4217 code such as USD.")
+    if currency != event.currency and currency_in_use(session, event):
+        raise FeeError(
+            "The currency cannot change once fees are owed, codes take amounts off or"
+            f" payments are recorded: they are sums in {event.currency}."
+        )
+    prices = price_definitions(list(items), currency)
+    changed = currency != event.currency
+    event.currency = currency
+    changed = sync_prices(session, event, prices) or changed
+    if changed:
+        event.updated_at = now or utcnow()  # the pages that show the prices are made again
+    return changed

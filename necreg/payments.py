@@ -38,6 +38,13 @@ class PaymentError(ValueError):
     """A payment that cannot be recorded; ``str(exc)`` says why."""
 
 
+def _money_moved(event: Event, attendee: Attendee, now: datetime) -> None:
+    """A payment or a refund changes the attendee, and the event's money figures: the
+    dashboard keeps its figures per version of the event, which ``updated_at`` marks."""
+    attendee.updated_at = now
+    event.updated_at = now
+
+
 def next_receipt_number(session: Session, event_id: int) -> int:
     """The event's next receipt number, under its counter's row lock until the transaction
     ends: one upsert, so the first two payments of an event at once get 1 and 2 too."""
@@ -111,7 +118,7 @@ def record_payment(
         organizer_id=organizer_id,
         now=now,
     )
-    attendee.updated_at = now
+    _money_moved(event, attendee, now)
     session.flush()
     payer = party_lead(session, attendee)
     outbox.queue_payment_received(
@@ -155,7 +162,9 @@ def refund_payment(
         organizer_id=organizer_id,
         now=now,
     )
-    attendee.updated_at = now
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    _money_moved(event, attendee, now)
     session.flush()
 
 
@@ -201,6 +210,12 @@ def party_dues(session: Session, lead: Attendee) -> tuple[int, int]:
         .where(lead.id == PARTY)
     ).scalar_one()
     return int(due), int(paid)
+
+
+def party_owed(session: Session, lead: Attendee) -> tuple[int, int]:
+    """(due, still owed) of ``lead``'s party: nothing is owed while the party has no place."""
+    due, paid = party_dues(session, lead)
+    return due, max(due - paid, 0) if lead.is_active else 0
 
 
 def party_totals(event_id: int) -> tuple[Any, Any]:

@@ -418,3 +418,11 @@ def test_a_payment_of_another_attendee_cannot_be_refunded_from_this_page(
     assert admin_client.post(f"{path}/payments/{payment_id}/refund", data=form).status_code == 404
     with app.app_context():
         assert db.session.get(Payment, payment_id).refunded_at is None
+
+
+def test_the_dashboard_shows_a_payment_at_once(app, client, admin_client, event):
+    ana = registered(app, client)
+    assert "USD 350.00" in admin_client.get("/organizer/").get_data(as_text=True)  # owed
+    assert pay(admin_client, ana, amount="120").status_code == 303
+    page = admin_client.get("/organizer/").get_data(as_text=True)  # kept until a change
+    assert "USD 120.00" in page and "USD 230.00" in page

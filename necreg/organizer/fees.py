@@ -11,9 +11,9 @@ from markupsafe import Markup
 
 from ..auth import organizer_required
 from ..extensions import db
-from ..fees import FeeError, PriceSpec, currency_in_use, price_definitions, sync_prices
-from ..models import ATTENDANCE, ATTENDEE_ROLES, Event, utcnow
-from ..money import currency_known, from_minor
+from ..fees import FeeError, PriceSpec, update_fees
+from ..models import ATTENDANCE, ATTENDEE_ROLES, Event
+from ..money import from_minor
 from ..pages import current_event_or_404
 from . import bp
 from .forms import ActionForm
@@ -111,21 +111,9 @@ def settings_fees():
     if not ActionForm().validate():
         return _refused(event, rows, currency, "This form has expired. Please send it again.")
     try:
-        if currency and not currency_known(currency):
-            raise FeeError("The currency must be an ISO 4217 code such as USD.")
-        if currency != event.currency and currency_in_use(db.session, event):
-            raise FeeError(
-                "The currency cannot change once fees are owed, codes take amounts off or"
-                f" payments are recorded: they are sums in {event.currency}."
-            )
-        items = price_definitions(as_items(rows), currency)
+        changed = update_fees(db.session, event, currency, as_items(rows))
     except FeeError as exc:
         return _refused(event, rows, currency, str(exc))
-    changed = currency != event.currency
-    event.currency = currency
-    changed = sync_prices(db.session, event, items) or changed
-    if changed:
-        event.updated_at = utcnow()
     db.session.commit()
     flash("Fees saved." if changed else "Nothing changed.", "success")
     return redirect(url_for(".settings") + "#fees", 303)

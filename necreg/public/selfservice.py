@@ -19,7 +19,7 @@ from ..countries import country_name
 from ..extensions import db
 from ..models import STATUS_CANCELLED, Attendee
 from ..pages import questions_of
-from ..payments import party_dues, payments_of, receipt_lines
+from ..payments import party_owed, payments_of, receipt_lines
 from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
 from ..receipts_pdf import receipt_pdf
 from ..registration import (
@@ -243,7 +243,7 @@ def pay(token: str):
     attendee = _attendee_or_404(token)
     if not _offline_payment() or attendee.is_companion:
         abort(404)
-    due, paid_in_all = party_dues(db.session, attendee)
+    due, owed = party_owed(db.session, attendee)
     page = render_template(
         "public/pay.html",
         attendee=attendee,
@@ -251,7 +251,7 @@ def pay(token: str):
         party=[c for c in _party_of(attendee) if c.status != STATUS_CANCELLED],
         payments=payments_of(db.session, attendee.id),
         due=due,
-        owed=max(due - paid_in_all, 0) if attendee.is_active else 0,
+        owed=owed,
         instructions=current_app.config["PAYMENT_INSTRUCTIONS"],
     )
     return page, 200, PRIVATE
