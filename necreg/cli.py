@@ -20,6 +20,7 @@ from .extensions import db
 from .fees import FeeError, code_summary, create_code
 from .mail.worker import mail_worker_command
 from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Event
+from .payments import payment_terms
 from .questions import event_questions
 from .registration import current_event
 from .seed import seed_demo
@@ -39,7 +40,9 @@ def load_event_command(file: Path, if_empty: bool) -> None:
         click.echo("The database already holds an event; nothing loaded.")
         return
     try:
-        event, created = load_event(db.session, read_event_file(file))
+        event, created = load_event(
+            db.session, read_event_file(file), payment=payment_terms(current_app.config)
+        )
     except EventFileError as exc:
         db.session.rollback()
         raise click.ClickException(f"{file}: {exc}") from None

@@ -72,6 +72,10 @@ DEFAULTS: dict[str, Any] = {
     # organizers record payments); PAYMENT_INSTRUCTIONS says how to pay, offline.
     "PAYMENT_PROVIDER": "none",
     "PAYMENT_INSTRUCTIONS": "",
+    # How long a registration that owes money holds its place unpaid, and how long a place
+    # offered from the waiting list waits for its payment (with a provider other than "none").
+    "PAYMENT_HOLD_MINUTES": 60,
+    "PAYMENT_OFFER_HOURS": 48,
 }
 #: The payment providers there are (Stripe is the next step of issue 13).
 PAYMENT_PROVIDERS = ("none", "offline")
@@ -97,6 +101,13 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
     return raw
+
+
+def _positive(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _toml_path(instance_path: Path, environ: Mapping[str, str]) -> Path | None:
@@ -143,6 +154,9 @@ def load(
             f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)},"
             f" not {settings['PAYMENT_PROVIDER']!r}"
         )
+    for name in ("PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS"):
+        if not _positive(settings[name]):
+            raise ConfigError(f"{name} must be a number above 0, not {settings[name]!r}")
     # A wrong time zone stops the app at start-up, not at the first scan at the door.
     display_timezone(str(settings["DISPLAY_TIMEZONE"]))
     if not settings["SECRET_KEY"]:

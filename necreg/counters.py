@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from .models import STATUS_CONFIRMED, Event, Tally
+from .models import IN_PERSON, STATUS_CONFIRMED, VIRTUAL, Event, Tally
 from .places import place_unplaced
 from .triggers import ANSWER_KEY, COUNTING_SQLITE, DAY_SQL, TALLY_TERMS
 
@@ -43,16 +43,19 @@ def tallied(session: Session, event_id: int, kinds: tuple[str, ...]) -> dict[str
 
 
 #: The figures places are read from (``places_from``).
-PLACE_KINDS = ("role", "virtual")
+PLACE_KINDS = ("role", "virtual", "hold")
 
 
 @dataclass(frozen=True)
 class Places:
-    """Places taken, as the caps count them: per role in all and online (the ``role`` and
-    ``virtual`` figures); in person is the difference."""
+    """Places taken, as the caps count them: confirmed per role in all and online (the
+    ``role`` and ``virtual`` figures; in person is the difference), and held until paid for
+    (``hold``, keyed ``<attendance>:<role>``). The public counters count the confirmed; the
+    caps count the held too (``taken_*``)."""
 
     by_role: dict[str, int]
     online_by_role: dict[str, int]
+    held: dict[str, int] = field(default_factory=dict)
 
     @property
     def virtual(self) -> int:
@@ -65,10 +68,27 @@ class Places:
     def in_person_of(self, role: str) -> int:
         return self.by_role.get(role, 0) - self.online_by_role.get(role, 0)
 
+    def held_of(self, attendance: str, role: str | None = None) -> int:
+        """Places held unpaid in ``attendance`` (by ``role``, or all)."""
+        if role is not None:
+            return self.held.get(f"{attendance}:{role}", 0)
+        return sum(n for key, n in self.held.items() if key.startswith(f"{attendance}:"))
+
+    @property
+    def taken_virtual(self) -> int:
+        return self.virtual + self.held_of(VIRTUAL)
+
+    @property
+    def taken_in_person(self) -> int:
+        return self.in_person + self.held_of(IN_PERSON)
+
+    def taken_in_person_of(self, role: str) -> int:
+        return self.in_person_of(role) + self.held_of(IN_PERSON, role)
+
 
 def places_from(figures: dict[str, dict[str, int]]) -> Places:
     """The places of ``tallied`` figures that include PLACE_KINDS."""
-    return Places(figures["role"], figures["virtual"])
+    return Places(figures["role"], figures["virtual"], figures["hold"])
 
 
 def institutions() -> Select[Any]:

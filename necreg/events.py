@@ -15,6 +15,7 @@ from .fees import FeeError, price_definitions, sync_prices
 from .formats import toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .money import currency_known
+from .payments import PaymentTerms
 from .questions import QuestionError, definitions, sync_questions
 from .registration import lock_event, promote_waitlisted
 
@@ -145,7 +146,9 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
+def load_event(
+    session: Session, data: dict[str, Any], *, payment: PaymentTerms | None = None
+) -> tuple[Event, bool]:
     """Create or update (matched by slug) the event described by ``data``.
 
     Returns the event and whether it was created. Registrations are never touched. When the
@@ -182,7 +185,7 @@ def load_event(session: Session, data: dict[str, Any]) -> tuple[Event, bool]:
     session.flush()
     if not created:
         # A cap raised (or removed) makes room for people on the waiting list.
-        promote_waitlisted(session, event)
+        promote_waitlisted(session, event, payment=payment)
     return event, created
 
 
@@ -205,7 +208,13 @@ SETTINGS_FIELDS = (
 )
 
 
-def update_settings(session: Session, event: Event, values: dict[str, Any]) -> dict[str, Any]:
+def update_settings(
+    session: Session,
+    event: Event,
+    values: dict[str, Any],
+    *,
+    payment: PaymentTerms | None = None,
+) -> dict[str, Any]:
     """Change the event's settings; return {field: [old, new]} of what changed.
 
     Values are checked as an event file's are (EventFileError says what is wrong, and nothing
@@ -254,5 +263,5 @@ def update_settings(session: Session, event: Event, values: dict[str, Any]) -> d
     if changes:
         event.updated_at = utcnow()
     session.flush()
-    promote_waitlisted(session, event)
+    promote_waitlisted(session, event, payment=payment)
     return changes

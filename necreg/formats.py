@@ -89,3 +89,9 @@ def toml_moment(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise ValueError(f"not a date-time: {value!r}")
+
+
+def moment_text(moment: datetime) -> str:
+    """A moment as people read it in messages and pages, e.g. "December 01, 2026 at 14:05
+    UTC"."""
+    return moment.astimezone(UTC).strftime("%B %d, %Y at %H:%M UTC")

@@ -52,11 +52,22 @@ IN_PERSON = "in_person"
 VIRTUAL = "virtual"
 ATTENDANCE: dict[str, str] = {IN_PERSON: "In person", VIRTUAL: "Online"}
 
-#: Registration statuses. Only ``confirmed`` counts as an active attendee (Attendee.is_active).
+#: Registration statuses. Only ``confirmed`` counts as an active attendee (Attendee.is_active);
+#: ``pending_payment`` holds a place (every cap counts it) until ``payment_due_at``.
 STATUS_CONFIRMED = "confirmed"
+STATUS_PENDING = "pending_payment"
 STATUS_WAITLISTED = "waitlisted"
 STATUS_CANCELLED = "cancelled"
-STATUSES = (STATUS_CONFIRMED, STATUS_WAITLISTED, STATUS_CANCELLED)
+STATUSES = (STATUS_CONFIRMED, STATUS_PENDING, STATUS_WAITLISTED, STATUS_CANCELLED)
+#: The statuses that hold a place.
+HOLDING_STATUSES = (STATUS_CONFIRMED, STATUS_PENDING)
+#: How pages name each status.
+STATUS_LABELS = {
+    STATUS_CONFIRMED: "Confirmed",
+    STATUS_PENDING: "Held until paid",
+    STATUS_WAITLISTED: "Waitlisted",
+    STATUS_CANCELLED: "Cancelled",
+}
 
 #: Longest accepted value of each free-text field of a registration or an organizer account,
 #: in characters: the forms, the columns and their check constraints all read it from here.
@@ -280,6 +291,13 @@ class Attendee(db.Model):
             postgresql_where=text("amount_due > 0"),
         ),
         Index("ix_attendees_event_status_role", "event_id", "status", "role"),
+        # The holds to expire, soonest first.
+        Index(
+            "ix_attendees_payment_due",
+            "payment_due_at",
+            sqlite_where=text(f"status = '{STATUS_PENDING}'"),
+            postgresql_where=text(f"status = '{STATUS_PENDING}'"),
+        ),
         # The attendee list's default order, so a page (and a bounded count) stops early. On
         # SQLite it holds the search text too: a search reads the index, not each table row.
         # PostgreSQL finds rare words with trigrams instead (migration 0006 says why).
@@ -328,6 +346,9 @@ class Attendee(db.Model):
     #: price it came from, fixed when the person registered (after any code).
     amount_due: Mapped[int] = mapped_column(Integer, default=0)
     price_name: Mapped[str] = mapped_column(String(PRICE_NAME_LENGTH), default="")
+    #: When an unpaid registration (``pending_payment``) stops holding its place; kept when
+    #: it expired (cancelled for want of payment), cleared when it is paid or cancelled.
+    payment_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Consents, each with its time and the version of the text shown (``consent_version``
     #: for the registration terms, given by everyone who registers): photos, and appearing on
     #: the attendee list; None: not given, or withdrawn.
@@ -359,6 +380,16 @@ class Attendee(db.Model):
         return self.status == STATUS_CONFIRMED
 
     @property
+    def holds_place(self) -> bool:
+        """Confirmed, or holding a place until it is paid for."""
+        return self.status in HOLDING_STATUSES
+
+    @property
+    def expired(self) -> bool:
+        """Cancelled because it was not paid for in time."""
+        return self.status == STATUS_CANCELLED and self.payment_due_at is not None
+
+    @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
@@ -381,11 +412,12 @@ class Attendee(db.Model):
 #: ``role`` counts places taken (an infant who takes none is left out) and ``virtual`` the
 #: online ones among them, by role (in person is the difference); ``answer`` the active
 #: attendees per choice of a question (key ``<question id>:<choice>``, kept by the trigger
-#: on answers).
+#: on answers); ``hold`` the places held until paid for (``pending_payment``), by
+#: ``<attendance>:<role>``.
 #: ``version`` counts the changes themselves: a page knows from it whether figures moved.
 TALLY_KINDS = (
     "status", "day", "role", "country", "institution", "early_career", "checked_in",
-    "virtual", "answer", "version",
+    "virtual", "answer", "hold", "version",
 )  # fmt: skip
 
 

@@ -9,8 +9,9 @@ gives its number back with it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from .formats import has_control_characters
 from .mail import outbox
 from .models import (
+    HOLDING_STATUSES,
     REFERENCE_LENGTH,
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
@@ -32,6 +34,27 @@ from .models import (
 )
 from .money import MoneyError, currency_known, format_amount, parse_amount, to_minor
 from .receipts_pdf import receipt_pdf
+
+
+@dataclass(frozen=True)
+class PaymentTerms:
+    """How fees are collected, when they are (a payment provider is set): a registration
+    that owes money holds its place for ``hold`` (``pending_payment``) and a place offered
+    from the waiting list waits ``offer`` for its payment. None in their place: nothing is
+    collected, and a registration that owes money is confirmed at once."""
+
+    hold: timedelta
+    offer: timedelta
+
+
+def payment_terms(settings: Mapping[str, Any]) -> PaymentTerms | None:
+    """The PaymentTerms of the app's ``settings`` (None with PAYMENT_PROVIDER "none")."""
+    if settings["PAYMENT_PROVIDER"] == "none":
+        return None
+    return PaymentTerms(
+        hold=timedelta(minutes=float(settings["PAYMENT_HOLD_MINUTES"])),
+        offer=timedelta(hours=float(settings["PAYMENT_OFFER_HOURS"])),
+    )
 
 
 class PaymentError(ValueError):
@@ -70,9 +93,15 @@ def record_payment(
     now: datetime | None = None,
 ) -> Payment:
     """Record ``amount`` (text, in the event's currency) paid for ``attendee``'s registration;
-    return the payment with its receipt number. PaymentError says what is wrong, and nothing
-    is stored."""
-    from .registration import party_lead, record_change  # it imports fees, not payments
+    return the payment with its receipt number. A party whose places were held for payment
+    and owes nothing more is confirmed, and the receipt goes with its confirmation.
+    PaymentError says what is wrong, and nothing is stored."""
+    from .registration import (  # it imports payments
+        companions_of,
+        confirm_paid,
+        party_lead,
+        record_change,
+    )
 
     now = now or utcnow()
     event = session.get(Event, attendee.event_id)
@@ -121,6 +150,8 @@ def record_payment(
     _money_moved(event, attendee, now)
     session.flush()
     payer = party_lead(session, attendee)
+    # Paid in full, a place held for payment is confirmed, and this is the confirmation.
+    confirmed = confirm_paid(session, payer, now=now)
     outbox.queue_payment_received(
         session,
         event,
@@ -128,6 +159,7 @@ def record_payment(
         number=payment.receipt_number,
         amount=format_amount(minor, event.currency),
         receipt=receipt_pdf(receipt_lines(event, attendee, payment)),
+        confirmed=companions_of(session, payer, status=STATUS_CONFIRMED) if confirmed else None,
         now=now,
     )
     return payment
@@ -207,7 +239,7 @@ def party_dues(session: Session, lead: Attendee) -> tuple[int, int]:
     paid = session.execute(
         select(func.coalesce(func.sum(Payment.amount), 0))
         .join(Attendee, Attendee.id == Payment.attendee_id)
-        .where(lead.id == PARTY)
+        .where(lead.id == PARTY, _KEPT)
     ).scalar_one()
     return int(due), int(paid)
 
@@ -215,14 +247,15 @@ def party_dues(session: Session, lead: Attendee) -> tuple[int, int]:
 def party_owed(session: Session, lead: Attendee) -> tuple[int, int]:
     """(due, still owed) of ``lead``'s party: nothing is owed while the party has no place."""
     due, paid = party_dues(session, lead)
-    return due, max(due - paid, 0) if lead.is_active else 0
+    return due, max(due - paid, 0) if lead.holds_place else 0
 
 
 def party_totals(event_id: int) -> tuple[Any, Any]:
-    """Subqueries (party, due) of confirmed parties and (party, paid) of every payment."""
+    """Subqueries (party, due) of parties holding places (confirmed, or held until paid) and
+    (party, paid) of every payment kept."""
     due = (
         select(PARTY.label("party"), func.sum(Attendee.amount_due).label("due"))
-        .where(Attendee.event_id == event_id, Attendee.status == STATUS_CONFIRMED)
+        .where(Attendee.event_id == event_id, Attendee.status.in_(HOLDING_STATUSES))
         .group_by(PARTY)
         .subquery()
     )
@@ -238,7 +271,8 @@ def party_totals(event_id: int) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class Revenue:
-    """Money of an event, in minor units: received, and still owed by confirmed parties."""
+    """Money of an event, in minor units: received, and still owed by parties holding
+    places."""
 
     received: int
     outstanding: int

@@ -18,7 +18,7 @@ from sqlalchemy import delete, event, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import IN_PERSON, STATUS_CONFIRMED, VIRTUAL, Event, PlacePool, PlaceSlot
+from .models import HOLDING_STATUSES, IN_PERSON, VIRTUAL, Event, PlacePool, PlaceSlot
 from .triggers import NO_ROOM
 
 #: The pool of the event's capacity (in person); a role's pool is ``role:<role>``; the online
@@ -54,10 +54,11 @@ def no_room_in(error: IntegrityError) -> str | None:
 _pools = PlacePool.__table__
 _slots = PlaceSlot.__table__
 
-#: A slot of pool ``:pool`` for each active attendee it covers who has none there yet.
+#: A slot of pool ``:pool`` for each attendee holding a place it covers who has none there yet.
+_HOLDING = ", ".join(f"'{status}'" for status in HOLDING_STATUSES)
 _PLACE_ACTIVE = text(
-    "INSERT INTO place_slots (pool_id, attendee_id)"
-    " SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status = :active"
+    "INSERT INTO place_slots (pool_id, attendee_id)"  # noqa: S608 - our own SQL
+    f" SELECT :pool, a.id FROM attendees a WHERE a.event_id = :event AND a.status IN ({_HOLDING})"
     " AND a.takes_place AND a.attendance = :attendance"
     " AND (CAST(:role AS VARCHAR(16)) IS NULL OR a.role = :role) AND NOT EXISTS"
     " (SELECT 1 FROM place_slots s WHERE s.pool_id = :pool AND s.attendee_id = a.id)"
@@ -83,7 +84,6 @@ def _pool_params(event_id: int, pool_id: int, name: str) -> dict[str, object]:
     return {
         "pool": pool_id,
         "event": event_id,
-        "active": STATUS_CONFIRMED,
         "role": role,
         "attendance": attendance,
     }

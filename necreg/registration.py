@@ -28,6 +28,7 @@ from .models import (
     ROLES,
     STATUS_CANCELLED,
     STATUS_CONFIRMED,
+    STATUS_PENDING,
     STATUS_WAITLISTED,
     Attendee,
     AttendeeChange,
@@ -37,6 +38,7 @@ from .models import (
     new_token,
     utcnow,
 )
+from .payments import PaymentTerms, party_dues
 from .places import EVENT_POOL, VIRTUAL_POOL, no_room_in
 from .questions import Answers, QuestionSpec, save_answers
 
@@ -171,17 +173,17 @@ class Room:
 def room_left(session: Session, event: Event) -> Room:
     """How many more places would be confirmed now (a snapshot, without the lock)."""
     places = places_from(tallied(session, event.id, PLACE_KINDS))
-    total = None if event.capacity is None else max(event.capacity - places.in_person, 0)
+    total = None if event.capacity is None else max(event.capacity - places.taken_in_person, 0)
     by_role: dict[str, int | None] = {}
     for role in ROLES:
         cap = (event.capacity_by_role or {}).get(role)
-        left = None if cap is None else max(cap - places.in_person_of(role), 0)
+        left = None if cap is None else max(cap - places.taken_in_person_of(role), 0)
         if total is not None:
             left = total if left is None else min(left, total)
         by_role[role] = left
     virtual_left = None
     if event.virtual and event.virtual_capacity is not None:
-        virtual_left = max(event.virtual_capacity - places.virtual, 0)
+        virtual_left = max(event.virtual_capacity - places.taken_virtual, 0)
     return Room(places_left=total, by_role=by_role, virtual_left=virtual_left)
 
 
@@ -249,11 +251,14 @@ def register(
     answers: Answers | None = None,
     fee: Fee = FREE,
     guest_fee: Fee = FREE,
+    payment: PaymentTerms | None = None,
     now: datetime | None = None,
 ) -> Attendee:
     """Register ``person`` for ``event``, with the companions ``guests``: the whole party
     confirmed if there is room for all of it, else waitlisted together. ``fee`` is what the
     person owes (``fees.fee_for``, its code already claimed), ``guest_fee`` each companion.
+    When ``payment`` is collected and the party owes money, its places are held until
+    ``payment.hold`` from now (``pending_payment``) instead of confirmed.
 
     ``answers`` (checked by ``questions.clean_answers``) to the event's ``questions`` are
     stored with the registration. Raises RegistrationClosed outside the registration window,
@@ -294,6 +299,8 @@ def register(
         created_at=now,
         updated_at=now,
     )
+    if payment is not None and fee.amount + guest_fee.amount * len(guests) > 0:
+        attendee.status, attendee.payment_due_at = STATUS_PENDING, now + payment.hold
     party = [_companion(event, attendee, guest, code_prefix, now) for guest in guests]
     for companion in party:
         companion.amount_due, companion.price_name = guest_fee.amount, guest_fee.price_name
@@ -321,6 +328,7 @@ def register(
         if not placed:
             for member in (attendee, *party):
                 member.status = STATUS_WAITLISTED
+            attendee.payment_due_at = None
             _add_party(session, event, attendee, party, code_prefix)
     if answers is not None and answers.values:
         save_answers(session, attendee.id, questions, answers, replace=False)
@@ -471,13 +479,16 @@ def record_change(
     return entry
 
 
-def _make_active(session: Session, members: Sequence[Attendee], now: datetime) -> str | None:
-    """Confirm the party ``members`` together if the database finds each a place; else leave
-    them as they were and return the pool ("role", "event" or "virtual") that had none."""
+def _make_active(
+    session: Session, members: Sequence[Attendee], now: datetime, status: str = STATUS_CONFIRMED
+) -> str | None:
+    """Give the party ``members`` together ``status`` (confirmed, or a place held until paid
+    for) if the database finds each a place; else leave them as they were and return the
+    pool ("role", "event" or "virtual") that had none."""
     try:
         with session.begin_nested():
             for member in members:
-                member.status = STATUS_CONFIRMED
+                member.status = status
                 member.updated_at = now
             session.flush()
     except IntegrityError as exc:
@@ -496,10 +507,16 @@ def _blocks(attendee: Attendee, pool: str) -> tuple[str, str]:
 
 
 def promote_waitlisted(
-    session: Session, event: Event, *, now: datetime | None = None
+    session: Session,
+    event: Event,
+    *,
+    payment: PaymentTerms | None = None,
+    now: datetime | None = None,
 ) -> list[Attendee]:
     """Confirm the longest-waiting parties that now fit, each as a whole, in order; return
-    the lead registrants promoted.
+    the lead registrants promoted. When ``payment`` is collected, a party that owes money is
+    offered the place instead: held until ``payment.offer`` from now, e-mailed, and passed on
+    to the next in line if it is not paid for by then (``expire_hold``).
 
     The caller holds the event lock (every function here that frees a place takes it), so
     no registration is in flight and the places freed go to those who waited. A waiting
@@ -527,7 +544,8 @@ def promote_waitlisted(
         if {(lead.attendance, ""), (lead.attendance, lead.role)} & full:
             continue
         members = [lead, *parties.get(lead.id, [])]
-        pool = _make_active(session, members, now)
+        offered = payment is not None and _owed(session, members) > 0
+        pool = _make_active(session, members, now, STATUS_PENDING if offered else STATUS_CONFIRMED)
         if pool is not None:
             if len(members) == 1:
                 full.add(_blocks(lead, pool))
@@ -537,11 +555,16 @@ def promote_waitlisted(
                 session,
                 member,
                 "promote",
-                {"status": [STATUS_WAITLISTED, STATUS_CONFIRMED]},
+                {"status": [STATUS_WAITLISTED, member.status]},
                 now=now,
             )
         promoted.append(lead)
-        outbox.queue_promoted(session, event, lead, now=now, party=members[1:])
+        if offered:
+            assert payment is not None
+            lead.payment_due_at = now + payment.offer
+            outbox.queue_offer(session, event, lead, now=now, party=members[1:])
+        else:
+            outbox.queue_promoted(session, event, lead, now=now, party=members[1:])
     session.flush()
     return promoted
 
@@ -551,6 +574,7 @@ def cancel(
     attendee: Attendee,
     *,
     organizer_id: int | None = None,
+    payment: PaymentTerms | None = None,
     now: datetime | None = None,
 ) -> list[Attendee]:
     """Cancel a registration (confirmed or waitlisted), with its companions when it is a
@@ -567,7 +591,31 @@ def cancel(
     session.refresh(attendee)
     if attendee.status == STATUS_CANCELLED:
         raise AlreadyCancelled("This registration is already cancelled.")
-    was_active = attendee.is_active
+    attendee.payment_due_at = None  # cancelled, not expired
+    members, held = _end(session, attendee, "cancel", organizer_id=organizer_id, now=now)
+    lead = party_lead(session, attendee)
+    outbox.queue_cancelled(
+        session,
+        event,
+        lead,
+        now=now,
+        party=members[1:],
+        left=attendee if attendee is not lead else None,
+    )
+    return promote_waitlisted(session, event, payment=payment, now=now) if held else []
+
+
+def _end(
+    session: Session,
+    attendee: Attendee,
+    action: str,
+    *,
+    organizer_id: int | None = None,
+    now: datetime,
+) -> tuple[list[Attendee], bool]:
+    """Cancel ``attendee``, with its companions when it is a party's lead (audited as
+    ``action``); return them (``attendee`` first), and whether it held places before."""
+    held = attendee.holds_place
     members = [attendee]
     if attendee.party_id is None:
         members += [c for c in companions_of(session, attendee) if c.status != STATUS_CANCELLED]
@@ -579,22 +627,79 @@ def cancel(
         record_change(
             session,
             member,
-            "cancel",
+            action,
             {"status": [old_status, STATUS_CANCELLED]},
             organizer_id=organizer_id,
             now=now,
         )
-    lead = party_lead(session, attendee)
-    outbox.queue_cancelled(
-        session,
-        event,
-        lead,
-        now=now,
-        party=members[1:],
-        left=attendee if attendee is not lead else None,
-    )
     session.flush()
-    return promote_waitlisted(session, event, now=now) if was_active else []
+    return members, held
+
+
+def _owed(session: Session, members: Sequence[Attendee]) -> int:
+    """What the party ``members`` (its lead first) still owes, in minor units."""
+    due, paid = party_dues(session, members[0])
+    return due - paid
+
+
+def holds_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    """The ids of the registrations (leads) whose places are held unpaid past their time,
+    the longest overdue first."""
+    return list(
+        session.execute(
+            select(Attendee.id)
+            .where(
+                Attendee.status == STATUS_PENDING,
+                Attendee.party_id.is_(None),
+                Attendee.payment_due_at <= now,
+            )
+            .order_by(Attendee.payment_due_at, Attendee.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def expire_hold(
+    session: Session,
+    attendee: Attendee,
+    *,
+    payment: PaymentTerms | None = None,
+    now: datetime | None = None,
+) -> list[Attendee] | None:
+    """End ``attendee``'s hold (with its party's) when it is still unpaid past its time:
+    cancelled, told by e-mail, its places given to whoever waits for them. Returns those
+    promoted, or None when the hold was paid for, cancelled or extended meanwhile."""
+    now = now or utcnow()
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    lock_event(session, event)
+    session.refresh(attendee)
+    due = attendee.payment_due_at
+    if attendee.status != STATUS_PENDING or attendee.party_id is not None or due is None:
+        return None
+    if due > now:
+        return None
+    members, _held = _end(session, attendee, "expire", now=now)
+    outbox.queue_expired(session, event, attendee, now=now, party=members[1:])
+    return promote_waitlisted(session, event, payment=payment, now=now)
+
+
+def confirm_paid(session: Session, lead: Attendee, *, now: datetime | None = None) -> bool:
+    """Confirm ``lead``'s party when its places were held for payment and it now owes
+    nothing; return whether it did. The caller queues the confirmation."""
+    now = now or utcnow()
+    lock_for_update(session, lead)
+    if lead.status != STATUS_PENDING or _owed(session, [lead]) > 0:
+        return False
+    for member in [lead, *companions_of(session, lead, status=STATUS_PENDING)]:
+        member.status = STATUS_CONFIRMED
+        member.updated_at = now
+        record_change(
+            session, member, "paid", {"status": [STATUS_PENDING, STATUS_CONFIRMED]}, now=now
+        )
+    lead.payment_due_at = None
+    session.flush()
+    return True
 
 
 def restore(
@@ -676,6 +781,7 @@ def update_details(
     values: dict[str, Any],
     *,
     organizer_id: int | None = None,
+    payment: PaymentTerms | None = None,
     now: datetime | None = None,
 ) -> dict[str, list[Any]]:
     """Correct a registration's details; return {field: [old, new]} of what changed.
@@ -716,7 +822,7 @@ def update_details(
     if not changes:
         return {}
     moved = {"role", "attendance"} & set(changes)
-    place_move = bool(moved) and attendee.is_active
+    place_move = bool(moved) and attendee.holds_place
     email_move = "email" in changes and attendee.status != STATUS_CANCELLED
     # A waiting person who moves to a role or an attendance with room is promoted at once.
     waiting_move = bool(moved) and attendee.status == STATUS_WAITLISTED
@@ -749,7 +855,7 @@ def update_details(
     record_change(session, attendee, "update", changes, organizer_id=organizer_id, now=now)
     session.flush()
     if place_move or waiting_move:
-        promote_waitlisted(session, event, now=now)
+        promote_waitlisted(session, event, payment=payment, now=now)
     return changes
 
 

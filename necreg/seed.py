@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .counters import PLACE_KINDS, bulk_load, places_from, tallied
 from .folding import fold, search_text
 from .models import (
+    ATTENDEE_ROLES,
     GUEST_ROLE,
     IN_PERSON,
     STATUS_CANCELLED,
@@ -125,9 +126,9 @@ class _Places:
     def __init__(self, session: Session, event: Event) -> None:
         self.event = event
         taken = places_from(tallied(session, event.id, PLACE_KINDS))
-        self.by_role = Counter({role: taken.in_person_of(role) for role in taken.by_role})
-        self.in_person = taken.in_person
-        self.virtual = taken.virtual
+        self.by_role = Counter({role: taken.taken_in_person_of(role) for role in ATTENDEE_ROLES})
+        self.in_person = taken.taken_in_person
+        self.virtual = taken.taken_virtual
 
     def take(self, role: str, attendance: str, places: int) -> bool:
         """Take ``places`` for a party whose lead has ``role``, if they all fit."""

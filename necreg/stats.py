@@ -225,17 +225,17 @@ class CapFill:
 
 
 def cap_fills(event: Event, places: Places) -> list[CapFill]:
-    """How full each of the event's caps is, with ``places`` taken."""
+    """How full each of the event's caps is, with ``places`` taken (held unpaid included)."""
     in_person = "In person" if event.virtual else "The event"
     caps: list[CapFill] = []
     if event.capacity is not None:
-        caps.append(CapFill(EVENT_POOL, in_person, places.in_person, event.capacity))
+        caps.append(CapFill(EVENT_POOL, in_person, places.taken_in_person, event.capacity))
     for role, cap in (event.capacity_by_role or {}).items():
         if cap is not None:
             label = ROLES.get(role, role) + (" (in person)" if event.virtual else "")
-            caps.append(CapFill(role_pool(role), label, places.in_person_of(role), cap))
+            caps.append(CapFill(role_pool(role), label, places.taken_in_person_of(role), cap))
     if event.virtual and event.virtual_capacity is not None:
-        caps.append(CapFill(VIRTUAL_POOL, "Online", places.virtual, event.virtual_capacity))
+        caps.append(CapFill(VIRTUAL_POOL, "Online", places.taken_virtual, event.virtual_capacity))
     return caps
 
 
@@ -252,7 +252,7 @@ def answer_totals(
 
 
 _DASHBOARD_KINDS = (
-    "status", "day", "role", "country", "early_career", "checked_in", "virtual", "answer",
+    "status", "day", "role", "country", "early_career", "checked_in", "virtual", "hold", "answer",
 )  # fmt: skip
 _RANKED = institutions().subquery()
 _TOP_INSTITUTIONS = (

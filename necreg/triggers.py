@@ -3,8 +3,9 @@ notice.
 
 - **Places and tallies** (SQLite and PostgreSQL): one trigger on ``attendees``, in the same
   transaction as every insert, update and delete, whatever code (or hand-written SQL) makes it:
-  1. an attendee who stops being active frees their places (place_slots);
-  2. one who becomes active and takes a place (``takes_place``: not an infant where infants
+  1. an attendee who stops holding places (confirmed, or ``pending_payment``: held until
+     paid for) frees them (place_slots);
+  2. one who comes to hold places and takes a place (``takes_place``: not an infant where infants
      do not count) claims one in each pool of the event that applies (in person the role's
      cap, then the event's; online the online cap); where a pool has none free (or none that
      another transaction is not claiming) the database refuses the change with ``necreg: no
@@ -40,7 +41,15 @@ from __future__ import annotations
 from sqlalchemy import DDL, Connection, event
 
 from .extensions import db
-from .models import IN_PERSON, STATUS_CONFIRMED, VIRTUAL, Answer, Event
+from .models import (
+    HOLDING_STATUSES,
+    IN_PERSON,
+    STATUS_CONFIRMED,
+    STATUS_PENDING,
+    VIRTUAL,
+    Answer,
+    Event,
+)
 
 # --- Places and tallies -----------------------------------------------------------------------
 
@@ -60,6 +69,10 @@ TALLY_LOCK_CLASS = 0x4E4543
 #: before attendance existed.
 _ACTIVE = f"{{r}}.status = '{STATUS_CONFIRMED}'"
 _PLACED = _ACTIVE + " AND {r}.takes_place"
+#: SQL: attendee ``{r}`` holds a place (confirmed, or a place held until paid for).
+_HOLDS = "{r}.status IN (" + ", ".join(f"'{s}'" for s in HOLDING_STATUSES) + ")"
+#: The key of a held place's figure (kind ``hold``): ``<attendance>:<role>``.
+HOLD_KEY = "{r}.attendance || ':' || {r}.role"
 TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
     ("status", "{r}.status", "1 = 1"),
     ("day", "{day}", "1 = 1"),
@@ -69,6 +82,7 @@ TALLY_TERMS: tuple[tuple[str, str, str], ...] = (
     ("early_career", "''", _ACTIVE + " AND {r}.early_career"),
     ("checked_in", "''", _ACTIVE + " AND {r}.checked_in_at IS NOT NULL"),
     ("virtual", "{r}.role", _PLACED + f" AND {{r}}.attendance = '{VIRTUAL}'"),
+    ("hold", HOLD_KEY, f"{{r}}.status = '{STATUS_PENDING}' AND {{r}}.takes_place"),
 )
 #: The UTC day of a registration, as 'YYYY-MM-DD' text.
 DAY_SQL = {
@@ -106,9 +120,10 @@ def tally_rows(dialect: str, row: str, sign: str, *, answers: bool = False) -> s
 
 
 def _moves(old: str, new: str) -> str:
-    """SQL: the active attendee ``old`` is not the same holder of places as ``new``."""
+    """SQL: the attendee ``old``, holding places, is not the same holder of places as ``new``
+    (being paid for, a held place stays where it is)."""
     return (
-        f"({new}.status <> '{STATUS_CONFIRMED}' OR {new}.role <> {old}.role"
+        f"(NOT {_HOLDS.format(r=new)} OR {new}.role <> {old}.role"
         f" OR {new}.event_id <> {old}.event_id OR {new}.attendance <> {old}.attendance"
         f" OR {new}.takes_place <> {old}.takes_place)"
     )
@@ -123,15 +138,27 @@ _POOL_OF = {
     "virtual": f"p.name = 'virtual' AND {{m}} = '{VIRTUAL}'",
 }
 _POOLS_OF = "p.event_id = {e} AND (" + " OR ".join(f"({c})" for c in _POOL_OF.values()) + ")"
+
+
+def _starts(column: str, prefix: str) -> str:
+    """SQL: ``column`` begins with ``prefix`` (no LIKE: its ``%`` would be taken for a
+    placeholder in DDL)."""
+    return f"substr({column}, 1, {len(prefix)}) = '{prefix}'"
+
+
 #: SQL: pool ``p`` holds more places than its capacity while attendee ``a`` still counts in
 #: it (its cap was lowered below the places taken), so a place freed there is removed. The
 #: places a pool holds come from the figures: online, ``virtual``'s; in person (the event's,
-#: a role's), ``role``'s less ``virtual``'s.
+#: a role's), ``role``'s less ``virtual``'s; and the places held unpaid (``hold``) of its
+#: attendance (and role).
 _OVER_CAPACITY = (
-    "p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind = 'role'"
+    "p.capacity < (SELECT coalesce(sum(CASE WHEN p.name = 'virtual' OR t.kind <> 'virtual'"
     " THEN t.n ELSE -t.n END), 0) FROM tallies t WHERE t.event_id = p.event_id"
-    " AND ((p.name = 'virtual' AND t.kind = 'virtual')"
-    " OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual'))))"
+    " AND ((p.name = 'virtual' AND (t.kind = 'virtual' OR (t.kind = 'hold'"
+    f" AND {_starts('t.key', VIRTUAL + ':')})))"
+    " OR ((p.name = 'event' OR p.name = 'role:' || t.key) AND t.kind IN ('role', 'virtual'))"
+    f" OR (t.kind = 'hold' AND (p.name = 'event' AND {_starts('t.key', IN_PERSON + ':')}"
+    f" OR t.key = '{IN_PERSON}:' || substr(p.name, 6)))))"
 )
 
 # SQLite: one writer at a time, so one share (0) and plain statements in the trigger.
@@ -185,9 +212,9 @@ def _sqlite_tally(*parts: tuple[str, str], answers: bool = False) -> str:
     return _SQLITE_TALLY.format(rows=rows)
 
 
-_ACTIVE_NEW = f"NEW.status = '{STATUS_CONFIRMED}'"
-_ACTIVE_OLD = f"OLD.status = '{STATUS_CONFIRMED}'"
-_PLACED_NEW = _ACTIVE_NEW + " AND NEW.takes_place"
+_HOLDS_NEW = _HOLDS.format(r="NEW")
+_HOLDS_OLD = _HOLDS.format(r="OLD")
+_PLACED_NEW = _HOLDS_NEW + " AND NEW.takes_place"
 
 #: The answers of an attendee who is deleted go first, while the attendee's status still
 #: says whether they counted (a cascade would remove them after the row, too late to tell).
@@ -208,14 +235,12 @@ COUNTING_SQLITE = [
     + _sqlite_tally(("NEW", "1"))
     + "\nEND",
     "CREATE TRIGGER attendees_tally_delete AFTER DELETE ON attendees BEGIN"
-    + _SQLITE_RELEASE.format(when=_ACTIVE_OLD)
+    + _SQLITE_RELEASE.format(when=_HOLDS_OLD)
     + _sqlite_tally(("OLD", "-1"))
     + "\nEND",
     f"CREATE TRIGGER attendees_tally_update AFTER UPDATE OF {TALLIED_COLUMNS} ON attendees BEGIN"
-    + _SQLITE_RELEASE.format(when=f"{_ACTIVE_OLD} AND {_moves('OLD', 'NEW')}")
-    + _SQLITE_CLAIM.format(
-        when=f"{_PLACED_NEW} AND (OLD.status <> '{STATUS_CONFIRMED}' OR {_moves('OLD', 'NEW')})"
-    )
+    + _SQLITE_RELEASE.format(when=f"{_HOLDS_OLD} AND {_moves('OLD', 'NEW')}")
+    + _SQLITE_CLAIM.format(when=f"{_PLACED_NEW} AND (NOT {_HOLDS_OLD} OR {_moves('OLD', 'NEW')})")
     + _sqlite_tally(("OLD", "-1"), ("NEW", "1"), answers=True)
     + "\nEND",
     f"CREATE TRIGGER attendees_answers_first BEFORE DELETE ON attendees BEGIN\n    {_ANSWERS_FIRST}"
@@ -303,12 +328,12 @@ BEGIN
     IF current_setting('necreg.bulk_load', true) = 'on' THEN
         RETURN NULL;
     END IF;
-    IF TG_OP <> 'INSERT' AND {_ACTIVE_OLD}
+    IF TG_OP <> 'INSERT' AND {_HOLDS_OLD}
             AND (TG_OP = 'DELETE' OR {_moves("OLD", "NEW")}) THEN
         PERFORM places_release(OLD.id, OLD.event_id);
     END IF;
     IF TG_OP <> 'DELETE' AND {_PLACED_NEW} AND (TG_OP = 'INSERT'
-            OR OLD.status <> '{STATUS_CONFIRMED}' OR {_moves("OLD", "NEW")}) THEN
+            OR NOT {_HOLDS_OLD} OR {_moves("OLD", "NEW")}) THEN
         PERFORM places_claim(NEW.id, NEW.event_id, NEW.role, NEW.attendance);
     END IF;
     WITH d (event_id, kind, key, n) AS (

@@ -10,7 +10,16 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .models import AGE_BANDS, ATTENDANCE, ATTENDEE_ROLES, QUESTION_TYPES, ROLES, utcnow
+from .formats import moment_text
+from .models import (
+    AGE_BANDS,
+    ATTENDANCE,
+    ATTENDEE_ROLES,
+    QUESTION_TYPES,
+    ROLES,
+    STATUS_LABELS,
+    utcnow,
+)
 from .money import format_amount, format_money
 from .qr import qr_svg
 from .questions import OTHER_TEXT_LABEL, answer_text
@@ -73,9 +82,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["AGE_BANDS"] = AGE_BANDS
     app.jinja_env.globals["ATTENDANCE"] = ATTENDANCE
+    app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
     app.jinja_env.globals["QUESTION_TYPES"] = QUESTION_TYPES
     app.jinja_env.globals["format_money"] = format_money
     app.jinja_env.globals["format_amount"] = format_amount
+    app.jinja_env.globals["moment_text"] = moment_text
     app.jinja_env.globals["price_terms"] = price_terms
     app.jinja_env.filters["role_label"] = lambda role: ATTENDEE_ROLES.get(role, role)
     app.jinja_env.globals["age_band_label"] = lambda band: AGE_BANDS.get(band or "", "")

@@ -175,7 +175,7 @@ def test_the_migration_installs_the_same_tallying_triggers_as_the_models():
 
     for name in _SQLITE_INSERT_TRIGGERS:
         assert any(s.startswith(f"CREATE TRIGGER {name} ") for s in triggers.COUNTING_SQLITE)
-    migration = load_migration(12, "households_attendance")
+    migration = load_migration(15, "payment_holds")
     assert same_sql(migration.SQLITE_CREATE, triggers.COUNTING_SQLITE)
     assert same_sql(migration.POSTGRESQL_CREATE, triggers.COUNTING_POSTGRESQL)
 

@@ -34,7 +34,12 @@ def test_dashboard_stats_breakdowns(app, make_event, make_attendee):
         _people(event, make_attendee)
         figures = dashboard_stats(db.session, event)
         assert figures.public == event_stats(db.session, event)
-        assert figures.by_status == {"confirmed": 3, "waitlisted": 1, "cancelled": 1}
+        assert figures.by_status == {
+            "confirmed": 3,
+            "pending_payment": 0,
+            "waitlisted": 1,
+            "cancelled": 1,
+        }
         assert figures.public.by_role == {
             "clinician": 2,
             "scientist": 1,

@@ -17,11 +17,21 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from ..models import STATUS_WAITLISTED, VIRTUAL, Attendee, Event, OutboxMessage, utcnow
+from ..models import (
+    STATUS_PENDING,
+    STATUS_WAITLISTED,
+    VIRTUAL,
+    Attendee,
+    Event,
+    OutboxMessage,
+    utcnow,
+)
 from .ics import event_calendar
 
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
-KINDS = ("confirmation", "waitlisted", "promoted", "cancelled", "link", "payment")
+KINDS = (
+    "confirmation", "waitlisted", "promoted", "held", "expired", "cancelled", "link", "payment",
+)  # fmt: skip
 
 
 def site_url() -> str:
@@ -126,32 +136,47 @@ def _common(event: Event, attendee: Attendee, party: Sequence[Attendee]) -> dict
     """What every message about a registration says: the event, the link, the companions
     (``party``) and, for a confirmed online attendee, the link to join."""
     party_due = attendee.amount_due + sum(c.amount_due for c in party)
-    offline = (
-        current_app.config["PAYMENT_PROVIDER"] == "offline" and attendee.is_active and party_due > 0
-    )
+    provider = current_app.config["PAYMENT_PROVIDER"]
+    collecting = provider != "none" and attendee.holds_place and party_due > 0
     return {
         "event": event,
         "link": self_service_url(attendee),
         "party": list(party),
         "party_due": party_due,
         "join_url": join_url(event, attendee),
-        "pay_link": f"{self_service_url(attendee)}/pay" if offline else "",
-        "payment_instructions": current_app.config["PAYMENT_INSTRUCTIONS"] if offline else "",
+        "pay_link": f"{self_service_url(attendee)}/pay" if collecting else "",
+        "payment_instructions": payment_instructions(provider) if collecting else "",
     }
 
 
+def payment_instructions(provider: str) -> str:
+    """How to pay, as the e-mails and the payment page say it."""
+    if provider == "stripe":
+        return "by card, on your fee page."
+    return str(current_app.config["PAYMENT_INSTRUCTIONS"])
+
+
 def _place(
-    kind: str, event: Event, attendee: Attendee, now: datetime | None, party: Sequence[Attendee]
+    kind: str,
+    event: Event,
+    attendee: Attendee,
+    now: datetime | None,
+    party: Sequence[Attendee],
+    *,
+    also: Sequence[dict[str, str]] = (),
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A message telling a confirmed attendee their place: code, QR code and calendar."""
+    """A message telling a confirmed attendee their place: code, QR code and calendar (and
+    the attachments ``also``)."""
     now = now or utcnow()
     return render(
         kind,
         to_address=attendee.email,
         attendee=attendee,
-        attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now)],
+        attachments=[qr_attachment(attendee), calendar_attachment(event, attendee, now), *also],
         now=now,
         qr_cid=QR_CONTENT_ID,
+        **extra,
         **_common(event, attendee, party),
     )
 
@@ -169,6 +194,52 @@ def _waitlisted(
         attendee=attendee,
         now=now,
         position=position,
+        **_common(event, attendee, party),
+    )
+
+
+def _held(
+    event: Event, attendee: Attendee, now: datetime | None, party: Sequence[Attendee], **extra: Any
+) -> dict[str, Any]:
+    """A place held until it is paid for: how much, how to pay, by when."""
+    return render(
+        "held",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        due_at=attendee.payment_due_at,
+        **extra,
+        **_common(event, attendee, party),
+    )
+
+
+def queue_offer(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    *,
+    now: datetime | None = None,
+    party: Sequence[Attendee] = (),
+) -> OutboxMessage:
+    """A place from the waiting list, offered until ``attendee.payment_due_at``."""
+    return _add(session, _held(event, attendee, now, party, offered=True))
+
+
+def queue_expired(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    *,
+    now: datetime | None = None,
+    party: Sequence[Attendee] = (),
+) -> OutboxMessage:
+    """A held place given up because it was not paid for in time."""
+    return queue(
+        session,
+        "expired",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
         **_common(event, attendee, party),
     )
 
@@ -214,25 +285,29 @@ def queue_payment_received(
     number: int,
     amount: str,
     receipt: bytes,
+    confirmed: Sequence[Attendee] | None = None,
     now: datetime | None = None,
 ) -> OutboxMessage:
     """Thank ``payer`` (the party's lead) for a payment, with its receipt attached (the PDF
-    kept in the row, base64, so the worker needs nothing but the row)."""
+    kept in the row, base64, so the worker needs nothing but the row). With ``confirmed``
+    (the companions of a party the payment confirmed), the message is the confirmation."""
+    attachment = {
+        "filename": f"receipt-{event.slug}-{number}.pdf",
+        "content_type": "application/pdf",
+        "content_base64": base64.b64encode(receipt).decode("ascii"),
+    }
+    paid = {"number": number, "amount": amount}
+    if confirmed is not None:
+        row = _place("confirmation", event, payer, now, confirmed, also=[attachment], paid=paid)
+        return _add(session, row)
     return queue(
         session,
         "payment",
         to_address=payer.email,
         attendee=payer,
         now=now,
-        number=number,
-        amount=amount,
-        attachments=[
-            {
-                "filename": f"receipt-{event.slug}-{number}.pdf",
-                "content_type": "application/pdf",
-                "content_base64": base64.b64encode(receipt).decode("ascii"),
-            }
-        ],
+        attachments=[attachment],
+        **paid,
         **_common(event, payer, ()),
     )
 
@@ -281,11 +356,14 @@ def draft_status_message(
     now: datetime | None = None,
     party: Sequence[Attendee] = (),
 ) -> Draft:
-    """The confirmation of a confirmed registration, the waiting-list notice of a waiting one,
+    """The confirmation of a confirmed registration, the notice of a place held until paid
+    for, the waiting-list notice of a waiting one,
     naming the companions ``party``, rendered but not queued: registration renders it before
     taking the event lock."""
     if attendee.is_active:
         row = _place("confirmation", event, attendee, now, party)
+    elif attendee.status == STATUS_PENDING:
+        row = _held(event, attendee, now, party)
     elif attendee.status == STATUS_WAITLISTED:
         row = _waitlisted(event, attendee, position, now, party)
     else:

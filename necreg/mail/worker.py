@@ -23,7 +23,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from ..models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, OutboxMessage, utcnow
+from ..models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Attendee, OutboxMessage, utcnow
+from ..payments import PaymentTerms, payment_terms
+from ..registration import expire_hold, holds_due
 from .delivery import Backend, backend_from_config, build_message
 
 log = logging.getLogger("necreg.mail")
@@ -169,6 +171,20 @@ def _finish(session: Session, message_id: int, until: datetime, **values: Any) -
     session.commit()
 
 
+def expire_due_holds(
+    session: Session, payment: PaymentTerms | None, now: datetime | None = None
+) -> int:
+    """End the places held unpaid past their time, each in a transaction of its own (its
+    place goes to the waiting list in the same one); return how many ended."""
+    ended = 0
+    for attendee_id in holds_due(session, now or utcnow()):
+        attendee = session.get(Attendee, attendee_id)
+        if attendee is not None:
+            ended += expire_hold(session, attendee, payment=payment, now=now) is not None
+        session.commit()
+    return ended
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -185,7 +201,8 @@ def _worker_id() -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @with_appcontext
 def mail_worker_command(once: bool, interval: float, limit: int) -> None:
-    """Deliver queued e-mails (MAIL_BACKEND), with retries; stops on SIGTERM or Ctrl-C."""
+    """Deliver queued e-mails (MAIL_BACKEND), with retries, and end the places held unpaid
+    past their time (with a PAYMENT_PROVIDER); stops on SIGTERM or Ctrl-C."""
     config = current_app.config
     backend = backend_from_config(config, current_app.instance_path)
     worker_id = _worker_id()
@@ -198,8 +215,10 @@ def mail_worker_command(once: bool, interval: float, limit: int) -> None:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         click.echo(f"mail-worker {worker_id}: delivering with {config['MAIL_BACKEND']}")
+    payment = payment_terms(config)
     while True:
         try:
+            expired = expire_due_holds(db.session, payment) if payment is not None else 0
             done = deliver_due(
                 db.session,
                 backend,
@@ -213,11 +232,11 @@ def mail_worker_command(once: bool, interval: float, limit: int) -> None:
             if once:
                 raise
             log.exception("%s: delivery round failed; trying again", worker_id)
-            done = Round()
+            done, expired = Round(), 0
         if once:
             click.echo(
                 f"sent {done.sent}, retrying {done.retrying}, failed {done.failed}, "
-                f"skipped {done.skipped}"
+                f"skipped {done.skipped}, holds expired {expired}"
             )
             return
         # A full round may leave more due messages: go on at once; otherwise wait.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -17,7 +17,13 @@ from ..countries import country_name
 from ..extensions import db
 from ..models import Attendee, AttendeeChange, Payment, utcnow
 from ..pages import event_attendee_or_404
-from ..payments import PaymentError, payments_of, record_payment, refund_payment
+from ..payments import (
+    PaymentError,
+    payment_terms,
+    payments_of,
+    record_payment,
+    refund_payment,
+)
 from ..questions import Answers, answers_of, event_questions
 from ..registration import (
     RegistrationError,
@@ -83,7 +89,13 @@ def attendee(attendee_id: int):
     if not form.validate():
         return _render_attendee_page(attendee, form, 400)
     try:
-        changes = update_details(db.session, attendee, form.values(), organizer_id=current_user.id)
+        changes = update_details(
+            db.session,
+            attendee,
+            form.values(),
+            organizer_id=current_user.id,
+            payment=payment_terms(current_app.config),
+        )
     except RegistrationError as exc:
         db.session.rollback()
         return _render_attendee_page(attendee, form, 409, str(exc))
@@ -127,7 +139,12 @@ def cancel_attendee(attendee_id: int):
         )
 
     def action(attendee: Attendee) -> str:
-        promoted = cancel(db.session, attendee, organizer_id=current_user.id)
+        promoted = cancel(
+            db.session,
+            attendee,
+            organizer_id=current_user.id,
+            payment=payment_terms(current_app.config),
+        )
         names = ", ".join(p.full_name for p in promoted)
         return "Registration cancelled." + (
             f" Promoted from the waiting list: {names}." if names else ""

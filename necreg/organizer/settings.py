@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from ..auth import organizer_required
 from ..events import SETTINGS_FIELDS, EventFileError, update_settings
@@ -10,6 +10,7 @@ from ..extensions import db
 from ..fees import event_prices
 from ..models import ROLES, Event
 from ..pages import current_event_or_404
+from ..payments import payment_terms
 from . import bp
 from .fees import price_rows, render_fees
 from .forms import SettingsForm, role_cap_name
@@ -65,7 +66,12 @@ def settings():
     if not form.validate():
         return page(400)
     try:
-        changes = update_settings(db.session, event, _settings_from_form(form))
+        changes = update_settings(
+            db.session,
+            event,
+            _settings_from_form(form),
+            payment=payment_terms(current_app.config),
+        )
     except EventFileError as exc:
         db.session.rollback()
         return page(400, str(exc))

@@ -15,6 +15,7 @@ from ..pages import (
     questions_of,
     with_visitor_csrf,
 )
+from ..payments import payment_terms
 from ..questions import clean_answers, error_links, sent_values
 from ..registration import RegistrationError, current_event, register, room_left
 from ..speed.memo import kept
@@ -151,6 +152,7 @@ def register_page():
             answers=answers,
             fee=fee,
             guest_fee=companion_fee(prices, person.attendance, now),
+            payment=payment_terms(current_app.config),
             now=now,
         )
     except RegistrationError as exc:

@@ -19,7 +19,7 @@ from ..countries import country_name
 from ..extensions import db
 from ..models import STATUS_CANCELLED, Attendee
 from ..pages import questions_of
-from ..payments import party_owed, payments_of, receipt_lines
+from ..payments import party_owed, payment_terms, payments_of, receipt_lines
 from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
 from ..receipts_pdf import receipt_pdf
 from ..registration import (
@@ -81,7 +81,7 @@ def _registration_page(
         party=party,
         # Payments need the event's currency: none to read without it.
         payments=payments_of(db.session, attendee.id) if event.currency else [],
-        pay_online=_offline_payment() and attendee.is_active,
+        pay_online=_collecting() and attendee.holds_place,
         can_add=_can_add_companion(attendee, party),
         add_rows=companion_rows or blank_rows(1),
         remove_form=CancelForm(),
@@ -126,7 +126,12 @@ def registration(token: str):
     if not form.validate() or answer_errors:
         return _registration_page(attendee, form, 400, sent, answer_errors)
     try:
-        changes = update_details(db.session, attendee, form.details(attendee.event))
+        changes = update_details(
+            db.session,
+            attendee,
+            form.details(attendee.event),
+            payment=payment_terms(current_app.config),
+        )
     except NoRoom as exc:
         db.session.rollback()
         where = form.role if exc.pool == "role" else form.attendance
@@ -176,7 +181,7 @@ def remove_companion(token: str, companion_id: int):
         abort(404)
     name = companion.full_name
     try:
-        cancel(db.session, companion)
+        cancel(db.session, companion, payment=payment_terms(current_app.config))
     except AlreadyCancelled:
         db.session.rollback()
     else:
@@ -194,7 +199,7 @@ def cancel_registration(token: str):
         if not form.validate():
             abort(400)
         try:
-            cancel(db.session, attendee)
+            cancel(db.session, attendee, payment=payment_terms(current_app.config))
         except AlreadyCancelled:
             # Cancelled by a request that won the lock meanwhile: the outcome stands.
             db.session.rollback()
@@ -232,8 +237,9 @@ def receipt(token: str):
     return response
 
 
-def _offline_payment() -> bool:
-    return current_app.config["PAYMENT_PROVIDER"] == "offline"
+def _collecting() -> bool:
+    """Fees are paid through the site (a payment provider is set)."""
+    return current_app.config["PAYMENT_PROVIDER"] != "none"
 
 
 @bp.get("/registration/<token>/pay")
@@ -241,7 +247,7 @@ def pay(token: str):
     """How to pay the party's fees: what is owed, what was paid, the organizers'
     instructions."""
     attendee = _attendee_or_404(token)
-    if not _offline_payment() or attendee.is_companion:
+    if not _collecting() or attendee.is_companion:
         abort(404)
     due, owed = party_owed(db.session, attendee)
     page = render_template(
