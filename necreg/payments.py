@@ -99,6 +99,7 @@ def record_payment(
     from .registration import (  # it imports payments
         companions_of,
         confirm_paid,
+        lock_event,
         party_lead,
         record_change,
     )
@@ -108,6 +109,10 @@ def record_payment(
     assert event is not None
     if not currency_known(event.currency):
         raise PaymentError("The event has no currency: set its prices first.")
+    # Decided on the registration as it is, one change at a time: an expiry of its hold
+    # (which takes the same lock) is either done, and the payment refused, or waits.
+    lock_event(session, event)
+    session.refresh(attendee)
     if attendee.status == STATUS_CANCELLED:
         raise PaymentError("This registration is cancelled: restore it before recording a payment.")
     try:
