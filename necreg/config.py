@@ -69,16 +69,26 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_FIX_X_PROTO": 0,
     "PROXY_FIX_X_HOST": 0,
     # How fees are paid: "none" (prices shown, nothing collected), "offline" (instructions;
-    # organizers record payments); PAYMENT_INSTRUCTIONS says how to pay, offline.
+    # organizers record payments), "stripe" (by card); PAYMENT_INSTRUCTIONS says how to pay,
+    # offline.
     "PAYMENT_PROVIDER": "none",
     "PAYMENT_INSTRUCTIONS": "",
     # How long a registration that owes money holds its place unpaid, and how long a place
     # offered from the waiting list waits for its payment (with a provider other than "none").
     "PAYMENT_HOLD_MINUTES": 60,
     "PAYMENT_OFFER_HOURS": 48,
+    # Stripe (PAYMENT_PROVIDER = "stripe"): the account's keys, the webhook endpoint's signing
+    # secret, and where the API and Stripe.js are (Stripe's own unless testing).
+    "STRIPE_SECRET_KEY": "",
+    "STRIPE_PUBLISHABLE_KEY": "",
+    "STRIPE_WEBHOOK_SECRET": "",
+    "STRIPE_API_BASE": "https://api.stripe.com",
+    "STRIPE_JS_URL": "https://js.stripe.com/v3/",
 }
-#: The payment providers there are (Stripe is the next step of issue 13).
-PAYMENT_PROVIDERS = ("none", "offline")
+#: The payment providers there are.
+PAYMENT_PROVIDERS = ("none", "offline", "stripe")
+#: What the Stripe provider cannot work without.
+STRIPE_REQUIRED = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 
 ENV_PREFIX = "NECREG_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -154,6 +164,13 @@ def load(
             f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)},"
             f" not {settings['PAYMENT_PROVIDER']!r}"
         )
+    if settings["PAYMENT_PROVIDER"] == "stripe":
+        missing = [name for name in STRIPE_REQUIRED if not settings[name]]
+        if missing:
+            raise ConfigError(f"PAYMENT_PROVIDER stripe needs {', '.join(missing)}")
+        for name in ("STRIPE_API_BASE", "STRIPE_JS_URL"):
+            if not str(settings[name]).startswith(("https://", "http://127.0.0.1:")):
+                raise ConfigError(f"{name} must be an https:// address, not {settings[name]!r}")
     for name in ("PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS"):
         if not _positive(settings[name]):
             raise ConfigError(f"{name} must be a number above 0, not {settings[name]!r}")

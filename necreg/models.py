@@ -779,6 +779,14 @@ class Payment(db.Model):
         CheckConstraint(_in("method", PAYMENT_METHODS), name="method_known"),
         Index("uq_payments_event_receipt", "event_id", "receipt_number", unique=True),
         Index("ix_payments_attendee", "attendee_id", "paid_at"),
+        # A card payment is its PaymentIntent: recorded once, however often it is announced.
+        Index(
+            "uq_payments_card_reference",
+            "reference",
+            unique=True,
+            sqlite_where=text("method = 'card'"),
+            postgresql_where=text("method = 'card'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -811,3 +819,14 @@ class ReceiptCounter(db.Model):
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
     last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StripeEvent(db.Model):
+    """A webhook event of Stripe already processed: its id, kept so that an event delivered
+    again (Stripe retries until answered) changes nothing the second time."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

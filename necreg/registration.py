@@ -684,6 +684,35 @@ def expire_hold(
     return promote_waitlisted(session, event, payment=payment, now=now)
 
 
+def restore_expired(session: Session, attendee: Attendee, *, now: datetime | None = None) -> bool:
+    """Give a registration whose hold expired before its payment arrived its place again,
+    held (the payment then confirms it), if there is one free: True if it is back. One
+    cancelled by its holder or an organizer stays cancelled."""
+    now = now or utcnow()
+    event = session.get(Event, attendee.event_id)
+    assert event is not None
+    lock_event(session, event)
+    session.refresh(attendee)
+    if not attendee.expired or attendee.party_id is not None:
+        return False
+    if email_taken(session, event, attendee.email):
+        return False  # registered again meanwhile
+    members = [attendee] + [
+        c
+        for c in companions_of(session, attendee, status=STATUS_CANCELLED)
+        if c.cancelled_at == attendee.cancelled_at
+    ]
+    if _make_active(session, members, now, STATUS_PENDING) is not None:
+        return False
+    for member in members:
+        member.cancelled_at = None
+        record_change(
+            session, member, "restore", {"status": [STATUS_CANCELLED, STATUS_PENDING]}, now=now
+        )
+    session.flush()
+    return True
+
+
 def confirm_paid(session: Session, lead: Attendee, *, now: datetime | None = None) -> bool:
     """Confirm ``lead``'s party when its places were held for payment and it now owes
     nothing; return whether it did. The caller queues the confirmation."""

@@ -93,6 +93,70 @@ class GunicornServer:
         self.stop()
 
 
+class LocalStripe:
+    """localstripe (a stateful stand-in for Stripe's API, Stripe.js and webhooks) on a free
+    loopback port, in a process of its own, stopped by its pid."""
+
+    SCRIPT = (
+        "import sys; from aiohttp import web; from localstripe.server import app;"
+        " web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=None)"
+    )
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, HOST, str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"localstripe exited: {self.log.read()}")
+            with socket.socket() as sock:
+                if sock.connect_ex((HOST, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("localstripe did not start listening within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def post(self, path: str, form: dict) -> dict:
+        """POST ``form`` to localstripe as Stripe.js would (no secret key); its JSON."""
+        import json
+
+        request = urllib.request.Request(self.url + path, data=urlencode(form).encode())
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return json.loads(response.read() or b"{}")
+
+    def flush(self) -> None:
+        """Forget every object (payments, events, refunds) made so far."""
+        request = urllib.request.Request(self.url + "/_config/data", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - loopback
+
+    def card_token(self, number: str = "4242424242424242") -> str:
+        """A single-use card token, as Stripe.js makes one in the browser."""
+        card = {"number": number, "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+        form = {f"card[{k}]": v for k, v in card.items()} | {"key": "pk_test_necreg"}
+        return self.post("/v1/tokens", form)["id"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None

@@ -31,6 +31,7 @@ from .ics import event_calendar
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
 KINDS = (
     "confirmation", "waitlisted", "promoted", "held", "expired", "cancelled", "link", "payment",
+    "refunded",
 )  # fmt: skip
 
 
@@ -241,6 +242,21 @@ def queue_expired(
         attendee=attendee,
         now=now,
         **_common(event, attendee, party),
+    )
+
+
+def queue_late_refund(
+    session: Session, event: Event, attendee: Attendee, *, amount: str, now: datetime | None = None
+) -> OutboxMessage:
+    """A payment that came after its place was gone, given back."""
+    return queue(
+        session,
+        "refunded",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        amount=amount,
+        **_common(event, attendee, ()),
     )
 
 

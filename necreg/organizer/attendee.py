@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..auth import organizer_required
+from ..card_payments import refund_cancelled, stripe_gateway
 from ..checkin import ALREADY, CHECKED_IN, check_in
 from ..countries import country_name
 from ..extensions import db
@@ -145,9 +146,12 @@ def cancel_attendee(attendee_id: int):
             organizer_id=current_user.id,
             payment=payment_terms(current_app.config),
         )
+        refunded = refund_cancelled(db.session, stripe_gateway(current_app.config), attendee)
         names = ", ".join(p.full_name for p in promoted)
-        return "Registration cancelled." + (
-            f" Promoted from the waiting list: {names}." if names else ""
+        return (
+            "Registration cancelled."
+            + (f" Card payments refunded: {refunded}." if refunded else "")
+            + (f" Promoted from the waiting list: {names}." if names else "")
         )
 
     return _act_on_attendee(attendee_id, action)

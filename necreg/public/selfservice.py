@@ -15,8 +15,10 @@ from flask import (
     url_for,
 )
 
+from ..card_payments import CardPaymentError, card_page_policy, refund_cancelled, stripe_gateway
 from ..countries import country_name
 from ..extensions import db
+from ..mail.outbox import payment_instructions
 from ..models import STATUS_CANCELLED, Attendee
 from ..pages import questions_of
 from ..payments import party_owed, payment_terms, payments_of, receipt_lines
@@ -200,9 +202,13 @@ def cancel_registration(token: str):
             abort(400)
         try:
             cancel(db.session, attendee, payment=payment_terms(current_app.config))
+            refund_cancelled(db.session, stripe_gateway(current_app.config), attendee)
         except AlreadyCancelled:
             # Cancelled by a request that won the lock meanwhile: the outcome stands.
             db.session.rollback()
+        except CardPaymentError as exc:
+            db.session.rollback()
+            flash(str(exc))
         else:
             db.session.commit()
             flash("Your registration is cancelled. A confirmation is on its way to your e-mail.")
@@ -244,12 +250,20 @@ def _collecting() -> bool:
 
 @bp.get("/registration/<token>/pay")
 def pay(token: str):
-    """How to pay the party's fees: what is owed, what was paid, the organizers'
-    instructions."""
+    """How to pay the party's fees: what is owed, what was paid, and the organizers'
+    instructions (offline) or the card form (Stripe)."""
     attendee = _attendee_or_404(token)
     if not _collecting() or attendee.is_companion:
         abort(404)
+    return pay_page(attendee)
+
+
+def pay_page(attendee: Attendee, *, card_error: str = "", client_secret: str = ""):
+    """The payment page; with Stripe, the card form (``card_error``: why the last try
+    failed; ``client_secret``: a payment Stripe.js is to authenticate) and a
+    Content-Security-Policy that lets Stripe.js in, on this page only."""
     due, owed = party_owed(db.session, attendee)
+    gateway = stripe_gateway(current_app.config)
     page = render_template(
         "public/pay.html",
         attendee=attendee,
@@ -258,6 +272,12 @@ def pay(token: str):
         payments=payments_of(db.session, attendee.id),
         due=due,
         owed=owed,
-        instructions=current_app.config["PAYMENT_INSTRUCTIONS"],
+        instructions=payment_instructions(current_app.config["PAYMENT_PROVIDER"]),
+        gateway=gateway,
+        card_error=card_error,
+        client_secret=client_secret,
     )
-    return page, 200, PRIVATE
+    headers = dict(PRIVATE)
+    if gateway is not None:
+        headers["Content-Security-Policy"] = card_page_policy(gateway)
+    return page, 400 if card_error else 200, headers

@@ -52,8 +52,14 @@ class ReplayLastAnswer:
         return self.wsgi_app(environ, start_response)
 
 
+CSP = "Content-Security-Policy"
+_BESIDE_OWN_POLICY = tuple((name, value) for name, value in SECURITY_HEADERS if name != CSP)
+
+
 class SecurityHeaders:
-    """WSGI middleware adding web.SECURITY_HEADERS to every response, error pages included.
+    """WSGI middleware adding web.SECURITY_HEADERS to every response, error pages included;
+    a response with a Content-Security-Policy of its own (only the payment page sets one)
+    keeps it.
 
     Done at the WSGI level, on the plain list of headers, because an after-request hook that
     goes through werkzeug's Headers cost a noticeable share of the busiest requests.
@@ -64,7 +70,10 @@ class SecurityHeaders:
 
     def __call__(self, environ, start_response):
         def start(status, headers, exc_info=None):
-            headers.extend(SECURITY_HEADERS)
+            if any(name == CSP for name, _value in headers):
+                headers.extend(_BESIDE_OWN_POLICY)  # the payment page's, with Stripe.js
+            else:
+                headers.extend(SECURITY_HEADERS)
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
