@@ -254,6 +254,11 @@ def _expiry(text: str | None) -> datetime | None:
     default="",
     help=f"Only for these roles, e.g. family,advocate ({', '.join(ATTENDEE_ROLES)}).",
 )
+@click.option(
+    "--bypass-caps",
+    is_flag=True,
+    help="A place even when the event or the role is full (faculty, speakers).",
+)
 @click.option("--event", "slug", help="Slug of the event (default: the current event).")
 @with_appcontext
 def create_code_command(
@@ -263,6 +268,7 @@ def create_code_command(
     max_uses: int | None,
     expires: str | None,
     roles: str,
+    bypass_caps: bool,
     slug: str | None,
 ) -> None:
     """Create a registration code that lowers or waives the fee."""
@@ -277,6 +283,7 @@ def create_code_command(
             max_uses=max_uses,
             expires_at=_expiry(expires),
             roles=[r.strip() for r in roles.split(",") if r.strip()],
+            bypass_caps=bypass_caps,
         )
     except FeeError as exc:
         db.session.rollback()

@@ -71,6 +71,8 @@ class Fee:
     price_name: str = ""
     amount: int = 0
     code_id: int | None = None
+    #: The code gives a place even when the event or the role is full.
+    bypass_caps: bool = False
 
 
 FREE = Fee()
@@ -244,9 +246,11 @@ def create_code(
     max_uses: int | None = None,
     expires_at: datetime | None = None,
     roles: Sequence[str] = (),
+    bypass_caps: bool = False,
 ) -> DiscountCode:
     """Add a code to ``event``: ``percent`` (1 to 100) or ``amount`` (in the event's
-    currency) off. FeeError says what is wrong, and nothing is stored."""
+    currency) off; with ``bypass_caps``, a place even when full. FeeError says what is
+    wrong, and nothing is stored."""
     text = normalise_code(code)
     if not CODE_RE.match(text):
         raise FeeError(
@@ -281,6 +285,7 @@ def create_code(
         max_uses=max_uses,
         expires_at=expires_at,
         roles=[r for r in ATTENDEE_ROLES if r in roles],
+        bypass_caps=bypass_caps,
     )
     session.add(row)
     session.flush()
@@ -300,6 +305,8 @@ def code_summary(code: DiscountCode, currency: str) -> str:
         parts.append("for " + ", ".join(ATTENDEE_ROLES[r] + "s" for r in code.roles))
     if code.expires_at:
         parts.append(f"until {code.expires_at:%Y-%m-%d %H:%M} UTC")
+    if code.bypass_caps:
+        parts.append("a place even when full")
     return ", ".join(parts)
 
 
@@ -356,7 +363,7 @@ def fee_for(
     assert row is not None
     row.uses += 1
     amount = discounted(price.amount, row) if price else 0
-    return Fee(price.name if price else "", amount, row.id)
+    return Fee(price.name if price else "", amount, row.id, row.bypass_caps)
 
 
 def record_code_use(session: Session, fee: Fee, attendee_id: int, now: datetime) -> None:

@@ -725,7 +725,7 @@ class Price(db.Model):
 class DiscountCode(db.Model):
     """A code that lowers the fee: by a percentage (100: free) or by a fixed amount; used at
     most ``max_uses`` times (counted under the code's own row lock), until ``expires_at``,
-    by the ``roles`` named (empty: anyone)."""
+    by the ``roles`` named (empty: anyone); ``bypass_caps``: a place even when full."""
 
     __tablename__ = "discount_codes"
     __table_args__ = (
@@ -746,6 +746,10 @@ class DiscountCode(db.Model):
     uses: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: A place even when the event or the role is full (faculty, speakers): the cap is
+    #: passed by as many places as such codes take, and the next places freed go to
+    #: bring it back, not to the waiting list.
+    bypass_caps: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -14,6 +14,9 @@ flight: events.py takes it) and tells a refusal for want of room from other refu
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 from sqlalchemy import delete, event, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -169,3 +172,24 @@ def place_unplaced(session: Session, event: Event) -> None:
         placed = session.execute(_PLACE_ACTIVE, _pool_params(event.id, pool_id, name)).rowcount
         if placed:
             session.execute(_SPARE, {"pool": pool_id, "n": placed})
+
+
+_FREE_IN = text("SELECT count(*) FROM place_slots WHERE pool_id = :pool AND attendee_id IS NULL")
+
+
+def make_room(session: Session, event: Event, places: Sequence[tuple[str, str]]) -> None:
+    """Add free slots so that ``places`` (role and attendance of each, e.g. a party) fit in
+    every pool they need even when it is full: for a code that passes by the caps. Only
+    what is missing is added, so a pool with room keeps its cap; one pushed past it sheds
+    the extra slots as places are freed (triggers.py, "over capacity"). The caller holds
+    the event lock, so nobody else takes them first."""
+    needed: Counter[str] = Counter()
+    for role, attendance in places:
+        needed.update([VIRTUAL_POOL] if attendance == VIRTUAL else [role_pool(role), EVENT_POOL])
+    dialect = session.get_bind().dialect.name
+    for pool_id, name in session.execute(
+        select(_pools.c.id, _pools.c.name).where(_pools.c.event_id == event.id)
+    ):
+        free = session.execute(_FREE_IN, {"pool": pool_id}).scalar_one()
+        if needed[name] > free:
+            session.execute(_FREE[dialect], {"pool": pool_id, "free": needed[name] - free})

@@ -39,7 +39,7 @@ from .models import (
     utcnow,
 )
 from .payments import PaymentTerms, party_dues
-from .places import EVENT_POOL, VIRTUAL_POOL, no_room_in
+from .places import EVENT_POOL, VIRTUAL_POOL, make_room, no_room_in
 from .questions import Answers, QuestionSpec, save_answers
 
 
@@ -288,6 +288,7 @@ def register(
         early_career=person.early_career,
         badge_name=person.badge_name or default_badge_name(person.first_name, person.last_name),
         attendance=person.attendance,
+        takes_place=True,
         consent_at=now,
         consent_version=version,
         photo_consent_at=now if person.photo_consent else None,
@@ -308,8 +309,14 @@ def register(
     # Queued as it is if that holds.
     draft = outbox.draft_status_message(event, attendee, now=now, party=party)
 
-    if _single_writer(session):
-        lock_event(session, event)  # SQLite: the whole registration is the one writer
+    if _single_writer(session) or fee.bypass_caps:
+        # SQLite: the whole registration is the one writer. A code that passes by the caps
+        # makes room first, under the lock, so that nobody else takes it.
+        lock_event(session, event)
+    if fee.bypass_caps:
+        make_room(
+            session, event, [(m.role, m.attendance) for m in (attendee, *party) if m.takes_place]
+        )
     try:
         # The database claims a place in each of the event's pools that applies, for each
         # member of the party, side by side with other registrations (triggers.py), or

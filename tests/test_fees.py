@@ -288,6 +288,12 @@ def test_the_cli_and_the_organizer_page_create_codes(app, runner, admin_client, 
     refused = admin_client.post("/organizer/codes", data={**form, "code": "X"})
     assert refused.status_code == 400 and "3 to 40 letters" in refused.get_data(as_text=True)
     assert count(app, DiscountCode) == 2
+    faculty = {**form, "code": "FACULTY", "roles": [], "bypass_caps": "y"}
+    faculty["csrf_token"] = csrf_for(admin_client, "/organizer/codes")
+    assert admin_client.post("/organizer/codes", data=faculty).status_code == 303
+    with app.app_context():
+        codes = dict(db.session.execute(select(DiscountCode.code, DiscountCode.bypass_caps)).all())
+    assert codes == {"SPEAKER": False, "FAMILY-FUND": False, "FACULTY": True}
 
 
 def test_a_code_with_one_use_left_is_used_once_by_simultaneous_registrations(

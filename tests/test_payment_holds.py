@@ -452,3 +452,42 @@ def test_on_postgresql_100_registrations_for_40_places_with_fees_never_overbook(
             select(func.count(PlaceSlot.id)).where(PlaceSlot.attendee_id.is_not(None))
         ).scalar_one()
         assert slots == held
+
+
+def test_a_code_that_bypasses_the_caps_gives_a_place_when_full(app, capped, runner):
+    """Faculty and speakers get a place when the event is full; the cap is passed by that
+    many, and the next place freed brings it back instead of going to the waiting list."""
+    from necreg.fees import create_code, event_prices, fee_for
+
+    result = runner.invoke(args=["create-code", "SPEAKER", "--percent", "100", "--bypass-caps"])
+    assert result.exit_code == 0, result.output
+    assert "a place even when full" in result.output
+    with app.app_context():
+        event = db.session.get(Event, capped)
+        create_code(db.session, event, "PLAIN", percent=100)
+        full = [signed_up(event, n) for n in (1, 2)]
+        waiting = signed_up(event, 3)
+        assert waiting.status == STATUS_WAITLISTED
+        prices = event_prices(db.session, event.id)
+
+        def with_code(n: int, code: str) -> Attendee:
+            fee = fee_for(
+                db.session, event, prices, role="clinician", early_career=False,
+                attendance="in_person", code=code,
+            )  # fmt: skip
+            return register(db.session, event, person(n), code_prefix="NEC", fee=fee)
+
+        assert with_code(4, "PLAIN").status == STATUS_WAITLISTED  # an ordinary code waits
+        speaker = with_code(5, "SPEAKER")
+        db.session.commit()
+        assert speaker.status == STATUS_CONFIRMED  # free: confirmed at once, past the cap
+        assert dashboard_stats(db.session, event).caps[0].taken == 3
+        # The first place freed brings the cap back: nobody is promoted.
+        assert cancel(db.session, full[0], payment=TERMS) == []
+        db.session.commit()
+        db.session.refresh(waiting)
+        assert waiting.status == STATUS_WAITLISTED
+        # The next goes to the waiting list.
+        assert [p.id for p in cancel(db.session, full[1], payment=TERMS)] == [waiting.id]
+        db.session.commit()
+        assert db.session.execute(select(func.count(PlaceSlot.id))).scalar_one() == 2

@@ -1,5 +1,5 @@
 """Card payments through Stripe (issue 13): the webhook events processed, and one payment
-per PaymentIntent.
+per PaymentIntent; codes that give a place even when full (``bypass_caps``).
 
 Revision ID: 0016_card_payments
 Revises: 0015_payment_holds
@@ -17,6 +17,10 @@ CARD = "method = 'card'"
 
 
 def upgrade():
+    op.add_column(
+        "discount_codes",
+        sa.Column("bypass_caps", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "stripe_events",
         sa.Column("id", sa.String(length=255), nullable=False),
@@ -35,5 +39,6 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_column("discount_codes", "bypass_caps")
     op.drop_index("uq_payments_card_reference", table_name="payments")
     op.drop_table("stripe_events")

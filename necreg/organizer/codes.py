@@ -47,6 +47,7 @@ def codes():
             max_uses=form.max_uses.data,
             expires_at=form.expires_at.data,
             roles=roles,
+            bypass_caps=form.bypass_caps.data,
         )
     except FeeError as exc:
         db.session.rollback()

@@ -279,6 +279,11 @@ class CodeForm(FlaskForm):
         validators=[Optional()],
         description="Leave empty to keep it usable.",
     )
+    bypass_caps = BooleanField(
+        "A place even when full",
+        description="For faculty and speakers: the code gives a place when the event or the"
+        " role is full, and the next places freed go to bring the cap back.",
+    )
 
 
 class PaymentForm(FlaskForm):
