@@ -17,12 +17,12 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .countries import country_names
 from .folding import fold
 from .formats import parse_yes_no
-from .models import ROLES, STATUSES, Answer, Attendee, Question
+from .models import ROLES, STATUS_CANCELLED, STATUSES, Answer, Attendee, Payment, Question
 from .questions import KEY_RE, QuestionSpec
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
@@ -45,6 +45,14 @@ SORT_LABELS = {
     "status": "Status",
     "code": "Code",
     "checked_in": "Checked in",
+}
+#: Payment states the list filters by (``payment``), of the attendee's party (the lead pays
+#: for it): still owing, paid in full, with no fee, with a payment refunded.
+PAYMENT_STATES = {
+    "owing": "Still owes",
+    "paid": "Paid in full",
+    "free": "No fee",
+    "refunded": "Refunded",
 }
 MAX_QUERY = 200
 #: The list counts matches up to this many and above says "more than" (exact on request).
@@ -85,6 +93,8 @@ class AttendeeFilters:
     early_career: bool | None = None
     checked_in: bool | None = None
     country: str = ""
+    #: One of PAYMENT_STATES, or "" for any.
+    payment: str = ""
     #: (question key, choice): only attendees who took that choice, for each pair.
     answers: tuple[tuple[str, str], ...] = ()
     sort: str = "registered"
@@ -99,6 +109,7 @@ class AttendeeFilters:
             "early_career": _yes_no(self.early_career),
             "checked_in": _yes_no(self.checked_in),
             "country": self.country,
+            "payment": self.payment,
             **{f"q_{key}": choice for key, choice in self.answers},
             "sort": self.sort if self.sort != "registered" else "",
             "order": "desc" if self.descending else "",
@@ -168,6 +179,11 @@ def parse_filters(
     country = str(args.get("country", "")).strip().upper()
     if country and country not in country_names():
         raise FilterError(f"Unknown country code {country!r}; use ISO codes such as US or DE.")
+    payment = str(args.get("payment", "")).strip()
+    if payment and payment not in PAYMENT_STATES:
+        raise FilterError(
+            f"Unknown payment state {payment!r}; states: {', '.join(PAYMENT_STATES)}."
+        )
     sort = str(args.get("sort", "") or "registered").strip()
     if sort not in SORTS:
         raise FilterError(f"Cannot sort by {sort!r}; choose one of: {', '.join(SORTS)}.")
@@ -181,6 +197,7 @@ def parse_filters(
         early_career=_tristate("early_career", str(args.get("early_career", ""))),
         checked_in=_tristate("checked_in", str(args.get("checked_in", ""))),
         country=country,
+        payment=payment,
         answers=_answer_filters(args, questions),
         sort=sort,
         descending=order == "desc",
@@ -212,6 +229,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
         filters.early_career,
         filters.checked_in,
         bool(filters.country),
+        filters.payment,
         len(filters.answers),
         filters.sort,
         filters.descending,
@@ -221,7 +239,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
 def _where(shape: tuple[Any, ...]) -> list[Any]:
     """The conditions of filters of this shape, their values left as parameters (_values):
     the one rule of what matches."""
-    words, role, status, early_career, checked_in, country, answers, _sort, _descending = shape
+    words, role, status, early_career, checked_in, country, payment, answers, *_sort = shape
     where: list[Any] = [Attendee.event_id == bindparam("event")]
     # Every word must be found.
     where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
@@ -236,6 +254,8 @@ def _where(shape: tuple[Any, ...]) -> list[Any]:
         where.append(column.is_not(None) if checked_in else column.is_(None))
     if country:
         where.append(Attendee.country == bindparam("country"))
+    if payment:
+        where.append(_payment_state(payment))
     # Took the choice: among the attendees of the answer rows of the question (found by key)
     # with that choice, which the index on (question_id, choice, attendee_id) lists.
     for n in range(answers):
@@ -248,6 +268,35 @@ def _where(shape: tuple[Any, ...]) -> list[Any]:
         )
         where.append(Attendee.id.in_(took))
     return where
+
+
+def _payment_state(state: str) -> ColumnElement[bool]:
+    """The attendee's party is in payment ``state`` (PAYMENT_STATES): its fees (of members
+    not cancelled) against its payments kept, or a payment of it refunded."""
+    member, payer = aliased(Attendee), aliased(Attendee)
+    party = func.coalesce(Attendee.party_id, Attendee.id)
+    due = (
+        select(func.coalesce(func.sum(member.amount_due), 0))
+        .where(
+            func.coalesce(member.party_id, member.id) == party, member.status != STATUS_CANCELLED
+        )
+        .scalar_subquery()
+    )
+    payments = select(Payment.id).join(payer, payer.id == Payment.attendee_id)
+    payments = payments.where(func.coalesce(payer.party_id, payer.id) == party)
+    if state == "refunded":
+        return payments.where(Payment.refunded_at.is_not(None)).exists()
+    paid = (
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .join(payer, payer.id == Payment.attendee_id)
+        .where(func.coalesce(payer.party_id, payer.id) == party, Payment.refunded_at.is_(None))
+        .scalar_subquery()
+    )
+    if state == "free":
+        return due == 0
+    if state == "paid":
+        return (due > 0) & (paid >= due)
+    return due > paid  # owing
 
 
 def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:

@@ -491,3 +491,38 @@ def test_a_code_that_bypasses_the_caps_gives_a_place_when_full(app, capped, runn
         assert [p.id for p in cancel(db.session, full[1], payment=TERMS)] == [waiting.id]
         db.session.commit()
         assert db.session.execute(select(func.count(PlaceSlot.id))).scalar_one() == 2
+
+
+def test_the_attendee_list_filters_by_payment_state(app, admin_client, capped):
+    from necreg.attendee_search import FilterError, count_select, parse_filters
+    from necreg.payments import refund_payment
+
+    app.config.update(PAYMENT_PROVIDER="offline")
+    with app.app_context():
+        event = db.session.get(Event, capped)
+        owing = signed_up(event, 1)
+        paid = signed_up(event, 2)
+        free = signed_up(event, 3, role="family")
+        db.session.commit()
+        record_payment(db.session, paid, "350")
+        partly = record_payment(db.session, owing, "100")
+        db.session.commit()
+        refund_payment(db.session, partly)
+        db.session.commit()
+
+        def emails(state: str) -> set[str]:
+            from necreg.attendee_search import attendee_select
+
+            query = attendee_select(event, parse_filters({"payment": state}), Attendee.email)
+            return set(db.session.execute(query).scalars())
+
+        assert emails("owing") == {owing.email}
+        assert emails("paid") == {paid.email}
+        assert emails("free") == {free.email}
+        assert emails("refunded") == {owing.email}
+        assert db.session.execute(count_select(event, parse_filters({}))).scalar_one() == 3
+        with pytest.raises(FilterError, match="Unknown payment state"):
+            parse_filters({"payment": "rich"})
+    page = admin_client.get("/organizer/attendees?payment=paid").get_data(as_text=True)
+    assert "p2@example.org" in page and "p1@example.org" not in page
+    assert '<option value="paid" selected>Paid in full</option>' in page

@@ -10,6 +10,7 @@ from flask import abort, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from ..attendee_search import (
+    PAYMENT_STATES,
     SORT_LABELS,
     AttendeeFilters,
     FilterError,
@@ -21,7 +22,7 @@ from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..forms import country_menu
-from ..models import ROLES
+from ..models import ROLES, STATUS_LABELS
 from ..pages import current_snapshot, event_heading, questions_of
 from ..questions import QuestionSpec
 from ..speed.memo import kept
@@ -82,6 +83,7 @@ def _list_frame(
                 error=error,
                 country_options=country_menu(filters.country),
                 sort_labels=SORT_LABELS,
+                payment_states=PAYMENT_STATES,
             )
             return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
 
@@ -118,7 +120,7 @@ def _rows_html(rows, attendee_url: str) -> Markup:
             f"\n      <td>{escape(ROLES[a.role])}</td>"
             f'\n      <td class="wrap">{escape(a.institution)}</td>'
             f"\n      <td>{escape(country_name(a.country))}</td>"
-            f'\n      <td class="status-{escape(a.status)}">{escape(a.status)}</td>'
+            f'\n      <td class="status-{escape(a.status)}">{escape(STATUS_LABELS[a.status])}</td>'
             f"\n      <td>{checked}</td>"
             f'\n      <td class="nowrap">{a.created_at.date()}</td>'
             "\n    </tr>"
