@@ -26,12 +26,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class GunicornServer:
+class _LoopbackServer:
+    """A server process of the tests on a free loopback port (``port``), its log in a
+    temporary file (a pipe nobody reads would fill up and stall it), stopped by its pid."""
+
+    name = "server"
+
+    def _start(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.read_log()}")
+            with socket.socket() as sock:
+                if sock.connect_ex((HOST, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start listening within 30 s")
+
+    def read_log(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class GunicornServer(_LoopbackServer):
     """gunicorn with the project's gunicorn.conf.py on a free loopback port.
 
-    ``settings`` become NECREG_* environment variables. Its log goes to a temporary file
-    (a pipe nobody reads would fill up and stall the server).
+    ``settings`` become NECREG_* environment variables.
     """
+
+    name = "gunicorn"
 
     def __init__(
         self,
@@ -49,54 +97,18 @@ class GunicornServer:
         args += ["--bind", f"{HOST}:{self.port}", "--workers", str(workers)]
         if chdir is not None:
             args += ["--chdir", str(chdir)]
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [*args, app], env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.read_log()}")
-            with socket.socket() as sock:
-                if sock.connect_ex((HOST, self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("gunicorn did not start listening within 30 s")
-
-    def read_log(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
+        self._start([*args, app], env)
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def __enter__(self) -> GunicornServer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class LocalStripe:
+class LocalStripe(_LoopbackServer):
     """localstripe (a stateful stand-in for Stripe's API, Stripe.js and webhooks) on a free
-    loopback port, in a process of its own, stopped by its pid."""
+    loopback port, in a process of its own."""
 
+    name = "localstripe"
     SCRIPT = (
         "import sys; from aiohttp import web; from localstripe.server import app;"
         " web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=None)"
@@ -104,28 +116,7 @@ class LocalStripe:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", self.SCRIPT, HOST, str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"localstripe exited: {self.log.read()}")
-            with socket.socket() as sock:
-                if sock.connect_ex((HOST, self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("localstripe did not start listening within 30 s")
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        self._start([sys.executable, "-c", self.SCRIPT, HOST, str(self.port)])
 
     def post(self, path: str, form: dict) -> dict:
         """POST ``form`` to localstripe as Stripe.js would (no secret key); its JSON."""
@@ -145,16 +136,6 @@ class LocalStripe:
         card = {"number": number, "exp_month": "12", "exp_year": "2030", "cvc": "123"}
         form = {f"card[{k}]": v for k, v in card.items()} | {"key": "pk_test_necreg"}
         return self.post("/v1/tokens", form)["id"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
