@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -276,19 +276,20 @@ def party_totals(event_id: int) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class Revenue:
-    """Money of an event, in minor units: received, and still owed by parties holding
-    places."""
+    """Money of an event, in minor units: received (and kept), still owed by parties holding
+    places, and given back."""
 
     received: int
     outstanding: int
+    refunded: int = 0
 
 
 def event_revenue(session: Session, event_id: int) -> Revenue:
-    received = session.execute(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(
-            Payment.event_id == event_id, _KEPT
-        )
-    ).scalar_one()
+    kept = func.coalesce(func.sum(case((_KEPT, Payment.amount), else_=0)), 0)
+    refunded = func.coalesce(func.sum(case((_KEPT, 0), else_=Payment.amount)), 0)
+    received, given_back = session.execute(
+        select(kept, refunded).where(Payment.event_id == event_id)
+    ).one()
     due, paid = party_totals(event_id)
     still = due.c.due - func.coalesce(paid.c.paid, 0)
     owed = session.execute(
@@ -297,7 +298,7 @@ def event_revenue(session: Session, event_id: int) -> Revenue:
         .outerjoin(paid, paid.c.party == due.c.party)
         .where(still > 0)
     ).scalar_one()
-    return Revenue(int(received), int(owed))
+    return Revenue(int(received), int(owed), int(given_back))
 
 
 def receipt_lines(event: Event, attendee: Attendee, payment: Payment) -> dict[str, Any]:

@@ -200,7 +200,11 @@ class DashboardStats:
             "answers": {key: dict(totals) for key, totals in self.answer_totals.items()},
             "revenue": None
             if self.revenue is None
-            else {"received": self.revenue.received, "outstanding": self.revenue.outstanding},
+            else {
+                "received": self.revenue.received,
+                "outstanding": self.revenue.outstanding,
+                "refunded": self.revenue.refunded,
+            },
         }
 
 

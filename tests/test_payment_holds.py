@@ -113,9 +113,13 @@ def test_a_registration_that_owes_holds_its_place_until_paid(app, capped):
         ).scalar_one()
         assert mail.kind == "held" and "is held for you until" in mail.text_body
         assert f"/registration/{ana.token}/pay" in mail.text_body
-        token = ana.token
-    page = app.test_client().get(f"/registration/{token}").get_data(as_text=True)
+        token, due = ana.token, ana.payment_due_at
+    client = app.test_client()
+    page = client.get(f"/registration/{token}").get_data(as_text=True)
     assert "Your place is held for you" in page and "Held until paid" in page
+    data = client.get(f"/api/registrations/{token}").get_json()
+    assert data["status"] == STATUS_PENDING
+    assert data["payment_due_at"] == f"{due:%Y-%m-%dT%H:%M:%S}Z"
 
 
 def test_a_free_registration_is_confirmed_at_once_even_with_a_provider(app, capped):

@@ -390,7 +390,7 @@ def test_a_refund_is_recorded_once_and_the_sums_leave_it_out(app, client, admin_
         payment = db.session.get(Payment, payment_id)
         assert payment.refunded_at is not None and payment.refund_reference == "RF-1"
         revenue = event_revenue(db.session, event)
-        assert (revenue.received, revenue.outstanding) == (0, 35000)
+        assert (revenue.received, revenue.outstanding, revenue.refunded) == (0, 35000, 35000)
         actions = (
             db.session.execute(
                 select(AttendeeChange.action).where(AttendeeChange.attendee_id == ana)

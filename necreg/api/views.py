@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from ..extensions import db
+from ..formats import json_timestamp
 from ..mail.outbox import join_url
-from ..models import Event
+from ..models import STATUS_PENDING, Event
 from ..money import amount_text
 from ..pages import current_snapshot, questions_of
 from ..payments import amount_paid
@@ -98,7 +99,9 @@ def registration(token: str):
         amount_due=amount_text(attendee.amount_due, event.currency),
         amount_paid=amount_text(amount_paid(db.session, attendee.id), event.currency),
         currency=event.currency or None,
-        payment_due_at=None,
+        payment_due_at=json_timestamp(attendee.payment_due_at)
+        if attendee.status == STATUS_PENDING and attendee.payment_due_at
+        else None,
     )
     response.cache_control.no_store = True
     return response
