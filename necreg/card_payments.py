@@ -274,17 +274,33 @@ def refund_cancelled(
     ).scalars()
     refunded = 0
     for payment in paid:
-        try:
-            refund = gateway.client.v1.refunds.create(
-                params={"payment_intent": payment.reference},
-                options={"idempotency_key": f"necreg-refund-{payment.id}"},
-            )
-        except stripe.StripeError:
-            log.exception("Stripe refused to refund %s", payment.reference)
-            raise CardPaymentError(
-                "The card payment could not be refunded just now, so nothing was cancelled:"
-                " please try again in a minute."
-            ) from None
-        refund_payment(session, payment, reference=refund.id, now=now)
+        refund_card_payment(session, gateway, payment, now=now)
         refunded += 1
     return refunded
+
+
+def refund_card_payment(
+    session: Session,
+    gateway: StripeGateway,
+    payment: Payment,
+    *,
+    organizer_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Give ``payment``'s money back to the card through Stripe (once: its idempotency key
+    is the payment's) and record it, with Stripe's refund id as the reference.
+    CardPaymentError when Stripe cannot do it (nothing is recorded)."""
+    if payment.refunded_at is not None:
+        raise CardPaymentError(f"Receipt no. {payment.receipt_number} is refunded already.")
+    try:
+        refund = gateway.client.v1.refunds.create(
+            params={"payment_intent": payment.reference},
+            options={"idempotency_key": f"necreg-refund-{payment.id}"},
+        )
+    except stripe.StripeError:
+        log.exception("Stripe refused to refund %s", payment.reference)
+        raise CardPaymentError(
+            "The card payment could not be refunded just now, so nothing was changed:"
+            " please try again in a minute."
+        ) from None
+    refund_payment(session, payment, reference=refund.id, organizer_id=organizer_id, now=now)

@@ -3,6 +3,8 @@ Stripe's API started on loopback: the card token becomes a PaymentIntent, and on
 webhook (verified, acted on once) records the payment and confirms the place. Webhook
 signatures are also checked with events signed here: wrong secret, old, replayed."""
 
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
+from organizer_fixtures import admin_client, csrf_for, make_organizer  # noqa: F401
 from sqlalchemy import func, select
 from test_fees import event_file
 
@@ -318,3 +321,25 @@ def test_handle_event_ignores_what_names_no_registration(app, event):
             "ignored"
         )
         assert stripe.Webhook  # the SDK's verifier is what the view uses
+
+
+def test_an_organizer_refunds_a_card_payment_to_the_card(
+    app, client, admin_client, event, localstripe
+):
+    ana, token = registered(app, event)
+    assert pay(client, token, localstripe.card_token()).status_code == 303
+    [payment_event] = succeeded_events(app)
+    deliver(client, payment_event)
+    admin = admin_client
+    path = f"/organizer/attendees/{ana}"
+    page = admin.get(path).get_data(as_text=True)
+    assert "Refund to the card" in page
+    with app.app_context():
+        payment_id = db.session.execute(select(Payment.id)).scalar_one()
+    form = {"csrf_token": csrf_for(admin, path)}
+    assert admin.post(f"{path}/payments/{payment_id}/refund", data=form).status_code == 303
+    with app.app_context():
+        payment = db.session.get(Payment, payment_id)
+        [refund] = stripe_gateway(app.config).client.v1.refunds.list().data
+        assert payment.refunded_at is not None and payment.refund_reference == refund.id
+        assert refund.payment_intent == payment.reference

@@ -12,7 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..auth import organizer_required
-from ..card_payments import refund_cancelled, stripe_gateway
+from ..card_payments import (
+    CARD,
+    CardPaymentError,
+    refund_cancelled,
+    refund_card_payment,
+    stripe_gateway,
+)
 from ..checkin import ALREADY, CHECKED_IN, check_in
 from ..countries import country_name
 from ..extensions import db
@@ -74,6 +80,7 @@ def _render_attendee_page(
         position=waitlist_position(db.session, attendee),
         lead=party_lead(db.session, attendee) if attendee.is_companion else None,
         payments=payments_of(db.session, attendee.id),
+        card_refunds=current_app.config["PAYMENT_PROVIDER"] == "stripe",
         payment_form=payment_form or PaymentForm(formdata=None),
         party=[] if attendee.is_companion else companions_of(db.session, attendee),
     )
@@ -229,14 +236,19 @@ def refund_attendee_payment(attendee_id: int, payment_id: int):
         abort(404)
     if not ActionForm().validate():
         abort(400)
+    gateway = stripe_gateway(current_app.config)
     try:
-        refund_payment(
-            db.session,
-            payment,
-            reference=request.form.get("refund_reference", ""),
-            organizer_id=current_user.id,
-        )
-    except PaymentError as exc:
+        if payment.method == CARD and gateway is not None:
+            # Given back to the card through Stripe; its refund id is the reference.
+            refund_card_payment(db.session, gateway, payment, organizer_id=current_user.id)
+        else:
+            refund_payment(
+                db.session,
+                payment,
+                reference=request.form.get("refund_reference", ""),
+                organizer_id=current_user.id,
+            )
+    except (PaymentError, CardPaymentError) as exc:
         db.session.rollback()
         return _render_attendee_page(attendee, AttendeeForm.of(attendee), 400, str(exc))
     number = payment.receipt_number
