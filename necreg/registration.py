@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 
 from .counters import PLACE_KINDS, places_from, tallied
 from .database import lock_for_update
-from .fees import FREE, Fee, companion_fee, event_prices, record_code_use, reprice
+from .fees import (
+    FREE,
+    Fee,
+    PriceSpec,
+    companion_fee,
+    event_prices,
+    fee_for,
+    record_code_use,
+    reprice,
+)
 from .formats import same_email
 from .mail import outbox
 from .models import (
@@ -345,6 +354,50 @@ def register(
         session, event, attendee, position, now=now, draft=draft, party=party
     )
     return attendee
+
+
+def register_with_fee(
+    session: Session,
+    event: Event,
+    person: Registrant,
+    *,
+    prices: Sequence[PriceSpec],
+    code: str = "",
+    code_prefix: str,
+    guests: Sequence[Companion] = (),
+    questions: Sequence[QuestionSpec] = (),
+    answers: Answers | None = None,
+    payment: PaymentTerms | None = None,
+    now: datetime | None = None,
+) -> Attendee:
+    """``register`` with the fee that the event's ``prices`` and the registration ``code``
+    (if any) give the person and its companions, the code's use claimed under its own lock
+    in the same transaction. FeeError for a code that may not be used (nothing stored once
+    the caller rolls back)."""
+    now = now or utcnow()
+    fee = fee_for(
+        session,
+        event,
+        prices,
+        role=person.role,
+        early_career=person.early_career,
+        attendance=person.attendance,
+        code=code,
+        now=now,
+    )
+    return register(
+        session,
+        event,
+        person,
+        code_prefix=code_prefix,
+        guests=guests,
+        questions=questions,
+        answers=answers,
+        fee=fee,
+        guest_fee=companion_fee(prices, person.attendance, now),
+        payment=payment,
+        now=now,
+    )
 
 
 def _add_party(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from ..extensions import db
-from ..fees import FeeError, companion_fee, fee_for, offered, prices_json, tiers
+from ..fees import FeeError, offered, prices_json, tiers
 from ..models import Event, utcnow
 from ..pages import (
     CSRF_SLOT,
@@ -17,7 +17,7 @@ from ..pages import (
 )
 from ..payments import payment_terms
 from ..questions import clean_answers, error_links, sent_values
-from ..registration import RegistrationError, current_event, register, room_left
+from ..registration import RegistrationError, current_event, register_with_fee, room_left
 from ..speed.memo import kept
 from ..stats import COUNTERS, Snapshot, event_stats
 from . import bp, code_prefix, threshold
@@ -124,37 +124,23 @@ def register_page():
         return _render_form_page(
             form, event, 400, answers=sent, answer_errors=answer_errors, companions=rows
         )
-    person = form.registrant(event)
-    prices, now = prices_of(event), utcnow()
     try:
-        fee = fee_for(
+        attendee = register_with_fee(
             db.session,
             event,
-            prices,
-            role=person.role,
-            early_career=person.early_career,
-            attendance=person.attendance,
+            form.registrant(event),
+            prices=prices_of(event),
             code=form.code.data or "",
-            now=now,
+            code_prefix=code_prefix(),
+            guests=rows.companions,
+            questions=questions,
+            answers=answers,
+            payment=payment_terms(current_app.config),
         )
     except FeeError as exc:
         db.session.rollback()
         form.code.errors = [*form.code.errors, str(exc)]
         return _render_form_page(form, event, 400, answers=sent, companions=rows)
-    try:
-        attendee = register(
-            db.session,
-            event,
-            person,
-            code_prefix=code_prefix(),
-            guests=rows.companions,
-            questions=questions,
-            answers=answers,
-            fee=fee,
-            guest_fee=companion_fee(prices, person.attendance, now),
-            payment=payment_terms(current_app.config),
-            now=now,
-        )
     except RegistrationError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
