@@ -61,7 +61,7 @@ def lock_for_update(session: Session, instance: Any) -> None:
     """
     state = inspect(instance)
     table = state.mapper.local_table
-    params = {"key": state.identity[0]}
+    params = {"locked_row": state.identity[0]}
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         statement = _locks(table).select_for_update
@@ -89,7 +89,8 @@ def _locks(table: Table) -> _RowLock:
     """The statements that lock one row of ``table``, built once (building one costs about as
     much as running it on SQLite)."""
     (key,) = table.primary_key.columns
-    where = key == bindparam("key")
+    # Not named after a column: an UPDATE reserves those names (a table may have a "key").
+    where = key == bindparam("locked_row")
     # Columns set to themselves: those with an onupdate (or it would stamp them), else the
     # first other column; never the key, whose writing makes SQLite check every row that
     # refers to it.

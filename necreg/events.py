@@ -16,17 +16,21 @@ from .formats import toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .money import currency_known
 from .payments import PaymentTerms
+from .program import ProgramError, sync_program
+from .program import definitions as program_definitions
 from .questions import QuestionError, definitions, sync_questions
 from .registration import lock_event, promote_waitlisted
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+#: Longest CME/CE statement printed on certificates, in characters.
+CME_STATEMENT_MAX = 2000
 
 _KNOWN_KEYS = {
     "slug", "name", "tagline", "starts_on", "ends_on", "venue", "hosts", "current",
     "sessions", "faculty", "capacity", "registration_opens_at", "registration_closes_at",
     "description", "capacity_by_role", "testimonials", "questions",
     "virtual", "virtual_capacity", "join_url", "max_guests", "infants_count", "consent_version",
-    "currency", "prices", "refund_until",
+    "currency", "prices", "refund_until", "program", "cme_statement", "certificates_from",
 }  # fmt: skip
 
 
@@ -110,6 +114,13 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         raise EventFileError("currency must be an ISO 4217 code such as USD")
     values["currency"] = currency
     values["refund_until"] = _timestamp(data, "refund_until")
+    values["certificates_from"] = _timestamp(data, "certificates_from")
+    statement = data.get("cme_statement", "")
+    if not isinstance(statement, str) or len(statement) > CME_STATEMENT_MAX:
+        raise EventFileError(
+            f"cme_statement must be text of at most {CME_STATEMENT_MAX} characters"
+        )
+    values["cme_statement"] = statement.strip()
     values["sessions"] = _count(data, "sessions", 0)
     values["faculty"] = _count(data, "faculty", 0)
     values["capacity"] = _count(data, "capacity", None)
@@ -158,7 +169,8 @@ def load_event(
     try:
         questions = definitions(data.get("questions", []))
         prices = price_definitions(data.get("prices", []), values["currency"])
-    except (QuestionError, FeeError) as exc:
+        program = program_definitions(data.get("program", []))
+    except (QuestionError, FeeError, ProgramError) as exc:
         raise EventFileError(str(exc)) from None
     event = session.execute(select(Event).where(Event.slug == values["slug"])).scalar_one_or_none()
     if values["is_current"]:
@@ -180,6 +192,7 @@ def load_event(
         changed = sync_questions(session, event, questions)
     except QuestionError as exc:
         raise EventFileError(str(exc)) from None
+    changed = sync_program(session, event, program) or changed
     if sync_prices(session, event, prices) or changed:
         event.updated_at = utcnow()  # pages that show the questions or prices are made again
     session.flush()

@@ -226,6 +226,9 @@ class Event(db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="")
     #: Until when a cancellation is refunded (None: no refunds promised).
     refund_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Printed on certificates of attendance (CME/CE wording), and from when they are given.
+    cme_statement: Mapped[str] = mapped_column(Text, default="")
+    certificates_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
@@ -834,3 +837,73 @@ class StripeEvent(db.Model):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: Kinds of program items; a ``workshop`` (or any item with a ``capacity``) is signed up for.
+PROGRAM_KINDS: dict[str, str] = {
+    "plenary": "Plenary",
+    "session": "Session",
+    "workshop": "Workshop",
+}
+#: Sign-up statuses of a program item with places.
+SIGNUP_STATUSES = (STATUS_CONFIRMED, STATUS_WAITLISTED, STATUS_CANCELLED)
+PROGRAM_MAX_LENGTHS = {"key": 40, "title": 200, "room": 100}
+
+
+class ProgramItem(db.Model):
+    """A plenary, session or workshop of an event's program, at a time and in a room, with
+    the CME/CE credits it earns; with a ``capacity``, people sign up for it (a waiting list
+    of its own when full). An item no longer in the event file but signed up for is
+    *retired* and its sign-ups kept."""
+
+    __tablename__ = "program_items"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PROGRAM_KINDS), name="kind_known"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("capacity IS NULL OR capacity >= 1", name="capacity_positive"),
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
+        Index("uq_program_items_event_key", "event_id", "key", unique=True),
+        Index("ix_program_items_event_start", "event_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(PROGRAM_MAX_LENGTHS["key"]))
+    title: Mapped[str] = mapped_column(String(PROGRAM_MAX_LENGTHS["title"]))
+    kind: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    room: Mapped[str] = mapped_column(String(PROGRAM_MAX_LENGTHS["room"]), default="")
+    #: Places (None: no sign-up, everyone may come).
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    #: CME/CE credit hours, in hundredths (150: 1.5 hours): exact, never a float.
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    speakers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def kind_label(self) -> str:
+        return PROGRAM_KINDS[self.kind]
+
+    @property
+    def signs_up(self) -> bool:
+        return self.capacity is not None
+
+
+class ProgramSignup(db.Model):
+    """An attendee's place (or place in line) at a program item with places."""
+
+    __tablename__ = "program_signups"
+    __table_args__ = (
+        CheckConstraint(_in("status", SIGNUP_STATUSES), name="status_known"),
+        Index("uq_program_signups_item_attendee", "item_id", "attendee_id", unique=True),
+        Index("ix_program_signups_item_status", "item_id", "status", "created_at"),
+        Index("ix_program_signups_attendee", "attendee_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("program_items.id", ondelete="CASCADE"))
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from .extensions import db
 from .fees import PriceSpec, event_prices
 from .models import Attendee, Event, utcnow
+from .program import ItemSpec, program_specs
 from .questions import QuestionSpec, event_questions
 from .registration import current_event
 from .speed.memo import kept
@@ -55,6 +56,11 @@ def questions_of(event: Event | Snapshot) -> tuple[QuestionSpec, ...]:
 def prices_of(event: Event | Snapshot) -> tuple[PriceSpec, ...]:
     """The event's prices."""
     return _per_version("prices", event, event_prices)
+
+
+def program_of(event: Event | Snapshot) -> tuple[ItemSpec, ...]:
+    """The event's program, in time order."""
+    return _per_version("program", event, program_specs)
 
 
 def current_event_or_404() -> Event:

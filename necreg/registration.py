@@ -49,6 +49,7 @@ from .models import (
 )
 from .payments import PaymentTerms, party_dues
 from .places import EVENT_POOL, VIRTUAL_POOL, make_room, no_room_in
+from .program import choose, leave_program
 from .questions import Answers, QuestionSpec, save_answers
 
 
@@ -367,13 +368,16 @@ def register_with_fee(
     guests: Sequence[Companion] = (),
     questions: Sequence[QuestionSpec] = (),
     answers: Answers | None = None,
+    program: Sequence[str] = (),
     payment: PaymentTerms | None = None,
     now: datetime | None = None,
 ) -> Attendee:
     """``register`` with the fee that the event's ``prices`` and the registration ``code``
     (if any) give the person and its companions, the code's use claimed under its own lock
-    in the same transaction. FeeError for a code that may not be used (nothing stored once
-    the caller rolls back)."""
+    in the same transaction; and, when it holds a place, signed up for the program items
+    ``program`` (a registration that waits chooses once it has a place). FeeError for a code
+    that may not be used, ProgramError for items that cannot be chosen together (nothing
+    stored once the caller rolls back)."""
     now = now or utcnow()
     fee = fee_for(
         session,
@@ -385,7 +389,7 @@ def register_with_fee(
         code=code,
         now=now,
     )
-    return register(
+    attendee = register(
         session,
         event,
         person,
@@ -398,6 +402,9 @@ def register_with_fee(
         payment=payment,
         now=now,
     )
+    if program and attendee.holds_place:
+        choose(session, attendee, program, now=now)
+    return attendee
 
 
 def _add_party(
@@ -692,6 +699,7 @@ def _end(
             organizer_id=organizer_id,
             now=now,
         )
+        leave_program(session, member, now=now)  # workshop places go to whoever waits
     session.flush()
     return members, held
 

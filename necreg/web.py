@@ -15,6 +15,7 @@ from .models import (
     AGE_BANDS,
     ATTENDANCE,
     ATTENDEE_ROLES,
+    PROGRAM_KINDS,
     QUESTION_TYPES,
     ROLES,
     STATUS_LABELS,
@@ -75,7 +76,9 @@ def _error_response(code: int, message: str):
 
 
 def init_app(app: Flask) -> None:
-    from .fees import price_terms  # fees reads the database module, which imports this one
+    # fees and program read the database module, which imports this one
+    from .fees import price_terms
+    from .program import credits_text
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["date_range"] = date_range
@@ -87,6 +90,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_money"] = format_money
     app.jinja_env.globals["format_amount"] = format_amount
     app.jinja_env.globals["moment_text"] = moment_text
+    app.jinja_env.globals["PROGRAM_KINDS"] = PROGRAM_KINDS
+    app.jinja_env.globals["credits_text"] = credits_text
     app.jinja_env.globals["price_terms"] = price_terms
     app.jinja_env.filters["role_label"] = lambda role: ATTENDEE_ROLES.get(role, role)
     app.jinja_env.globals["age_band_label"] = lambda band: AGE_BANDS.get(band or "", "")

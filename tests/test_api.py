@@ -64,6 +64,7 @@ def test_registration_json(client, make_event, make_attendee):
         "amount_paid": "0",
         "currency": None,
         "payment_due_at": None,
+        "program": [],
     }
     assert client.get(f"/api/registrations/{waiting.token}").get_json()["waitlist_position"] == 1
 

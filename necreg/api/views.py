@@ -13,6 +13,8 @@ from ..models import STATUS_PENDING, Event
 from ..money import amount_text
 from ..pages import current_snapshot, questions_of
 from ..payments import amount_paid
+from ..program import signups_of
+from ..program import waitlist_position as item_position
 from ..questions import Answers, answers_of
 from ..registration import companions_of, find_by_token, party_lead, waitlist_position
 from ..speed.memo import kept
@@ -99,6 +101,14 @@ def registration(token: str):
         amount_due=amount_text(attendee.amount_due, event.currency),
         amount_paid=amount_text(amount_paid(db.session, attendee.id), event.currency),
         currency=event.currency or None,
+        program=[
+            {
+                "key": item.key,
+                "status": signup.status,
+                "waitlist_position": item_position(db.session, signup),
+            }
+            for item, signup in signups_of(db.session, attendee.id)
+        ],
         payment_due_at=json_timestamp(attendee.payment_due_at)
         if attendee.status == STATUS_PENDING and attendee.payment_due_at
         else None,

@@ -82,3 +82,35 @@ def event_calendar(
         lines.append(f"URL:{url}")
     lines += ["TRANSP:TRANSPARENT", "END:VEVENT", "END:VCALENDAR"]
     return "".join(fold(line) + "\r\n" for line in lines)
+
+
+def program_calendar(
+    *, uid_suffix: str, items: list[dict[str, str | datetime]], stamp: datetime, name: str
+) -> str:
+    """The .ics text of a person's agenda: a VEVENT per item (``key``, ``title``,
+    ``starts_at``, ``ends_at``, ``location``, ``description``), times in UTC, so every
+    calendar shows them in its own zone."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//necreg//NEC Symposium registration//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{escape_text(name)}",
+    ]
+    for item in items:
+        starts_at, ends_at = item["starts_at"], item["ends_at"]
+        assert isinstance(starts_at, datetime) and isinstance(ends_at, datetime)
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{item['key']}-{uid_suffix}",
+            f"DTSTAMP:{_stamp(stamp)}",
+            f"DTSTART:{_stamp(starts_at)}",
+            f"DTEND:{_stamp(ends_at)}",
+            f"SUMMARY:{escape_text(str(item['title']))}",
+            f"LOCATION:{escape_text(str(item['location']))}",
+            f"DESCRIPTION:{escape_text(str(item['description']))}",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(fold(line) + "\r\n" for line in lines)

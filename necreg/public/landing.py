@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import abort, current_app, redirect, render_template, request, url_for
 
+from ..config import display_timezone
 from ..extensions import db
 from ..fees import FeeError, offered, prices_json, tiers
 from ..models import Event, utcnow
@@ -12,10 +15,12 @@ from ..pages import (
     current_event_or_404,
     current_snapshot,
     prices_of,
+    program_of,
     questions_of,
     with_visitor_csrf,
 )
 from ..payments import payment_terms
+from ..program import ProgramError, agenda_days, check_choices
 from ..questions import clean_answers, error_links, sent_values
 from ..registration import RegistrationError, current_event, register_with_fee, room_left
 from ..speed.memo import kept
@@ -49,7 +54,15 @@ def _render_landing(snapshot: Snapshot) -> str:
         room=room_left(db.session, event),
         threshold=threshold(),
         tiers=tiers(prices_of(event), utcnow()),
+        **agenda_context(event),
     )
+
+
+def agenda_context(event: Event | Snapshot) -> dict[str, object]:
+    """What the agenda macro needs: the program by day, in the site's time zone."""
+    name = str(current_app.config["DISPLAY_TIMEZONE"])
+    zone = display_timezone(name)
+    return {"agenda": agenda_days(program_of(event), zone), "zone": zone, "zone_name": name}
 
 
 def _render_form_page(
@@ -60,10 +73,13 @@ def _render_form_page(
     answers: dict[str, list[str]] | None = None,
     answer_errors: dict[str, str] | None = None,
     companions: CompanionRows | None = None,
+    chosen_program: Sequence[str] = (),
+    program_error: str = "",
 ):
     """The form page; ``answers``: what to show in the questions' inputs (input name ->
     values), ``answer_errors``: a message per question key; ``companions``: the companion
-    rows as sent."""
+    rows as sent; ``chosen_program``, ``program_error``: the workshops ticked, and why they
+    were refused."""
     if is_open is None:
         is_open = event.registration_open(utcnow())
     room = room_left(db.session, event)
@@ -84,7 +100,13 @@ def _render_form_page(
         answers=answers or {},
         answer_errors=answer_errors or {},
         companions=companions,
-        more_errors=error_links(questions, answer_errors or {}) + companions.errors,
+        program=program_of(event),
+        zone=display_timezone(str(current_app.config["DISPLAY_TIMEZONE"])),
+        chosen_program=list(chosen_program),
+        program_error=program_error,
+        more_errors=error_links(questions, answer_errors or {})
+        + companions.errors
+        + ([("program", "Workshops", program_error)] if program_error else []),
     )
     return page, status
 
@@ -120,9 +142,16 @@ def register_page():
     answers, answer_errors = clean_answers(questions, form.role.data, request.form)
     sent = sent_values(questions, request.form)
     rows = read_rows(request.form, event.max_guests)
-    if not form.validate() or answer_errors or rows.errors:
+    chosen = request.form.getlist("program")
+    again = {"answers": sent, "companions": rows, "chosen_program": chosen}
+    program_error = ""
+    try:
+        check_choices(program_of(event), chosen)
+    except ProgramError as exc:
+        program_error = str(exc)
+    if not form.validate() or answer_errors or rows.errors or program_error:
         return _render_form_page(
-            form, event, 400, answers=sent, answer_errors=answer_errors, companions=rows
+            form, event, 400, answer_errors=answer_errors, program_error=program_error, **again
         )
     try:
         attendee = register_with_fee(
@@ -135,16 +164,20 @@ def register_page():
             guests=rows.companions,
             questions=questions,
             answers=answers,
+            program=chosen,
             payment=payment_terms(current_app.config),
         )
     except FeeError as exc:
         db.session.rollback()
         form.code.errors = [*form.code.errors, str(exc)]
-        return _render_form_page(form, event, 400, answers=sent, companions=rows)
+        return _render_form_page(form, event, 400, **again)
+    except ProgramError as exc:  # the program changed meanwhile
+        db.session.rollback()
+        return _render_form_page(form, event, 400, program_error=str(exc), **again)
     except RegistrationError as exc:
         db.session.rollback()
         form.email.errors = [*form.email.errors, str(exc)]
-        return _render_form_page(form, event, 409, answers=sent, companions=rows)
+        return _render_form_page(form, event, 409, **again)
     token = attendee.token  # read before the commit expires it, or it is loaded again
     db.session.commit()
     return redirect(url_for(".registration", token=token), 303)

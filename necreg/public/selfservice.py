@@ -60,10 +60,13 @@ def _registration_page(
     sent: dict[str, list[str]] | None = None,
     answer_errors: dict[str, str] | None = None,
     companion_rows: CompanionRows | None = None,
+    program_error: str = "",
 ):
     """The self-service page; ``sent`` and ``answer_errors``: the questions' inputs as sent
     and their errors, when the details were refused; ``companion_rows``: the companion to
-    add as sent, when it was refused."""
+    add as sent, when it was refused; ``program_error``: why the workshops were refused."""
+    from .program import program_view  # its views use this page
+
     event = attendee.event
     questions = questions_of(event)
     stored = answers_of(db.session, [attendee.id], questions).get(attendee.id, Answers())
@@ -93,6 +96,8 @@ def _registration_page(
         answers=stored.form_values(questions) if sent is None else sent,
         answer_errors=answer_errors or {},
         more_errors=error_links(questions, answer_errors or {}),
+        program_error=program_error,
+        **program_view(attendee),
     )
     return page, status, PRIVATE
 
