@@ -12,27 +12,37 @@ from datetime import UTC, datetime, tzinfo
 from functools import cache
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, object_session
 
+from .counters import add_to_figure
 from .formats import json_timestamp
 from .models import (
     CODE_ALPHABET,
     CODE_LENGTH,
     STATUS_CANCELLED,
+    STATUS_CONFIRMED,
     Attendee,
     CheckInScan,
     Event,
+    ProgramAttendance,
+    ProgramItem,
+    ProgramSignup,
     utcnow,
 )
 from .models import SCAN_ALREADY as ALREADY
 from .models import SCAN_CANCELLED as CANCELLED
 from .models import SCAN_CHECKED_IN as CHECKED_IN
 from .models import SCAN_INVALID as INVALID
+from .models import SCAN_NOT_SIGNED_UP as NOT_SIGNED_UP
 from .models import SCAN_UNKNOWN as UNKNOWN
 from .models import SCAN_WAITLISTED as WAITLISTED
 from .registration import record_change
 
-__all__ = ["ALREADY", "CANCELLED", "CHECKED_IN", "INVALID", "UNKNOWN", "WAITLISTED"]
+__all__ = [
+    "ALREADY", "CANCELLED", "CHECKED_IN", "INVALID", "NOT_SIGNED_UP", "UNKNOWN", "WAITLISTED",
+]  # fmt: skip
 
 #: Longest scanner payload looked at (a URL with the code in it is far shorter).
 MAX_PAYLOAD = 500
@@ -67,6 +77,8 @@ class CheckInResult:
     code: str | None = None
     #: The scan's row (CheckInScan), from which the same result can be shown again.
     scan_id: int | None = None
+    #: The program item at whose door it was scanned (None: the registration desk).
+    item_key: str | None = None
 
     def as_json(self) -> dict[str, object]:
         attendee = self.attendee
@@ -74,6 +86,7 @@ class CheckInResult:
             "outcome": self.outcome,
             "message": self.message,
             "code": self.code,
+            "item": self.item_key,
             "attendee": None
             if attendee is None
             else {
@@ -101,7 +114,8 @@ def _clock(moment: datetime, tz: tzinfo) -> str:
 def describe(scan: CheckInScan, *, prefix: str, tz: tzinfo = UTC) -> CheckInResult:
     """The result of ``scan`` as the door sees it, worded from the scan and the registration as
     they are now; times in ``tz`` (the event's time zone)."""
-    attendee, code, outcome = scan.attendee, scan.code, scan.outcome
+    attendee, code, outcome, item = scan.attendee, scan.code, scan.outcome, scan.item
+    to = f" to {item.title}" if item is not None else ""
     if outcome == INVALID:
         message = (
             f"No attendee code found in what was scanned. Codes look like {prefix.upper()}-7K3QXA."
@@ -112,13 +126,17 @@ def describe(scan: CheckInScan, *, prefix: str, tz: tzinfo = UTC) -> CheckInResu
         message = f"{code} ({attendee.full_name}) is cancelled: not registered."
     elif outcome == WAITLISTED:
         message = f"{code} ({attendee.full_name}) is on the waiting list, not confirmed."
+    elif outcome == NOT_SIGNED_UP:
+        assert item is not None
+        message = f"{attendee.full_name} has no place at {item.title}."
     elif outcome == ALREADY:
-        at = attendee.checked_in_at  # None if the check-in was undone since the scan
+        # None if the check-in was undone since the scan
+        at = attendee.checked_in_at if item is None else _attended_at(scan, item.id, attendee.id)
         when = f" at {_clock(at, tz)}" if at is not None else ""
-        message = f"{attendee.full_name} is already checked in{when}."
+        message = f"{attendee.full_name} is already checked in{to}{when}."
     else:
-        message = f"{attendee.full_name} is checked in."
-    return CheckInResult(outcome, message, attendee, code, scan.id)
+        message = f"{attendee.full_name} is checked in{to}."
+    return CheckInResult(outcome, message, attendee, code, scan.id, item.key if item else None)
 
 
 def find_by_code(session: Session, event: Event, code: str) -> Attendee | None:
@@ -134,14 +152,18 @@ def check_in(
     *,
     prefix: str,
     organizer_id: int | None,
+    item: ProgramItem | None = None,
     now: datetime | None = None,
     tz: tzinfo = UTC,
 ) -> CheckInResult:
-    """Check in the registration whose code is in ``payload``, and record the scan.
+    """Check in the registration whose code is in ``payload``, at the registration desk or at
+    the door of the program ``item``, and record the scan.
 
     Times in messages are shown in ``tz`` (the event's time zone). Only an active (confirmed)
-    registration is checked in, and only once: the update is conditional on
-    ``checked_in_at IS NULL``, so two scanners at two doors cannot both check in one person.
+    registration is checked in, and only once at each door: the update is conditional on
+    ``checked_in_at IS NULL`` (at an item, the insert on its unique attendance row), so two
+    scanners cannot both check in one person. At an item with places, only those with a place
+    there come in.
     """
     now = now or utcnow()
     code = extract_code(payload, prefix)
@@ -154,6 +176,11 @@ def check_in(
         outcome = CANCELLED
     elif not attendee.is_active:
         outcome = WAITLISTED
+    elif item is not None and item.signs_up and not has_place(session, item, attendee):
+        outcome = NOT_SIGNED_UP
+    elif item is not None:
+        came = _mark_attended(session, item, attendee, organizer_id, now)
+        outcome = CHECKED_IN if came else ALREADY
     else:
         outcome = CHECKED_IN if _mark_checked_in(session, attendee, organizer_id, now) else ALREADY
     scan = CheckInScan(
@@ -163,6 +190,7 @@ def check_in(
         code=code,
         outcome=outcome,
         scanned_at=now,
+        item=item,
     )
     session.add(scan)
     session.flush()
@@ -187,6 +215,61 @@ def _mark_checked_in(
         attendee,
         "check_in",
         {"checked_in_at": [None, now.isoformat()]},
+        organizer_id=organizer_id,
+        now=now,
+    )
+    return True
+
+
+def _attended_at(scan: CheckInScan, item_id: int, attendee_id: int) -> datetime | None:
+    """When the attendee was checked in at the item (None: not, or no longer)."""
+    session = object_session(scan)
+    assert session is not None
+    return session.execute(
+        select(ProgramAttendance.checked_in_at).where(
+            ProgramAttendance.item_id == item_id, ProgramAttendance.attendee_id == attendee_id
+        )
+    ).scalar_one_or_none()
+
+
+def has_place(session: Session, item: ProgramItem, attendee: Attendee) -> bool:
+    """The attendee has a place at the item with places (a confirmed sign-up)."""
+    return (
+        session.execute(
+            select(ProgramSignup.id).where(
+                ProgramSignup.item_id == item.id,
+                ProgramSignup.attendee_id == attendee.id,
+                ProgramSignup.status == STATUS_CONFIRMED,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _mark_attended(
+    session: Session,
+    item: ProgramItem,
+    attendee: Attendee,
+    organizer_id: int | None,
+    now: datetime,
+) -> bool:
+    """Record the attendee at the item's door unless they are already (then False): one
+    insert that the unique (item, attendee) index makes happen once, in the audit trail and
+    the item's ``attended`` figure too."""
+    table = ProgramAttendance.__table__
+    dialect = session.get_bind().dialect.name
+    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = upsert.values(
+        item_id=item.id, attendee_id=attendee.id, checked_in_at=now, organizer_id=organizer_id
+    ).on_conflict_do_nothing(index_elements=[table.c.item_id, table.c.attendee_id])
+    if session.execute(statement.returning(table.c.id)).first() is None:
+        return False
+    add_to_figure(session, item.event_id, "attended", item.key, 1)
+    record_change(
+        session,
+        attendee,
+        "check_in_item",
+        {item.key: [None, now.isoformat()]},
         organizer_id=organizer_id,
         now=now,
     )

@@ -416,11 +416,12 @@ class Attendee(db.Model):
 #: online ones among them, by role (in person is the difference); ``answer`` the active
 #: attendees per choice of a question (key ``<question id>:<choice>``, kept by the trigger
 #: on answers); ``hold`` the places held until paid for (``pending_payment``), by
-#: ``<attendance>:<role>``.
+#: ``<attendance>:<role>``; ``attended`` the people checked in at each program item's door
+#: (key: the item's key, kept by checkin.py).
 #: ``version`` counts the changes themselves: a page knows from it whether figures moved.
 TALLY_KINDS = (
     "status", "day", "role", "country", "institution", "early_career", "checked_in",
-    "virtual", "answer", "hold", "version",
+    "virtual", "answer", "hold", "attended", "version",
 )  # fmt: skip
 
 
@@ -630,6 +631,8 @@ SCAN_UNKNOWN = "unknown"
 SCAN_CANCELLED = "cancelled"
 SCAN_WAITLISTED = "waitlisted"
 SCAN_INVALID = "invalid"
+#: At the door of a program item with places: no place there.
+SCAN_NOT_SIGNED_UP = "not_signed_up"
 SCAN_OUTCOMES = (
     SCAN_CHECKED_IN,
     SCAN_ALREADY,
@@ -637,6 +640,7 @@ SCAN_OUTCOMES = (
     SCAN_CANCELLED,
     SCAN_WAITLISTED,
     SCAN_INVALID,
+    SCAN_NOT_SIGNED_UP,
 )
 
 
@@ -659,8 +663,11 @@ class CheckInScan(db.Model):
     code: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str] = mapped_column(String(16))
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The program item at whose door it was scanned (None: the registration desk).
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("program_items.id", ondelete="SET NULL"))
 
     attendee: Mapped[Attendee | None] = relationship()
+    item: Mapped[ProgramItem | None] = relationship()
 
 
 #: States of a queued e-mail.
@@ -907,3 +914,22 @@ class ProgramSignup(db.Model):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProgramAttendance(db.Model):
+    """A person checked in at a program item's door: what their certificate lists."""
+
+    __tablename__ = "program_attendance"
+    __table_args__ = (
+        Index("uq_program_attendance_item_attendee", "item_id", "attendee_id", unique=True),
+        Index("ix_program_attendance_attendee", "attendee_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("program_items.id", ondelete="CASCADE"))
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who scanned (None: the account is gone).
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )

@@ -23,6 +23,7 @@ from .models import (
 )
 from .payments import Revenue, event_revenue
 from .places import EVENT_POOL, VIRTUAL_POOL, role_pool
+from .program import ItemSpec
 from .questions import QuestionSpec
 
 #: The four public counters: key in the stats, label as the symposium page words it.
@@ -186,6 +187,9 @@ class DashboardStats:
     answer_totals: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Money received and still owed (minor units), where the event has fees.
     revenue: Revenue | None = None
+    #: [(program item key, title, people checked in at its door, its places or None)], in
+    #: time order.
+    attendance: list[tuple[str, str, int, int | None]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -198,6 +202,7 @@ class DashboardStats:
             "per_day": [[day.isoformat(), n] for day, n in self.per_day],
             "caps": {cap.name: cap.as_json() for cap in self.caps},
             "answers": {key: dict(totals) for key, totals in self.answer_totals.items()},
+            "attendance": {key: n for key, _title, n, _capacity in self.attendance},
             "revenue": None
             if self.revenue is None
             else {
@@ -257,6 +262,7 @@ def answer_totals(
 
 _DASHBOARD_KINDS = (
     "status", "day", "role", "country", "early_career", "checked_in", "virtual", "hold", "answer",
+    "attended",
 )  # fmt: skip
 _RANKED = institutions().subquery()
 _TOP_INSTITUTIONS = (
@@ -270,6 +276,7 @@ def dashboard_stats(
     session: Session,
     event: Event,
     questions: Sequence[QuestionSpec] = (),
+    program: Sequence[ItemSpec] = (),
     *,
     top: int = TOP_N,
 ) -> DashboardStats:
@@ -293,4 +300,8 @@ def dashboard_stats(
         caps=cap_fills(event, places_from(figures)),
         answer_totals=answer_totals(questions, figures["answer"]),
         revenue=event_revenue(session, event.id) if event.currency else None,
+        attendance=[
+            (item.key, item.title, figures["attended"].get(item.key, 0), item.capacity)
+            for item in program
+        ],
     )

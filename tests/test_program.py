@@ -3,6 +3,8 @@ places chosen on the form and the private page (overlaps refused, waiting lists 
 own, places given on when people leave), the person's agenda as .ics, and on PostgreSQL a
 workshop that never takes more people than its places."""
 
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
+
 from __future__ import annotations
 
 import re
@@ -10,6 +12,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from organizer_fixtures import make_organizer, staff_client  # noqa: F401
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -295,3 +298,69 @@ def test_on_postgresql_120_sign_ups_for_30_places_never_exceed_them(
             ).scalars()
         )
     assert set(waiting[:10]) <= now_placed  # the ten who waited longest, in order
+
+
+JSON = {"Accept": "application/json"}
+
+
+def door_scan(client, code: str, program: str):
+    from organizer_fixtures import page_csrf
+
+    token = page_csrf(client, "/organizer/check-in")
+    form = {"code": code, "program": program, "csrf_token": token}
+    return client.post("/organizer/check-in", data=form, headers=JSON)
+
+
+def test_staff_check_people_in_at_a_room_door(app, staff_client, event):
+    """At a workshop's door only those with a place come in, once; at a plenary's anyone
+    registered; the desk check-in is another thing; the dashboard counts each door."""
+    from necreg.models import ProgramAttendance
+    from necreg.stats import dashboard_stats
+
+    with app.app_context():
+        e = db.session.get(Event, event)
+        people = [register(db.session, e, person(n), code_prefix="NEC") for n in range(3)]
+        for attendee in people:
+            choose(db.session, attendee, ["ws-feeding"])  # two places: the third waits
+        db.session.commit()
+        codes = [a.code for a in people]
+    page = staff_client.get("/organizer/check-in?program=ws-feeding").get_data(as_text=True)
+    assert '<option value="ws-feeding" selected>Feeding protocols' in page
+    first = door_scan(staff_client, codes[0], "ws-feeding")
+    assert first.status_code == 200
+    assert first.get_json()["message"].endswith("is checked in to Feeding protocols.")
+    assert first.get_json()["item"] == "ws-feeding"
+    again = door_scan(staff_client, codes[0], "ws-feeding")
+    assert (
+        again.status_code == 409
+        and "already checked in to Feeding protocols at" in (again.get_json()["message"])
+    )
+    waiting = door_scan(staff_client, codes[2], "ws-feeding")
+    assert waiting.status_code == 409 and waiting.get_json()["outcome"] == "not_signed_up"
+    assert door_scan(staff_client, codes[2], "opening").status_code == 200  # a plenary
+    unknown_door = door_scan(staff_client, codes[1], "no-such-item")
+    assert unknown_door.status_code == 400
+    # Without JavaScript: the next scan is at the same door.
+    from organizer_fixtures import page_csrf
+
+    form = {"code": codes[1], "program": "ws-feeding"}
+    form["csrf_token"] = page_csrf(staff_client, "/organizer/check-in")
+    plain = staff_client.post("/organizer/check-in", data=form)
+    assert plain.status_code == 303 and plain.location.endswith("?program=ws-feeding")
+    shown = staff_client.get(plain.location).get_data(as_text=True)
+    assert "is checked in to Feeding protocols" in shown and "Undo this check-in" not in shown
+    with app.app_context():
+        rows = db.session.execute(
+            select(ProgramAttendance.attendee_id, ProgramItem.key).join(
+                ProgramItem, ProgramItem.id == ProgramAttendance.item_id
+            )
+        ).all()
+        assert sorted(key for _a, key in rows) == ["opening", "ws-feeding", "ws-feeding"]
+        assert all(a.checked_in_at is None for a in db.session.execute(select(Attendee)).scalars())
+        from necreg.program import program_specs
+
+        figures = dashboard_stats(
+            db.session, db.session.get(Event, event), (), program_specs(db.session, event)
+        )
+        attended = {key: n for key, _title, n, _capacity in figures.attendance}
+        assert attended == {"opening": 1, "ws-feeding": 2, "ws-imaging": 0, "ws-family": 0}

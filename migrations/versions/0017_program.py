@@ -1,10 +1,17 @@
-"""The program (issue 14): its items (plenaries, sessions, workshops with places and credits)
-and people's sign-ups for the items with places; the event's CME statement and from when
-certificates are given.
+"""The program (issue 14): its items (plenaries, sessions, workshops with places and credits),
+people's sign-ups for the items with places, and their check-ins at the items' doors; the
+event's CME statement and from when certificates are given.
+
+- ``check_in_scans``: ``item_id`` (the door it was scanned at) and the outcome
+  ``not_signed_up``; ``tallies``: the kind ``attended`` (people in per item). SQLite's
+  constraints change in the table's stored definition, as 0012 explains.
 
 Revision ID: 0017_program
 Revises: 0016_card_payments
 """
+
+import importlib.util
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,6 +20,61 @@ revision = "0017_program"
 down_revision = "0016_card_payments"
 branch_labels = None
 depends_on = None
+
+
+OLD_OUTCOMES = (
+    "CHECK (outcome IN ('checked_in', 'already', 'unknown', 'cancelled', 'waitlisted',"
+    " 'invalid'))"
+)
+NEW_OUTCOMES = (
+    "CHECK (outcome IN ('checked_in', 'already', 'unknown', 'cancelled', 'waitlisted',"
+    " 'invalid', 'not_signed_up'))"
+)
+OLD_KINDS = (
+    "CHECK (kind IN ('status', 'day', 'role', 'country', 'institution', 'early_career',"
+    " 'checked_in', 'virtual', 'answer', 'hold', 'version'))"
+)
+NEW_KINDS = (
+    "CHECK (kind IN ('status', 'day', 'role', 'country', 'institution', 'early_career',"
+    " 'checked_in', 'virtual', 'answer', 'hold', 'attended', 'version'))"
+)
+#: Checks this revision changes: (table, name, before, after).
+CHANGED_CHECKS = [
+    ("check_in_scans", "ck_check_in_scans_outcome_known", OLD_OUTCOMES, NEW_OUTCOMES),
+    ("tallies", "ck_tallies_kind_known", OLD_KINDS, NEW_KINDS),
+]
+SCAN_ITEM_FK = "fk_check_in_scans_item_id_program_items"
+#: Where the scan's foreign key to its item goes in SQLite's definition, and the key.
+SCANS_KEY = "CONSTRAINT pk_check_in_scans PRIMARY KEY (id), "
+SCAN_ITEM_REFERENCES = (
+    f"CONSTRAINT {SCAN_ITEM_FK} FOREIGN KEY(item_id) REFERENCES program_items (id)"
+    " ON DELETE SET NULL, "
+)
+
+
+def _households():
+    path = Path(__file__).with_name("0012_households_attendance.py")
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _change_checks(upgrade: bool) -> None:
+    """The changed checks (and, on SQLite, the scan's foreign key to its item)."""
+    households = _households()
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for table, name, before, after in CHANGED_CHECKS:
+        old, new = (before, after) if upgrade else (after, before)
+        if postgres:
+            op.drop_constraint(op.f(name), table, type_="check")
+            op.create_check_constraint(op.f(name), table, new.removeprefix("CHECK (")[:-1])
+            continue
+        replacements = [(households._check_sql(name, old), households._check_sql(name, new))]
+        if table == "check_in_scans":
+            key = (SCANS_KEY, SCANS_KEY + SCAN_ITEM_REFERENCES)
+            replacements.append(key if upgrade else key[::-1])
+        households._rewrite_sqlite_table(table, replacements)
 
 
 def upgrade():
@@ -97,9 +159,65 @@ def upgrade():
     op.create_index(
         "ix_program_signups_attendee", "program_signups", ["attendee_id"], unique=False
     )
+    op.create_table(
+        "program_attendance",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("attendee_id", sa.Integer(), nullable=False),
+        sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("organizer_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["attendee_id"],
+            ["attendees.id"],
+            name=op.f("fk_program_attendance_attendee_id_attendees"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["program_items.id"],
+            name=op.f("fk_program_attendance_item_id_program_items"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["organizer_id"],
+            ["organizers.id"],
+            name=op.f("fk_program_attendance_organizer_id_organizers"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_program_attendance")),
+    )
+    op.create_index(
+        "uq_program_attendance_item_attendee",
+        "program_attendance",
+        ["item_id", "attendee_id"],
+        unique=True,
+    )
+    op.create_index(
+        "ix_program_attendance_attendee", "program_attendance", ["attendee_id"], unique=False
+    )
+    op.add_column("check_in_scans", sa.Column("item_id", sa.Integer(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_foreign_key(
+            op.f(SCAN_ITEM_FK),
+            "check_in_scans",
+            "program_items",
+            ["item_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+    _change_checks(upgrade=True)
 
 
 def downgrade():
+    op.execute("DELETE FROM check_in_scans WHERE outcome = 'not_signed_up'")
+    op.execute("DELETE FROM tallies WHERE kind = 'attended'")
+    _change_checks(upgrade=False)
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint(op.f(SCAN_ITEM_FK), "check_in_scans", type_="foreignkey")
+    op.drop_column("check_in_scans", "item_id")
+    op.drop_index("ix_program_attendance_attendee", table_name="program_attendance")
+    op.drop_index("uq_program_attendance_item_attendee", table_name="program_attendance")
+    op.drop_table("program_attendance")
     op.drop_index("ix_program_signups_attendee", table_name="program_signups")
     op.drop_index("ix_program_signups_item_status", table_name="program_signups")
     op.drop_index("uq_program_signups_item_attendee", table_name="program_signups")

@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from ..auth import organizer_required, wants_machine_answer
 from ..checkin import (
@@ -23,6 +24,7 @@ from ..checkin import (
     CANCELLED,
     CHECKED_IN,
     INVALID,
+    NOT_SIGNED_UP,
     UNKNOWN,
     WAITLISTED,
     check_in,
@@ -32,6 +34,7 @@ from ..checkin import (
 from ..config import display_timezone
 from ..extensions import db
 from ..pages import current_event_or_404, event_attendee_or_404
+from ..program import event_program
 from . import bp
 from .forms import ActionForm, CheckInForm
 
@@ -42,6 +45,7 @@ CHECK_IN_STATUS = {
     UNKNOWN: 404,
     CANCELLED: 409,
     WAITLISTED: 409,
+    NOT_SIGNED_UP: 409,
     INVALID: 400,
 }
 #: Session key of the scan whose result the next check-in page shows (once): an id of the
@@ -63,8 +67,17 @@ def door_settings() -> dict[str, object]:
 def check_in_page():
     event = current_event_or_404()
     form = CheckInForm()
+    items = {item.key: item for item in event_program(db.session, event.id)}
+    tz = door_settings()["tz"]
+    form.program.choices = [SelectChoice("", "Registration desk")] + [
+        SelectChoice(
+            item.key, f"{item.title} ({item.starts_at.astimezone(tz):%a %H:%M}, {item.room})"
+        )
+        for item in items.values()
+    ]
     wants_json = wants_machine_answer()
     if not form.is_submitted():
+        form.program.data = request.args.get("program", "")
         scan_id = session.pop(SHOWN_SCAN, None)
         result = None
         if isinstance(scan_id, int):
@@ -82,13 +95,19 @@ def check_in_page():
             "organizer/check_in.html", event=event, form=form, result=None, undo=ActionForm()
         ), 400
     result = check_in(
-        db.session, event, form.code.data or "", organizer_id=current_user.id, **door_settings()
+        db.session,
+        event,
+        form.code.data or "",
+        organizer_id=current_user.id,
+        item=items.get(form.program.data or ""),
+        **door_settings(),
     )
     db.session.commit()
     if wants_json:
         return jsonify(result.as_json()), CHECK_IN_STATUS[result.outcome]
     session[SHOWN_SCAN] = result.scan_id
-    return redirect(url_for(".check_in"), 303)
+    # The same door for the next scan.
+    return redirect(url_for(".check_in", program=form.program.data or None), 303)
 
 
 @bp.post("/attendees/<int:attendee_id>/undo-check-in")

@@ -15,7 +15,14 @@ from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..models import Event
-from ..pages import CSRF_SLOT, current_snapshot, event_heading, questions_of, with_visitor_csrf
+from ..pages import (
+    CSRF_SLOT,
+    current_snapshot,
+    event_heading,
+    program_of,
+    questions_of,
+    with_visitor_csrf,
+)
 from ..speed.memo import kept
 from ..stats import COUNTERS, DashboardStats, Snapshot, dashboard_stats
 from . import bp
@@ -25,7 +32,7 @@ from .charts import daily_bars, per_day_rows
 def _figures(snapshot: Snapshot) -> DashboardStats:
     def build() -> DashboardStats:
         event = db.session.get(Event, snapshot.event_id)
-        return dashboard_stats(db.session, event, questions_of(snapshot))
+        return dashboard_stats(db.session, event, questions_of(snapshot), program_of(snapshot))
 
     return kept("organizer.dashboard", snapshot, build, watched=False)
 

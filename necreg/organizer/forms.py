@@ -62,6 +62,8 @@ class CheckInForm(FlaskForm):
         description="Scan the badge or confirmation QR code, or type the code, e.g. NEC-7K3QXA.",
         validators=[Length(max=MAX_PAYLOAD, message="That is too long to be a code.")],
     )
+    #: The door: "" the registration desk, else a program item's key (choices set per event).
+    program = SelectField("Door", choices=[SelectChoice("", "Registration desk")], default="")
 
 
 class ActionForm(FlaskForm):

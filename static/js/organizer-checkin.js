@@ -10,7 +10,8 @@
 
   var TITLES = {
     checked_in: "Checked in", already: "Already checked in", unknown: "Unknown code",
-    cancelled: "Cancelled", waitlisted: "Not confirmed", invalid: "No code"
+    cancelled: "Cancelled", waitlisted: "Not confirmed", invalid: "No code",
+    not_signed_up: "No place here"
   };
   var busy = false;
 
@@ -48,7 +49,7 @@
       box.appendChild(el("p", "badge-name", a.badge_name));
       box.appendChild(el("p", "role", a.role_label));
       box.appendChild(el("p", "", a.name + " · " + a.code + (a.institution ? " · " + a.institution : "")));
-      box.appendChild(undoForm(a.id));
+      if (!answer.item) box.appendChild(undoForm(a.id)); // a door's check-in stays
     }
     out.replaceChildren(box);
   }
