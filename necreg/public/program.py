@@ -26,14 +26,14 @@ def program_view(attendee: Attendee) -> dict[str, object]:
     zone = display_timezone(name)
     statuses: dict[str, str] = {}
     chosen = []
-    for item, signup in signups_of(db.session, attendee.id):
+    program = program_of(attendee.event)
+    for item, signup in signups_of(db.session, attendee.id) if program else ():
         chosen.append(item.key)
         position = item_position(db.session, signup)
         statuses[item.key] = (
             "You have a place" if signup.status == STATUS_CONFIRMED
             else f"You are number {position} on its waiting list"
         )  # fmt: skip
-    program = program_of(attendee.event)
     return {
         "program": program,
         "agenda": agenda_days(program, zone),
