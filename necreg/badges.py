@@ -277,3 +277,15 @@ def iter_payments_csv(session: Session, event: Event) -> Iterator[str]:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(neutralised(row) for row in rows)
     yield buffer.getvalue()
+
+
+def iter_credits_csv(session: Session, event: Event) -> Iterator[str]:
+    """The CME office's CSV: each confirmed attendee checked in at program items, with the
+    credits they add up to and the items' keys (certificates.credit_rows)."""
+    from .certificates import CREDITS_COLUMNS, credit_rows
+
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(CREDITS_COLUMNS)
+    yield EXCEL_BOM + header.getvalue()
+    rows = ([row[name] for name in CREDITS_COLUMNS] for row in credit_rows(session, event))
+    yield from _chunks(rows, CREDITS_COLUMNS, BATCH_SIZE, None)

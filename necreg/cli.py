@@ -19,7 +19,7 @@ from .events import EventFileError, load_event, read_event_file
 from .extensions import db
 from .fees import FeeError, code_summary, create_code
 from .mail.worker import mail_worker_command
-from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Event
+from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Attendee, Event
 from .payments import payment_terms
 from .questions import event_questions
 from .registration import current_event
@@ -292,6 +292,47 @@ def create_code_command(
     click.echo(f"Created code {row.code} for {event.slug}: {code_summary(row, event.currency)}.")
 
 
+@click.command("export-certificates")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the PDFs into (made if missing).",
+)
+@click.option("--event", "slug", help="Slug of the event (default: the current event).")
+@with_appcontext
+def export_certificates_command(out: Path, slug: str | None) -> None:
+    """Write every certificate of attendance as a PDF (certificate-<code>.pdf), one per
+    person checked in at a program item, for the CME office or for printing."""
+    from .certificates import CertificateError, certificate_lines, certificate_pdf, credit_rows
+    from .certificates import issue as issue_certificate
+    from .mail.outbox import site_url
+    from .web import date_range
+
+    event = _event_for(slug)
+    codes = [row["code"] for row in credit_rows(db.session, event)]
+    out.mkdir(parents=True, exist_ok=True)
+    dates = date_range(event.starts_on, event.ends_on)
+    written = 0
+    with click.progressbar(codes, label="Writing certificates", file=sys.stderr) as bar:
+        for code in bar:
+            attendee = db.session.execute(
+                select(Attendee).where(Attendee.event_id == event.id, Attendee.code == code)
+            ).scalar_one()
+            try:
+                issued = issue_certificate(db.session, attendee)
+            except CertificateError as exc:
+                raise click.ClickException(str(exc)) from None
+            lines = certificate_lines(
+                db.session, attendee, issued, site_url=site_url(), dates=dates
+            )
+            (out / f"certificate-{attendee.code}.pdf").write_bytes(certificate_pdf(lines))
+            db.session.commit()
+            written += 1
+    click.echo(f"Wrote {written} certificates to {out}.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(load_event_command)
     app.cli.add_command(mail_worker_command)
@@ -300,6 +341,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(export_badges_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_code_command)
+    app.cli.add_command(export_certificates_command)
 
 
 def _create_app():

@@ -47,6 +47,17 @@ ATTENDEE_ROLES: dict[str, str] = {**ROLES, GUEST_ROLE: "Companion"}
 #: How a companion's age is given; an infant takes a place only if the event says so.
 AGE_BANDS: dict[str, str] = {"adult": "Adult", "child": "Child", "infant": "Infant"}
 INFANT = "infant"
+#: Credentials a registrant may give: they decide the wording of a CME certificate.
+CREDENTIALS: dict[str, str] = {
+    "MD": "MD",
+    "DO": "DO",
+    "RN": "RN",
+    "NP": "NP",
+    "PA": "PA",
+    "PhD": "PhD",
+    "other": "Other",
+}
+
 #: How one attends, when the event is also online (``virtual``).
 IN_PERSON = "in_person"
 VIRTUAL = "virtual"
@@ -229,6 +240,8 @@ class Event(db.Model):
     #: Printed on certificates of attendance (CME/CE wording), and from when they are given.
     cme_statement: Mapped[str] = mapped_column(Text, default="")
     certificates_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the "your certificate is ready" e-mails were queued (None: not yet).
+    certificates_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Markdown shown on the landing page.
@@ -264,6 +277,9 @@ class Attendee(db.Model):
         CheckConstraint(_in("attendance", ATTENDANCE), name="attendance_known"),
         CheckConstraint(f"age_band IS NULL OR {_in('age_band', AGE_BANDS)}", name="age_band_known"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
+        CheckConstraint(
+            f"credential = '' OR {_in('credential', CREDENTIALS)}", name="credential_known"
+        ),
         _length_check("first_name", 1, trimmed=True),
         _length_check("last_name", 1, trimmed=True),
         _length_check("badge_name", 1),
@@ -335,6 +351,8 @@ class Attendee(db.Model):
     country: Mapped[str] = mapped_column(String(2))
     #: Trainee or early-career investigator.
     early_career: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: CREDENTIALS ('' when not given): the wording of a CME certificate.
+    credential: Mapped[str] = mapped_column(String(16), default="")
     badge_name: Mapped[str] = mapped_column(String(MAX_LENGTHS["badge_name"]))
     #: The lead registrant of a companion's party (None: a lead, or alone); a companion's
     #: status follows the lead's.
@@ -933,3 +951,21 @@ class ProgramAttendance(db.Model):
     organizer_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizers.id", ondelete="SET NULL")
     )
+
+
+class Certificate(db.Model):
+    """A certificate of attendance given to an attendee, with the code that verifies it
+    (printed and in its QR code) and the credits it counts."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        Index("uq_certificates_attendee", "attendee_id", unique=True),
+        Index("uq_certificates_code", "verification_code", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    verification_code: Mapped[str] = mapped_column(String(20))
+    #: Credit hours in hundredths, as of the last download.
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

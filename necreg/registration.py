@@ -31,6 +31,7 @@ from .models import (
     AGE_BANDS,
     ATTENDANCE,
     ATTENDEE_ROLES,
+    CREDENTIALS,
     GUEST_ROLE,
     IN_PERSON,
     INFANT,
@@ -86,6 +87,7 @@ EDITABLE_FIELDS = (
     "institution",
     "country",
     "early_career",
+    "credential",
     "badge_name",
 )
 
@@ -101,6 +103,8 @@ class Registrant:
     country: str
     institution: str = ""
     early_career: bool = False
+    #: CREDENTIALS, or "" (the wording of a CME certificate).
+    credential: str = ""
     badge_name: str = ""
     #: ``in_person`` or ``virtual`` (the event must be ``virtual``).
     attendance: str = IN_PERSON
@@ -296,6 +300,7 @@ def register(
         institution=person.institution,
         country=person.country,
         early_career=person.early_career,
+        credential=person.credential,
         badge_name=person.badge_name or default_badge_name(person.first_name, person.last_name),
         attendance=person.attendance,
         takes_place=True,
@@ -893,6 +898,8 @@ def update_details(
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"fields that cannot be changed here: {sorted(unknown)}")
+    if values.get("credential", "") not in ("", *CREDENTIALS):
+        raise ValueError(f"unknown credential {values['credential']!r}")
     if "role" in values and values["role"] not in ROLES:
         raise ValueError(f"unknown role {values['role']!r}")
     if "attendance" in values and values["attendance"] not in ATTENDANCE:

@@ -15,6 +15,7 @@ from .models import (
     AGE_BANDS,
     ATTENDANCE,
     ATTENDEE_ROLES,
+    CREDENTIALS,
     PROGRAM_KINDS,
     QUESTION_TYPES,
     ROLES,
@@ -86,6 +87,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["AGE_BANDS"] = AGE_BANDS
     app.jinja_env.globals["ATTENDANCE"] = ATTENDANCE
     app.jinja_env.globals["STATUS_LABELS"] = STATUS_LABELS
+    app.jinja_env.globals["CREDENTIALS"] = CREDENTIALS
     app.jinja_env.globals["QUESTION_TYPES"] = QUESTION_TYPES
     app.jinja_env.globals["format_money"] = format_money
     app.jinja_env.globals["format_amount"] = format_amount

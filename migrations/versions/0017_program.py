@@ -2,6 +2,8 @@
 people's sign-ups for the items with places, and their check-ins at the items' doors; the
 event's CME statement and from when certificates are given.
 
+- ``attendees.credential`` (its wording of a CME certificate), ``certificates`` (given, with
+  their verification codes), ``events.certificates_notified_at``.
 - ``check_in_scans``: ``item_id`` (the door it was scanned at) and the outcome
   ``not_signed_up``; ``tallies``: the kind ``attended`` (people in per item). SQLite's
   constraints change in the table's stored definition, as 0012 explains.
@@ -43,6 +45,10 @@ CHANGED_CHECKS = [
     ("check_in_scans", "ck_check_in_scans_outcome_known", OLD_OUTCOMES, NEW_OUTCOMES),
     ("tallies", "ck_tallies_kind_known", OLD_KINDS, NEW_KINDS),
 ]
+CREDENTIAL_CHECK = "ck_attendees_credential_known"
+CREDENTIAL_KNOWN = (
+    "credential = '' OR credential IN ('MD', 'DO', 'RN', 'NP', 'PA', 'PhD', 'other')"
+)
 SCAN_ITEM_FK = "fk_check_in_scans_item_id_program_items"
 #: Where the scan's foreign key to its item goes in SQLite's definition, and the key.
 SCANS_KEY = "CONSTRAINT pk_check_in_scans PRIMARY KEY (id), "
@@ -206,9 +212,52 @@ def upgrade():
             ondelete="SET NULL",
         )
     _change_checks(upgrade=True)
+    op.add_column(
+        "events", sa.Column("certificates_notified_at", sa.DateTime(timezone=True))
+    )
+    op.add_column(
+        "attendees",
+        sa.Column("credential", sa.String(length=16), nullable=False, server_default=""),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_check_constraint(op.f(CREDENTIAL_CHECK), "attendees", CREDENTIAL_KNOWN)
+    else:
+        households = _households()
+        anchor = "CONSTRAINT pk_attendees PRIMARY KEY (id), "
+        check = households._check_sql(CREDENTIAL_CHECK, f"CHECK ({CREDENTIAL_KNOWN})") + ", "
+        households._rewrite_sqlite_table("attendees", [(anchor, anchor + check)])
+    op.create_table(
+        "certificates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("attendee_id", sa.Integer(), nullable=False),
+        sa.Column("verification_code", sa.String(length=20), nullable=False),
+        sa.Column("credits", sa.Integer(), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["attendee_id"],
+            ["attendees.id"],
+            name=op.f("fk_certificates_attendee_id_attendees"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificates")),
+    )
+    op.create_index("uq_certificates_attendee", "certificates", ["attendee_id"], unique=True)
+    op.create_index("uq_certificates_code", "certificates", ["verification_code"], unique=True)
 
 
 def downgrade():
+    op.drop_index("uq_certificates_code", table_name="certificates")
+    op.drop_index("uq_certificates_attendee", table_name="certificates")
+    op.drop_table("certificates")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint(op.f(CREDENTIAL_CHECK), "attendees", type_="check")
+    else:
+        households = _households()
+        anchor = "CONSTRAINT pk_attendees PRIMARY KEY (id), "
+        check = households._check_sql(CREDENTIAL_CHECK, f"CHECK ({CREDENTIAL_KNOWN})") + ", "
+        households._rewrite_sqlite_table("attendees", [(anchor + check, anchor)])
+    op.drop_column("attendees", "credential")
+    op.drop_column("events", "certificates_notified_at")
     op.execute("DELETE FROM check_in_scans WHERE outcome = 'not_signed_up'")
     op.execute("DELETE FROM tallies WHERE kind = 'attended'")
     _change_checks(upgrade=False)

@@ -31,7 +31,7 @@ from .ics import event_calendar
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
 KINDS = (
     "confirmation", "waitlisted", "promoted", "held", "expired", "cancelled", "link", "payment",
-    "refunded",
+    "refunded", "certificate",
 )  # fmt: skip
 
 
@@ -256,6 +256,21 @@ def queue_late_refund(
         attendee=attendee,
         now=now,
         amount=amount,
+        **_common(event, attendee, ()),
+    )
+
+
+def queue_certificate_ready(
+    session: Session, event: Event, attendee: Attendee, *, now: datetime | None = None
+) -> OutboxMessage:
+    """The attendee's certificate of attendance can be downloaded now."""
+    return queue(
+        session,
+        "certificate",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        certificate_link=f"{self_service_url(attendee)}/certificate.pdf",
         **_common(event, attendee, ()),
     )
 

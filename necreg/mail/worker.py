@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from ..certificates import notify_ready
 from ..extensions import db
 from ..models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Attendee, OutboxMessage, utcnow
 from ..payments import PaymentTerms, payment_terms
@@ -219,6 +220,8 @@ def mail_worker_command(once: bool, interval: float, limit: int) -> None:
     while True:
         try:
             expired = expire_due_holds(db.session, payment) if payment is not None else 0
+            notify_ready(db.session)  # certificates that opened: told once
+            db.session.commit()
             done = deliver_due(
                 db.session,
                 backend,

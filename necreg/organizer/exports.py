@@ -15,6 +15,7 @@ from ..badges import (
     for_printing,
     iter_badge_csv,
     iter_badges,
+    iter_credits_csv,
     iter_directory_csv,
     iter_payments_csv,
 )
@@ -101,6 +102,14 @@ def export_directory():
     """The attendee directory to share with attendees: only those who agreed to appear."""
     event = current_event_or_404()
     return _csv_download("directory", event, iter_directory_csv(db.session, event))
+
+
+@bp.get("/export/credits.csv")
+@organizer_required(admin=True)
+def export_credits():
+    """The CME office's CSV: who attended which program items, and their credits."""
+    event = current_event_or_404()
+    return _csv_download("credits", event, iter_credits_csv(db.session, event))
 
 
 @bp.get("/export/payments.csv")

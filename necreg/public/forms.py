@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from ..forms import country_field, email_field, registrant_email, strip, text_field
-from ..models import ATTENDANCE, CODE_LENGTH_MAX, IN_PERSON, ROLES, Attendee, Event
+from ..models import ATTENDANCE, CODE_LENGTH_MAX, CREDENTIALS, IN_PERSON, ROLES, Attendee, Event
 from ..registration import EDITABLE_FIELDS, Registrant, Room
 
 
@@ -51,6 +51,17 @@ def _country_field() -> SelectField:
 
 def _early_career_field() -> BooleanField:
     return BooleanField("I am a trainee or early-career investigator")
+
+
+def _credential_field() -> SelectField:
+    return SelectField(
+        "Your credential",
+        choices=[SelectChoice("", "None / not given")]
+        + [SelectChoice(value, label) for value, label in CREDENTIALS.items()],
+        default="",
+        description="Optional: it decides the wording of your certificate of attendance"
+        " (CME credit is for physicians, MD and DO).",
+    )
 
 
 def _badge_name_field() -> StringField:
@@ -134,6 +145,7 @@ class DetailsForm(_DetailsChecks, FlaskForm):
     last_name = _name_field("Last name", "last_name")
     role = _role_field()
     early_career = _early_career_field()
+    credential = _credential_field()
     institution = _institution_field()
     country = _country_field()
     badge_name = _badge_name_field()
@@ -169,6 +181,7 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
     institution = _institution_field()
     country = _country_field()
     early_career = _early_career_field()
+    credential = _credential_field()
     badge_name = _badge_name_field()
     attendance = _attendance_field()
     consent_photo = _photo_consent_field()
@@ -196,6 +209,7 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
             country=self.country.data,
             institution=self.institution.data or "",
             early_career=bool(self.early_career.data),
+            credential=self.credential.data or "",
             badge_name=self.badge_name.data or "",
             attendance=self.attendance_for(event),
             photo_consent=bool(self.consent_photo.data),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 
+from ..certificates import attended as attended_items
+from ..certificates import certificates_open
 from ..config import display_timezone
 from ..extensions import db
 from ..mail.ics import program_calendar
@@ -34,7 +36,11 @@ def program_view(attendee: Attendee) -> dict[str, object]:
             "You have a place" if signup.status == STATUS_CONFIRMED
             else f"You are number {position} on its waiting list"
         )  # fmt: skip
+    attended_any = bool(program) and bool(attended_items(db.session, attendee.id))
     return {
+        "certificate_ready": attended_any
+        and attendee.is_active
+        and certificates_open(attendee.event, utcnow()),
         "program": program,
         "agenda": agenda_days(program, zone),
         "zone": zone,
