@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .fees import FeeError, price_definitions, sync_prices
 from .formats import toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
-from .money import currency_known
+from .money import MoneyError, currency_known, parse_amount, to_minor
 from .payments import PaymentTerms
 from .program import ProgramError, sync_program
 from .program import definitions as program_definitions
@@ -31,6 +31,7 @@ _KNOWN_KEYS = {
     "description", "capacity_by_role", "testimonials", "questions",
     "virtual", "virtual_capacity", "join_url", "max_guests", "infants_count", "consent_version",
     "currency", "prices", "refund_until", "program", "cme_statement", "certificates_from",
+    "support_budget",
 }  # fmt: skip
 
 
@@ -69,6 +70,19 @@ def _timestamp(data: dict[str, Any], key: str) -> datetime | None:
         return toml_moment(data.get(key))
     except ValueError:
         raise EventFileError(f"{key} must be a date-time such as 2025-03-01T00:00:00Z") from None
+
+
+def _money(data: dict[str, Any], key: str, currency: str) -> int | None:
+    """An amount of the event's currency written as a decimal string, in minor units."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not currency_known(currency):
+        raise EventFileError(f"{key} needs the event's currency")
+    try:
+        return to_minor(parse_amount(value, currency), currency)
+    except MoneyError as exc:
+        raise EventFileError(f"{key}: {exc}") from None
 
 
 def validate(data: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +128,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         raise EventFileError("currency must be an ISO 4217 code such as USD")
     values["currency"] = currency
     values["refund_until"] = _timestamp(data, "refund_until")
+    values["support_budget"] = _money(data, "support_budget", currency)
     values["certificates_from"] = _timestamp(data, "certificates_from")
     statement = data.get("cme_statement", "")
     if not isinstance(statement, str) or len(statement) > CME_STATEMENT_MAX:

@@ -240,6 +240,8 @@ class Event(db.Model):
     #: Printed on certificates of attendance (CME/CE wording), and from when they are given.
     cme_statement: Mapped[str] = mapped_column(Text, default="")
     certificates_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Money for travel grants, in minor units of the event's currency (None: no budget set).
+    support_budget: Mapped[int | None] = mapped_column(Integer)
     #: When the "your certificate is ready" e-mails were queued (None: not yet).
     certificates_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -969,3 +971,43 @@ class Certificate(db.Model):
     #: Credit hours in hundredths, as of the last download.
     credits: Mapped[int] = mapped_column(Integer, default=0)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: What organizers decide on a support request.
+SUPPORT_DECISIONS: dict[str, str] = {
+    "award": "Travel award",
+    "waiver": "Fee waiver",
+    "decline": "Declined",
+}
+#: Longest statement of an applicant, in characters.
+SUPPORT_STATEMENT_MAX = 2000
+
+
+class SupportRequest(db.Model):
+    """A registrant's request for support to come (a travel grant or a fee waiver), with
+    their statement, the reviewers' score and the decision."""
+
+    __tablename__ = "support_requests"
+    __table_args__ = (
+        CheckConstraint(
+            "decision = '' OR " + _in("decision", SUPPORT_DECISIONS), name="decision_known"
+        ),
+        CheckConstraint("award >= 0", name="award_not_negative"),
+        Index("uq_support_requests_attendee", "attendee_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    statement: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: 0 to 10, given by reviewers (None: not scored).
+    score: Mapped[int | None] = mapped_column(Integer)
+    #: SUPPORT_DECISIONS, or "" while undecided.
+    decision: Mapped[str] = mapped_column(String(16), default="")
+    #: An award's amount, in minor units of the event's currency (0 otherwise).
+    award: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )

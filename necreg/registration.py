@@ -374,6 +374,7 @@ def register_with_fee(
     questions: Sequence[QuestionSpec] = (),
     answers: Answers | None = None,
     program: Sequence[str] = (),
+    support: str | None = None,
     payment: PaymentTerms | None = None,
     now: datetime | None = None,
 ) -> Attendee:
@@ -382,7 +383,8 @@ def register_with_fee(
     in the same transaction; and, when it holds a place, signed up for the program items
     ``program`` (a registration that waits chooses once it has a place). FeeError for a code
     that may not be used, ProgramError for items that cannot be chosen together (nothing
-    stored once the caller rolls back)."""
+    stored once the caller rolls back). ``support``: the statement of a request for support
+    (None: none asked for)."""
     now = now or utcnow()
     fee = fee_for(
         session,
@@ -409,6 +411,10 @@ def register_with_fee(
     )
     if program and attendee.holds_place:
         choose(session, attendee, program, now=now)
+    if support is not None:
+        from .support import request_support  # it reads payments and registration
+
+        request_support(session, attendee, support, now=now)
     return attendee
 
 

@@ -2,6 +2,8 @@
 people's sign-ups for the items with places, and their check-ins at the items' doors; the
 event's CME statement and from when certificates are given.
 
+- ``support_requests`` (travel grants and fee waivers asked for, and decided) and
+  ``events.support_budget``.
 - ``attendees.credential`` (its wording of a CME certificate), ``certificates`` (given, with
   their verification codes), ``events.certificates_notified_at``.
 - ``check_in_scans``: ``item_id`` (the door it was scanned at) and the outcome
@@ -243,9 +245,47 @@ def upgrade():
     )
     op.create_index("uq_certificates_attendee", "certificates", ["attendee_id"], unique=True)
     op.create_index("uq_certificates_code", "certificates", ["verification_code"], unique=True)
+    op.add_column("events", sa.Column("support_budget", sa.Integer(), nullable=True))
+    op.create_table(
+        "support_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("attendee_id", sa.Integer(), nullable=False),
+        sa.Column("statement", sa.Text(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=True),
+        sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("award", sa.Integer(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("organizer_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "decision = '' OR decision IN ('award', 'waiver', 'decline')",
+            name=op.f("ck_support_requests_decision_known"),
+        ),
+        sa.CheckConstraint("award >= 0", name=op.f("ck_support_requests_award_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["attendee_id"],
+            ["attendees.id"],
+            name=op.f("fk_support_requests_attendee_id_attendees"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["organizer_id"],
+            ["organizers.id"],
+            name=op.f("fk_support_requests_organizer_id_organizers"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_requests")),
+    )
+    op.create_index(
+        "uq_support_requests_attendee", "support_requests", ["attendee_id"], unique=True
+    )
 
 
 def downgrade():
+    op.drop_index("uq_support_requests_attendee", table_name="support_requests")
+    op.drop_table("support_requests")
+    op.drop_column("events", "support_budget")
     op.drop_index("uq_certificates_code", table_name="certificates")
     op.drop_index("uq_certificates_attendee", table_name="certificates")
     op.drop_table("certificates")

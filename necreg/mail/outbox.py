@@ -31,7 +31,7 @@ from .ics import event_calendar
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
 KINDS = (
     "confirmation", "waitlisted", "promoted", "held", "expired", "cancelled", "link", "payment",
-    "refunded", "certificate",
+    "refunded", "certificate", "support",
 )  # fmt: skip
 
 
@@ -271,6 +271,33 @@ def queue_certificate_ready(
         attendee=attendee,
         now=now,
         certificate_link=f"{self_service_url(attendee)}/certificate.pdf",
+        **_common(event, attendee, ()),
+    )
+
+
+def queue_support_decision(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    *,
+    decision: str,
+    award: str,
+    note: str,
+    confirmed: bool,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """The decision on the attendee's support request (``confirmed``: a waiver confirmed a
+    place held for payment)."""
+    return queue(
+        session,
+        "support",
+        to_address=attendee.email,
+        attendee=attendee,
+        now=now,
+        decision=decision,
+        award=award,
+        note=note,
+        confirmed=confirmed,
         **_common(event, attendee, ()),
     )
 

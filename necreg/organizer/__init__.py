@@ -21,4 +21,5 @@ from . import (  # noqa: E402, F401
     fees,
     questions,
     settings,
+    support,
 )

@@ -11,11 +11,21 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from ..forms import country_field, email_field, registrant_email, strip, text_field
-from ..models import ATTENDANCE, CODE_LENGTH_MAX, CREDENTIALS, IN_PERSON, ROLES, Attendee, Event
+from ..models import (
+    ATTENDANCE,
+    CODE_LENGTH_MAX,
+    CREDENTIALS,
+    IN_PERSON,
+    ROLES,
+    SUPPORT_STATEMENT_MAX,
+    Attendee,
+    Event,
+)
 from ..registration import EDITABLE_FIELDS, Registrant, Room
 
 
@@ -191,6 +201,19 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
         filters=[strip],
         description="Optional: a code from the organizers lowers or waives your fee.",
         validators=[Length(max=CODE_LENGTH_MAX, message="That is too long to be a code.")],
+    )
+    support_request = BooleanField("I ask for support to come (a travel grant or a fee waiver)")
+    support_statement = TextAreaField(
+        "Why support would help you come",
+        filters=[strip],
+        description="Optional: your role, where you come from, what support would make possible."
+        f" At most {SUPPORT_STATEMENT_MAX} characters; the organizers' reviewers read it.",
+        validators=[
+            Length(
+                max=SUPPORT_STATEMENT_MAX,
+                message=f"Please keep your statement to {SUPPORT_STATEMENT_MAX} characters.",
+            )
+        ],
     )
     consent = BooleanField(
         "I agree that my registration is stored and used as the privacy notice says",

@@ -165,6 +165,7 @@ def register_page():
             questions=questions,
             answers=answers,
             program=chosen,
+            support=form.support_statement.data or "" if form.support_request.data else None,
             payment=payment_terms(current_app.config),
         )
     except FeeError as exc:
