@@ -33,6 +33,7 @@ from .models import (
     Attendee,
     AttendeeChange,
     Event,
+    ProgramAttendance,
     ProgramItem,
     ProgramSignup,
     utcnow,
@@ -423,3 +424,99 @@ def leave_program(session: Session, attendee: Attendee, *, now: datetime | None 
     now = now or utcnow()
     for item, signup in sorted(signups_of(session, attendee.id), key=lambda pair: pair[0].key):
         _leave(session, item, signup, now)
+
+
+# --- Admins edit the program (/organizer/program) ----------------------------------------------
+
+
+def item_from_form(values: dict[str, Any], zone: tzinfo) -> ItemSpec:
+    """An item from the organizer's form: times as the site's clock reads them (``zone``),
+    credits as text, speakers one per line. ProgramError says what is wrong."""
+    raw: dict[str, Any] = {
+        "key": (values.get("key") or "").strip(),
+        "title": values.get("title") or "",
+        "kind": values.get("kind") or "session",
+        "room": values.get("room") or "",
+        "credits": (values.get("credits") or "0").strip() or "0",
+        "speakers": [s.strip() for s in (values.get("speakers") or "").splitlines() if s.strip()],
+    }
+    capacity = (values.get("capacity") or "").strip()
+    if capacity:
+        if not capacity.isdigit():
+            raise ProgramError("Places must be a whole number, or empty for no sign-up.")
+        raw["capacity"] = int(capacity)
+    for name in ("starts_at", "ends_at"):
+        text = (values.get(name) or "").strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            label = "start" if name == "starts_at" else "end"
+            raise ProgramError(
+                f"The {label} must be a date and time, e.g. 2025-09-08 09:00."
+            ) from None
+        raw[name] = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    return definitions([raw])[0]
+
+
+def save_item(
+    session: Session, event: Event, spec: ItemSpec, *, new: bool, now: datetime | None = None
+) -> ProgramItem:
+    """Add ``spec`` to the event's program (``new``) or change the item of its key; a place
+    freed by a raised capacity goes to whoever waits. The caller holds the event lock."""
+    now = now or utcnow()
+    items = {item.key: item for item in event_program(session, event.id, retired=True)}
+    item = items.get(spec.key)
+    if new and item is not None:
+        raise ProgramError(f"There is already an item {spec.key!r}: choose another key.")
+    if not new and item is None:
+        raise ProgramError(f"There is no program item {spec.key!r}.")
+    if item is not None and spec.capacity is None and item.capacity is not None:
+        signed = session.execute(
+            select(func.count(ProgramSignup.id)).where(
+                ProgramSignup.item_id == item.id, ProgramSignup.status != STATUS_CANCELLED
+            )
+        ).scalar_one()
+        if signed:
+            raise ProgramError("People signed up for it: its places cannot be taken away.")
+    values = {
+        "title": spec.title, "kind": spec.kind, "starts_at": spec.starts_at,
+        "ends_at": spec.ends_at, "room": spec.room, "capacity": spec.capacity,
+        "credits": spec.credits, "speakers": list(spec.speakers), "retired_at": None,
+    }  # fmt: skip
+    if item is None:
+        item = ProgramItem(event_id=event.id, key=spec.key, **values)
+        session.add(item)
+    else:
+        for name, value in values.items():
+            setattr(item, name, value)
+    event.updated_at = now  # every page that shows the program is made again
+    session.flush()
+    if item.signs_up:
+        lock_for_update(session, item)
+        _promote(session, item, now)
+    return item
+
+
+def remove_item(session: Session, event: Event, key: str, *, now: datetime | None = None) -> str:
+    """Take an item out of the program: deleted, or retired (its sign-ups and check-ins
+    kept) when people signed up or came. Returns "deleted" or "retired"."""
+    now = now or utcnow()
+    item = next((i for i in event_program(session, event.id) if i.key == key), None)
+    if item is None:
+        raise ProgramError(f"There is no program item {key!r}.")
+    used = (
+        session.execute(
+            select(func.count(ProgramSignup.id)).where(ProgramSignup.item_id == item.id)
+        ).scalar_one()
+        or session.execute(
+            select(func.count(ProgramAttendance.id)).where(ProgramAttendance.item_id == item.id)
+        ).scalar_one()
+    )
+    event.updated_at = now
+    if used:
+        item.retired_at = now
+        session.flush()
+        return "retired"
+    session.delete(item)
+    session.flush()
+    return "deleted"

@@ -138,3 +138,8 @@ def test_register_pick_workshops_be_scanned_in_and_get_a_verified_certificate(
     admin.get_by_role("button", name="Record the decision").click()
     expect(admin.get_by_text("declined recorded and e-mailed")).to_be_visible()
     assert_accessible(admin, "support queue after a decision")
+    admin.goto(site.url + "/organizer/program")
+    expect(admin.get_by_role("link", name="Feeding protocols")).to_be_visible()
+    assert_accessible(admin, "the program, for admins")
+    admin.get_by_role("link", name="Feeding protocols").click()
+    assert_accessible(admin, "a program item, for admins")

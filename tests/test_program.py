@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from organizer_fixtures import make_organizer, staff_client  # noqa: F401
+from organizer_fixtures import admin_client, make_organizer, staff_client  # noqa: F401
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -364,3 +364,50 @@ def test_staff_check_people_in_at_a_room_door(app, staff_client, event):
         )
         attended = {key: n for key, _title, n, _capacity in figures.attendance}
         assert attended == {"opening": 1, "ws-feeding": 2, "ws-imaging": 0, "ws-family": 0}
+
+
+def test_admins_add_change_and_take_out_program_items(app, client, admin_client, event):
+    from organizer_fixtures import csrf_for
+
+    app.config["DISPLAY_TIMEZONE"] = "America/Chicago"
+    page = admin_client.get("/organizer/program").get_data(as_text=True)
+    assert "Feeding protocols" in page and "Mon Sep 08, 10:00–12:00" in page
+    new = {
+        "csrf_token": csrf_for(admin_client, "/organizer/program"), "key": "ws-ultrasound",
+        "title": "Bowel ultrasound", "kind": "workshop", "starts_at": "2025-09-09T14:00",
+        "ends_at": "2025-09-09T15:30", "room": "Room C", "capacity": "1", "credits": "1.5",
+        "speakers": "A. Expert\nB. Expert",
+    }  # fmt: skip
+    assert admin_client.post("/organizer/program", data=new).status_code == 303
+    again = admin_client.post("/organizer/program", data={**new, "title": "Twice"})
+    assert again.status_code == 400 and "already an item" in again.get_data(as_text=True)
+    wrong = admin_client.post("/organizer/program", data={**new, "key": "x", "ends_at": "soon"})
+    assert wrong.status_code == 400 and "The end must be a date" in wrong.get_data(as_text=True)
+    with app.app_context():
+        item = db.session.execute(
+            select(ProgramItem).where(ProgramItem.key == "ws-ultrasound")
+        ).scalar_one()
+        assert item.starts_at == datetime(2025, 9, 9, 19, tzinfo=UTC)  # 14:00 in Chicago
+        assert (item.capacity, item.credits, item.speakers) == (1, 150, ["A. Expert", "B. Expert"])
+        assert db.session.execute(select(func.count(ProgramItem.id))).scalar_one() == 5
+        e = db.session.get(Event, event)
+        people = [register(db.session, e, person(n), code_prefix="N") for n in range(2)]
+        for attendee in people:
+            choose(db.session, attendee, ["ws-ultrasound"])
+        db.session.commit()
+        waiting = people[1].id
+    assert signed(app, waiting) == {"ws-ultrasound": STATUS_WAITLISTED}
+    path = "/organizer/program/ws-ultrasound"
+    form = {**new, "csrf_token": csrf_for(admin_client, path), "capacity": "2"}
+    assert admin_client.post(path, data=form).status_code == 303
+    assert signed(app, waiting) == {"ws-ultrasound": STATUS_CONFIRMED}  # a place was added
+    refused = admin_client.post(path, data={**form, "capacity": ""})
+    assert refused.status_code == 400 and "cannot be taken away" in refused.get_data(as_text=True)
+    # The landing page shows the change at once.
+    assert "Bowel ultrasound" in client.get("/").get_data(as_text=True)
+    remove = {"csrf_token": csrf_for(admin_client, "/organizer/program")}
+    assert admin_client.post(f"{path}/remove", data=remove).status_code == 303
+    assert admin_client.post("/organizer/program/opening/remove", data=remove).status_code == 303
+    with app.app_context():
+        kept = dict(db.session.execute(select(ProgramItem.key, ProgramItem.retired_at)).all())
+    assert kept["ws-ultrasound"] is not None and "opening" not in kept  # retired; deleted
