@@ -225,6 +225,21 @@ def check_choices(specs: Sequence[ItemSpec], keys: Sequence[str]) -> list[ItemSp
     return chosen
 
 
+def _columns(spec: ItemSpec) -> dict[str, Any]:
+    """The ProgramItem columns of ``spec`` (its key aside), as an item in the program."""
+    return {
+        "title": spec.title,
+        "kind": spec.kind,
+        "starts_at": spec.starts_at,
+        "ends_at": spec.ends_at,
+        "room": spec.room,
+        "capacity": spec.capacity,
+        "credits": spec.credits,
+        "speakers": list(spec.speakers),
+        "retired_at": None,
+    }
+
+
 def sync_program(session: Session, event: Event, specs: Sequence[ItemSpec]) -> bool:
     """Make the event's items those of ``specs`` (matched by key); an item no longer there is
     deleted, or retired if people signed up for it. Returns whether anything changed. The
@@ -234,17 +249,7 @@ def sync_program(session: Session, event: Event, specs: Sequence[ItemSpec]) -> b
     now = utcnow()
     for spec in specs:
         item = existing.pop(spec.key, None)
-        values = {
-            "title": spec.title,
-            "kind": spec.kind,
-            "starts_at": spec.starts_at,
-            "ends_at": spec.ends_at,
-            "room": spec.room,
-            "capacity": spec.capacity,
-            "credits": spec.credits,
-            "speakers": list(spec.speakers),
-            "retired_at": None,
-        }
+        values = _columns(spec)
         if item is None:
             session.add(ProgramItem(event_id=event.id, key=spec.key, **values))
             changed = True
@@ -478,11 +483,7 @@ def save_item(
         ).scalar_one()
         if signed:
             raise ProgramError("People signed up for it: its places cannot be taken away.")
-    values = {
-        "title": spec.title, "kind": spec.kind, "starts_at": spec.starts_at,
-        "ends_at": spec.ends_at, "room": spec.room, "capacity": spec.capacity,
-        "credits": spec.credits, "speakers": list(spec.speakers), "retired_at": None,
-    }  # fmt: skip
+    values = _columns(spec)
     if item is None:
         item = ProgramItem(event_id=event.id, key=spec.key, **values)
         session.add(item)
