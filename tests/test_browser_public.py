@@ -154,9 +154,7 @@ def test_the_form_works_with_the_keyboard_alone(site, page):
     page.keyboard.press("Tab")
     page.keyboard.type("United States")  # type-ahead in the country select
     page.keyboard.press("Tab")
-    page.keyboard.press("Tab")  # badge name left empty; then support: no
-    page.keyboard.press("Tab")  # the support statement: empty
-    page.keyboard.press("Tab")  # the privacy notice link
+    page.keyboard.press("Tab")  # badge name left empty; then the privacy notice link
     page.keyboard.press("Tab")
     page.keyboard.press("Space")  # consent
     page.keyboard.press("Tab")  # photos: left as they are

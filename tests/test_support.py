@@ -159,3 +159,34 @@ def test_on_postgresql_a_waiver_sent_twice_at_once_is_applied_once(
         kinds = db.session.execute(select(OutboxMessage.kind)).scalars().all()
         assert kinds.count("support") == 1
         assert db.session.get(Event, event).support_budget == 100000
+
+
+def test_the_private_page_asks_for_support_while_registration_is_open(app, client, event):
+    form = registration_form(csrf_token=csrf_token(client), email="a@example.org")
+    assert client.post("/register", data=form).status_code == 303
+    with app.app_context():
+        token = db.session.execute(select(Attendee.token)).scalar_one()
+    path = f"/registration/{token}"
+    assert "Ask for support" in client.get(path).get_data(as_text=True)
+    too_long = {"csrf_token": csrf_token(client, path), "support_statement": "x" * 2001}
+    refused = client.post(f"{path}/support", data=too_long)
+    assert refused.status_code == 400 and "2000 characters" in refused.get_data(as_text=True)
+    asked = {"csrf_token": csrf_token(client, path), "support_statement": "A parent of a NEC baby."}
+    assert client.post(f"{path}/support", data=asked).status_code == 303
+    page = client.get(path).get_data(as_text=True)
+    assert "is with the organizers" in page and "A parent of a NEC baby." in page
+    with app.app_context():
+        assert db.session.execute(select(func.count(SupportRequest.id))).scalar_one() == 1
+
+
+def test_without_a_support_budget_support_is_not_offered(app, client):
+    with app.app_context():
+        load_event(db.session, event_file())
+        db.session.commit()
+    assert "Support to come" not in client.get("/register").get_data(as_text=True)
+    form = registration_form(
+        csrf_token=csrf_token(client), email="a@example.org", support_request="y"
+    )
+    assert client.post("/register", data=form).status_code == 303
+    with app.app_context():
+        assert db.session.execute(select(func.count(SupportRequest.id))).scalar_one() == 0

@@ -165,7 +165,9 @@ def register_page():
             questions=questions,
             answers=answers,
             program=chosen,
-            support=form.support_statement.data or "" if form.support_request.data else None,
+            support=form.support_statement.data or ""
+            if form.support_request.data and event.support_budget is not None
+            else None,
             payment=payment_terms(current_app.config),
         )
     except FeeError as exc:

@@ -19,7 +19,7 @@ from ..card_payments import CardPaymentError, card_page_policy, refund_cancelled
 from ..countries import country_name
 from ..extensions import db
 from ..mail.outbox import payment_instructions
-from ..models import STATUS_CANCELLED, Attendee
+from ..models import STATUS_CANCELLED, SUPPORT_DECISIONS, Attendee
 from ..pages import questions_of
 from ..payments import party_owed, payment_terms, payments_of, receipt_lines
 from ..questions import Answers, answers_of, clean_answers, error_links, sent_values
@@ -61,6 +61,7 @@ def _registration_page(
     answer_errors: dict[str, str] | None = None,
     companion_rows: CompanionRows | None = None,
     program_error: str = "",
+    support_error: str = "",
 ):
     """The self-service page; ``sent`` and ``answer_errors``: the questions' inputs as sent
     and their errors, when the details were refused; ``companion_rows``: the companion to
@@ -97,6 +98,8 @@ def _registration_page(
         answer_errors=answer_errors or {},
         more_errors=error_links(questions, answer_errors or {}),
         program_error=program_error,
+        support_error=support_error,
+        support_decisions=SUPPORT_DECISIONS,
         **program_view(attendee),
     )
     return page, status, PRIVATE
