@@ -43,6 +43,8 @@ def program_site(tmp_path):
                     certificates_from=opened,
                     venue="Chicago",
                     cme_statement="Designated for AMA PRA Category 1 Credits.",
+                    currency="USD",
+                    support_budget="5000",
                 ),
             )
             db.session.commit()
