@@ -61,7 +61,7 @@ class PaymentError(ValueError):
     """A payment that cannot be recorded; ``str(exc)`` says why."""
 
 
-def _money_moved(event: Event, attendee: Attendee, now: datetime) -> None:
+def money_moved(event: Event, attendee: Attendee, now: datetime) -> None:
     """A payment or a refund changes the attendee, and the event's money figures: the
     dashboard keeps its figures per version of the event, which ``updated_at`` marks."""
     attendee.updated_at = now
@@ -152,7 +152,7 @@ def record_payment(
         organizer_id=organizer_id,
         now=now,
     )
-    _money_moved(event, attendee, now)
+    money_moved(event, attendee, now)
     session.flush()
     payer = party_lead(session, attendee)
     # Paid in full, a place held for payment is confirmed, and this is the confirmation.
@@ -201,7 +201,7 @@ def refund_payment(
     )
     event = session.get(Event, attendee.event_id)
     assert event is not None
-    _money_moved(event, attendee, now)
+    money_moved(event, attendee, now)
     session.flush()
 
 

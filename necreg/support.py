@@ -29,6 +29,7 @@ from .models import (
     utcnow,
 )
 from .money import MoneyError, format_amount, parse_amount, to_minor
+from .payments import money_moved
 
 #: Longest reviewer's note, in characters.
 NOTE_MAX = 2000
@@ -117,8 +118,7 @@ def decide(
     decision already recorded (nothing happens again). A waiver makes the applicant's fee
     zero and confirms a place held for payment; an award must fit the budget left.
     SupportError says what is wrong, and nothing is stored."""
-    from .payments import _money_moved
-    from .registration import confirm_paid, record_change
+    from .registration import confirm_paid, record_change  # it imports this module
 
     now = now or utcnow()
     if decision not in SUPPORT_DECISIONS:
@@ -158,7 +158,7 @@ def decide(
     if decision == "waiver" and attendee.amount_due:
         changes["amount_due"] = [attendee.amount_due, 0]
         attendee.amount_due = 0
-        _money_moved(event, attendee, now)
+        money_moved(event, attendee, now)
     record_change(session, attendee, "support", changes, organizer_id=organizer_id, now=now)
     session.flush()
     confirmed = decision == "waiver" and confirm_paid(session, attendee, now=now)

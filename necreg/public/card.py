@@ -17,7 +17,7 @@ from ..card_payments import (
 from ..extensions import csrf, db
 from ..payments import PaymentError
 from . import bp
-from .selfservice import _attendee_or_404, pay_page
+from .selfservice import attendee_or_404, pay_page
 
 log = logging.getLogger("necreg.payments")
 
@@ -27,7 +27,7 @@ def pay_card(token: str):
     """Charge the card Stripe.js made ``stripe_token`` of: done, back to the registration;
     a card that asks for 3-D Secure, the page again for Stripe.js to finish; refused, the
     page with why."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     gateway = stripe_gateway(current_app.config)
     if gateway is None or attendee.is_companion:
         abort(404)

@@ -11,14 +11,14 @@ from ..mail.outbox import site_url
 from ..program import credits_text
 from ..web import date_range
 from . import bp
-from .selfservice import PRIVATE, _attendee_or_404
+from .selfservice import PRIVATE, attendee_or_404
 
 
 @bp.get("/registration/<token>/certificate.pdf")
 def certificate(token: str):
     """The holder's certificate; 404 while there is none (before ``certificates_from``, or
     not checked in at any program item)."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     try:
         issued = issue(db.session, attendee)
     except CertificateError:

@@ -19,7 +19,7 @@ from ..program import waitlist_position as item_position
 from ..support import SupportError, request_support
 from . import bp
 from .forms import CancelForm
-from .selfservice import PRIVATE, _attendee_or_404, _registration_page
+from .selfservice import PRIVATE, attendee_or_404, registration_page
 
 
 def program_view(attendee: Attendee) -> dict[str, object]:
@@ -71,20 +71,20 @@ def program_view(attendee: Attendee) -> dict[str, object]:
 def change_program(token: str):
     """Choose the workshops again: new ones get a place or a place in line, dropped ones
     free theirs."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     if not CancelForm().validate():
         abort(400)
     if attendee.is_companion:
         abort(404)
     if not attendee.holds_place:
-        return _registration_page(
+        return registration_page(
             attendee, status=409, program_error="Workshops are chosen once you have a place."
         )
     try:
         changes = choose(db.session, attendee, request.form.getlist("program"))
     except ProgramError as exc:
         db.session.rollback()
-        return _registration_page(attendee, status=400, program_error=str(exc))
+        return registration_page(attendee, status=400, program_error=str(exc))
     db.session.commit()
     flash("Your workshops are saved." if changes else "Your workshops are as they were.")
     return redirect(url_for(".registration", token=token, _anchor="program"), 303)
@@ -94,7 +94,7 @@ def change_program(token: str):
 def agenda_ics(token: str):
     """The person's agenda: the items open to everyone and the workshops they have a place
     at, in UTC (every calendar shows them in its own zone)."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     placed = {
         item.key
         for item, signup in signups_of(db.session, attendee.id)
@@ -130,7 +130,7 @@ def agenda_ics(token: str):
 def ask_support(token: str):
     """Ask for support (a travel grant, a fee waiver) after registering, while registration
     is open; the statement of a request not yet decided can be rewritten."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     if not CancelForm().validate():
         abort(400)
     if (
@@ -140,14 +140,14 @@ def ask_support(token: str):
     ):
         abort(404)
     if not attendee.event.registration_open(utcnow()):
-        return _registration_page(
+        return registration_page(
             attendee, status=409, support_error="Support is asked for while registration is open."
         )
     try:
         request_support(db.session, attendee, request.form.get("support_statement", ""))
     except SupportError as exc:
         db.session.rollback()
-        return _registration_page(attendee, status=400, support_error=str(exc))
+        return registration_page(attendee, status=400, support_error=str(exc))
     db.session.commit()
     flash("Your request for support is with the organizers; their decision comes by e-mail.")
     return redirect(url_for(".registration", token=token, _anchor="support"), 303)

@@ -46,14 +46,14 @@ from .forms import CancelForm, DetailsForm
 PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
-def _attendee_or_404(token: str) -> Attendee:
+def attendee_or_404(token: str) -> Attendee:
     attendee = find_by_token(db.session, token)
     if attendee is None:
         abort(404)
     return attendee
 
 
-def _registration_page(
+def registration_page(
     attendee: Attendee,
     form: DetailsForm | None = None,
     status: int = 200,
@@ -124,17 +124,17 @@ def _can_add_companion(attendee: Attendee, party: list[Attendee]) -> bool:
 @bp.route("/registration/<token>", methods=["GET", "POST"])
 def registration(token: str):
     """The confirmation and self-service page; POST corrects the details."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     form = DetailsForm()
     if not form.is_submitted():
-        return _registration_page(attendee)
+        return registration_page(attendee)
     if attendee.status == STATUS_CANCELLED or attendee.is_companion:
-        return _registration_page(attendee, status=409)
+        return registration_page(attendee, status=409)
     questions = questions_of(attendee.event)
     answers, answer_errors = clean_answers(questions, form.role.data, request.form)
     sent = sent_values(questions, request.form)
     if not form.validate() or answer_errors:
-        return _registration_page(attendee, form, 400, sent, answer_errors)
+        return registration_page(attendee, form, 400, sent, answer_errors)
     try:
         changes = update_details(
             db.session,
@@ -146,7 +146,7 @@ def registration(token: str):
         db.session.rollback()
         where = form.role if exc.pool == "role" else form.attendance
         where.errors = [*where.errors, str(exc)]
-        return _registration_page(attendee, form, 409, sent)
+        return registration_page(attendee, form, 409, sent)
     changes |= update_answers(db.session, attendee, questions, answers)
     changes |= update_consents(db.session, attendee, form.consents())
     db.session.commit()
@@ -157,16 +157,16 @@ def registration(token: str):
 @bp.post("/registration/<token>/companions")
 def add_companion_page(token: str):
     """The lead registrant adds a companion to their party (one row, ``guests-0-*``)."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     if not CancelForm().validate():
         abort(400)
     if not _can_add_companion(attendee, _party_of(attendee)):
-        return _registration_page(attendee, status=409)
+        return registration_page(attendee, status=409)
     rows = read_rows(request.form, 1)
     if rows.errors or not rows.companions:
         if not rows.errors:
             rows.rows[0].errors["first_name"] = "Please enter your companion's first name."
-        return _registration_page(attendee, status=400, companion_rows=rows)
+        return registration_page(attendee, status=400, companion_rows=rows)
     try:
         companion = add_companion(
             db.session, attendee, rows.companions[0], code_prefix=code_prefix()
@@ -174,7 +174,7 @@ def add_companion_page(token: str):
     except RegistrationError as exc:
         db.session.rollback()
         rows.rows[0].errors["first_name"] = str(exc)
-        return _registration_page(attendee, status=409, companion_rows=rows)
+        return registration_page(attendee, status=409, companion_rows=rows)
     flash(f"{companion.full_name} is added to your party, with the code {companion.code}.")
     db.session.commit()
     return redirect(url_for(".registration", token=token), 303)
@@ -183,7 +183,7 @@ def add_companion_page(token: str):
 @bp.post("/registration/<token>/companions/<int:companion_id>/remove")
 def remove_companion(token: str, companion_id: int):
     """The lead registrant cancels one companion's place; the rest of the party stays."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     if not CancelForm().validate():
         abort(400)
     companion = db.session.get(Attendee, companion_id)
@@ -203,7 +203,7 @@ def remove_companion(token: str, companion_id: int):
 @bp.route("/registration/<token>/cancel", methods=["GET", "POST"])
 def cancel_registration(token: str):
     """Are you sure? GET asks, POST cancels; a cancelled registration stays cancelled."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     form = CancelForm()
     if form.is_submitted() and attendee.status != STATUS_CANCELLED:
         if not form.validate():
@@ -236,7 +236,7 @@ def cancel_registration(token: str):
 @bp.get("/registration/<token>/receipt.pdf")
 def receipt(token: str):
     """A receipt of the registration's payments: ``number`` (default the latest)."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     payments = payments_of(db.session, attendee.id)
     number = request.args.get("number", type=int)
     chosen = [p for p in payments if number is None or p.receipt_number == number]
@@ -260,7 +260,7 @@ def _collecting() -> bool:
 def pay(token: str):
     """How to pay the party's fees: what is owed, what was paid, and the organizers'
     instructions (offline) or the card form (Stripe)."""
-    attendee = _attendee_or_404(token)
+    attendee = attendee_or_404(token)
     if not _collecting() or attendee.is_companion:
         abort(404)
     return pay_page(attendee)
