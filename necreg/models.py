@@ -909,10 +909,6 @@ class ProgramItem(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
-    def kind_label(self) -> str:
-        return PROGRAM_KINDS[self.kind]
-
-    @property
     def signs_up(self) -> bool:
         return self.capacity is not None
 
