@@ -7,11 +7,13 @@ The test walks the app's URL map, so a new organizer route without protection fa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from organizer_fixtures import admin_client, make_organizer, staff_client  # noqa: F401
 
 from conftest import saved
-from necreg.models import Question
+from necreg.models import ProgramItem, Question, SupportRequest
 
 #: Routes open to anonymous visitors.
 PUBLIC = {"organizer.login"}
@@ -37,11 +39,27 @@ def attendee(make_event, make_attendee):
 
 @pytest.fixture
 def ids(app, attendee) -> dict[str, int]:
-    """The ids in the organizer routes' paths: an attendee's and a question's."""
+    """The ids in the organizer routes' paths: an attendee's, a question's, a program item's
+    key, a support request's."""
     question = saved(app, Question(event_id=attendee.event_id, key="k", label="K", type="text"))
+    start = datetime(2025, 9, 8, 14, tzinfo=UTC)
+    item = saved(
+        app,
+        ProgramItem(
+            event_id=attendee.event_id, key="ws-k", title="K", kind="workshop",
+            starts_at=start, ends_at=start + timedelta(hours=1), capacity=5,
+        ),
+    )  # fmt: skip
+    support = saved(app, SupportRequest(attendee_id=attendee.id, statement="S"))
     # A payment's id only reaches its refund button's route: access is decided before it is
     # looked up.
-    return {"attendee_id": attendee.id, "question_id": question.id, "payment_id": 999_999}
+    return {
+        "attendee_id": attendee.id,
+        "question_id": question.id,
+        "payment_id": 999_999,
+        "key": item.key,
+        "request_id": support.id,
+    }
 
 
 def test_url_map_has_the_organizer_routes(app, ids):
