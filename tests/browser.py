@@ -62,3 +62,20 @@ def axe_violations(page, exclude: str | None = None) -> list[str]:
         targets = [", ".join(node["target"]) for node in violation["nodes"]]
         lines.append(f"{violation['id']}: {violation['help']} at {targets}")
     return lines
+
+
+def qr_in_pdf(pdf: bytes, folder: Path) -> str:
+    """The text of the QR code on the first page of ``pdf`` (poppler draws it, zbar reads
+    it), as a phone would read it from the printed page."""
+    import subprocess
+
+    (folder / "scanned.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "200", "-singlefile", "scanned.pdf", "scanned"],
+        cwd=folder,
+        check=True,
+    )
+    found = subprocess.run(
+        ["zbarimg", "--raw", "-q", "scanned.png"], cwd=folder, capture_output=True, check=True
+    )
+    return found.stdout.decode().strip()

@@ -42,6 +42,16 @@ def fold(line: str) -> str:
     return "\r\n".join(parts)
 
 
+#: The lines every calendar of ours begins with.
+CALENDAR_HEAD = (
+    "BEGIN:VCALENDAR",
+    "VERSION:2.0",
+    "PRODID:-//necreg//NEC Symposium registration//EN",
+    "CALSCALE:GREGORIAN",
+    "METHOD:PUBLISH",
+)
+
+
 def _date(value: date) -> str:
     return value.strftime("%Y%m%d")
 
@@ -63,11 +73,7 @@ def event_calendar(
 ) -> str:
     """The .ics text: CRLF line endings, all-day dates, DTEND exclusive (the day after)."""
     lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//necreg//NEC Symposium registration//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        *CALENDAR_HEAD,
         "BEGIN:VEVENT",
         f"UID:{uid}",
         f"DTSTAMP:{_stamp(stamp)}",
@@ -90,14 +96,7 @@ def program_calendar(
     """The .ics text of a person's agenda: a VEVENT per item (``key``, ``title``,
     ``starts_at``, ``ends_at``, ``location``, ``description``), times in UTC, so every
     calendar shows them in its own zone."""
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//necreg//NEC Symposium registration//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        f"X-WR-CALNAME:{escape_text(name)}",
-    ]
+    lines = [*CALENDAR_HEAD, f"X-WR-CALNAME:{escape_text(name)}"]
     for item in items:
         starts_at, ends_at = item["starts_at"], item["ends_at"]
         assert isinstance(starts_at, datetime) and isinstance(ends_at, datetime)
