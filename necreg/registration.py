@@ -384,7 +384,7 @@ def register_with_fee(
     ``program`` (a registration that waits chooses once it has a place). FeeError for a code
     that may not be used, ProgramError for items that cannot be chosen together (nothing
     stored once the caller rolls back). ``support``: the statement of a request for support
-    (None: none asked for)."""
+    (None: none asked for; ignored where the event offers none)."""
     now = now or utcnow()
     fee = fee_for(
         session,
@@ -412,9 +412,10 @@ def register_with_fee(
     if program and attendee.holds_place:
         choose(session, attendee, program, now=now)
     if support is not None:
-        from .support import request_support  # it reads payments and registration
+        from .support import offers_support, request_support  # it reads this module
 
-        request_support(session, attendee, support, now=now)
+        if offers_support(event):
+            request_support(session, attendee, support, now=now)
     return attendee
 
 

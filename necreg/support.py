@@ -21,6 +21,7 @@ from .database import lock_for_update
 from .formats import has_control_characters
 from .mail import outbox
 from .models import (
+    STATUS_CANCELLED,
     SUPPORT_DECISIONS,
     SUPPORT_STATEMENT_MAX,
     Attendee,
@@ -39,29 +40,62 @@ class SupportError(ValueError):
     """A request or a decision that cannot be taken; ``str(exc)`` says why."""
 
 
+class StatementError(SupportError):
+    """A statement that cannot be stored as written."""
+
+
 def clean_statement(text: str) -> str:
     """The applicant's statement, checked: SupportError when too long."""
     statement = (text or "").strip()
     if len(statement) > SUPPORT_STATEMENT_MAX:
-        raise SupportError(f"Please keep your statement to {SUPPORT_STATEMENT_MAX} characters.")
+        raise StatementError(f"Please keep your statement to {SUPPORT_STATEMENT_MAX} characters.")
     if has_control_characters(statement, allowed="\n\r\t"):
-        raise SupportError("The statement has characters that cannot be stored.")
+        raise StatementError("The statement has characters that cannot be stored.")
     return statement
+
+
+def offers_support(event: Event) -> bool:
+    """Support is offered where the event has a budget for it."""
+    return event.support_budget is not None
+
+
+def support_of(session: Session, attendee: Attendee) -> SupportRequest | None:
+    """The attendee's request, looked up only where the event offers support."""
+    if not offers_support(attendee.event):
+        return None
+    return session.execute(
+        select(SupportRequest).where(SupportRequest.attendee_id == attendee.id)
+    ).scalar_one_or_none()
+
+
+def why_not_ask(attendee: Attendee, request: SupportRequest | None, now: datetime) -> str:
+    """Why ``attendee`` cannot ask for support (or rewrite their statement) now; "" if they
+    can: a registrant, not cancelled, of an event that offers support, while registration is
+    open, whose request is not decided yet."""
+    if not offers_support(attendee.event):
+        return "This event does not offer support."
+    if attendee.is_companion or attendee.status == STATUS_CANCELLED:
+        return "Support is asked for by a registrant with a registration that stands."
+    if not attendee.event.registration_open(now):
+        return "Support is asked for while registration is open."
+    if request is not None and request.decision:
+        return "Your request was decided already."
+    return ""
 
 
 def request_support(
     session: Session, attendee: Attendee, statement: str, *, now: datetime | None = None
 ) -> SupportRequest:
     """Ask for support for ``attendee`` (one request each; asking again updates the
-    statement of one not yet decided)."""
+    statement of one not yet decided). SupportError says why it cannot be, and nothing is
+    stored."""
     now = now or utcnow()
     text = clean_statement(statement)
-    existing = session.execute(
-        select(SupportRequest).where(SupportRequest.attendee_id == attendee.id)
-    ).scalar_one_or_none()
+    existing = support_of(session, attendee)
+    refused = why_not_ask(attendee, existing, now)
+    if refused:
+        raise SupportError(refused)
     if existing is not None:
-        if existing.decision:
-            raise SupportError("Your request was decided already.")
         existing.statement = text
         session.flush()
         return existing

@@ -190,3 +190,30 @@ def test_without_a_support_budget_support_is_not_offered(app, client):
     assert client.post("/register", data=form).status_code == 303
     with app.app_context():
         assert db.session.execute(select(func.count(SupportRequest.id))).scalar_one() == 0
+
+
+def test_support_is_asked_for_only_while_registration_is_open_and_with_a_clean_statement(
+    app, client, event
+):
+    from datetime import UTC, datetime, timedelta
+
+    refused = apply(client, "a@example.org", statement="Line one\x00hidden")
+    assert refused.status_code == 400
+    assert "characters that cannot be stored" in refused.get_data(as_text=True)
+    form = registration_form(csrf_token=csrf_token(client), email="b@example.org")
+    assert client.post("/register", data=form).status_code == 303
+    with app.app_context():
+        assert db.session.execute(select(func.count(Attendee.id))).scalar_one() == 1
+        token = db.session.execute(select(Attendee.token)).scalar_one()
+        db.session.get(Event, event).registration_closes_at = datetime.now(UTC) - timedelta(
+            minutes=1
+        )
+        db.session.commit()
+    path = f"/registration/{token}"
+    assert "Ask for support" not in client.get(path).get_data(as_text=True)
+    late = {"csrf_token": csrf_token(client, path), "support_statement": "Please."}
+    closed = client.post(f"{path}/support", data=late)
+    assert closed.status_code == 409
+    assert "while registration is open" in closed.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(func.count(SupportRequest.id))).scalar_one() == 0

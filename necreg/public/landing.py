@@ -25,6 +25,7 @@ from ..questions import clean_answers, error_links, sent_values
 from ..registration import RegistrationError, current_event, register_with_fee, room_left
 from ..speed.memo import kept
 from ..stats import COUNTERS, Snapshot, event_stats
+from ..support import SupportError
 from . import bp, code_prefix, threshold
 from .companions import CompanionRows, blank_rows, read_rows
 from .forms import RegistrationForm
@@ -165,14 +166,16 @@ def register_page():
             questions=questions,
             answers=answers,
             program=chosen,
-            support=form.support_statement.data or ""
-            if form.support_request.data and event.support_budget is not None
-            else None,
+            support=form.support_statement.data or "" if form.support_request.data else None,
             payment=payment_terms(current_app.config),
         )
     except FeeError as exc:
         db.session.rollback()
         form.code.errors = [*form.code.errors, str(exc)]
+        return _render_form_page(form, event, 400, **again)
+    except SupportError as exc:  # a statement that cannot be stored as written
+        db.session.rollback()
+        form.support_statement.errors = [*form.support_statement.errors, str(exc)]
         return _render_form_page(form, event, 400, **again)
     except ProgramError as exc:  # the program changed meanwhile
         db.session.rollback()

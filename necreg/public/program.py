@@ -4,7 +4,6 @@ their agenda as a calendar file."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
-from sqlalchemy import select
 
 from ..certificates import attended as attended_items
 from ..certificates import certificates_open
@@ -12,11 +11,18 @@ from ..config import display_timezone
 from ..extensions import db
 from ..mail.ics import program_calendar
 from ..mail.outbox import self_service_url
-from ..models import STATUS_CANCELLED, STATUS_CONFIRMED, Attendee, SupportRequest, utcnow
+from ..models import STATUS_CONFIRMED, Attendee, utcnow
 from ..pages import program_of
 from ..program import ProgramError, agenda_days, choose, signups_of
 from ..program import waitlist_position as item_position
-from ..support import SupportError, request_support
+from ..support import (
+    StatementError,
+    SupportError,
+    offers_support,
+    request_support,
+    support_of,
+    why_not_ask,
+)
 from . import bp
 from .forms import CancelForm
 from .selfservice import PRIVATE, attendee_or_404, registration_page
@@ -39,22 +45,10 @@ def program_view(attendee: Attendee) -> dict[str, object]:
             else f"You are number {position} on its waiting list"
         )  # fmt: skip
     attended_any = bool(program) and bool(attended_items(db.session, attendee.id))
-    # Support is offered where the event has a budget for it (and only then looked up).
-    offers_support = attendee.event.support_budget is not None
-    support = (
-        db.session.execute(
-            select(SupportRequest).where(SupportRequest.attendee_id == attendee.id)
-        ).scalar_one_or_none()
-        if offers_support
-        else None
-    )
+    support = support_of(db.session, attendee)
     return {
         "support": support,
-        "support_open": offers_support
-        and not attendee.is_companion
-        and attendee.status != STATUS_CANCELLED
-        and attendee.event.registration_open(utcnow())
-        and (support is None or not support.decision),
+        "support_open": not why_not_ask(attendee, support, utcnow()),
         "certificate_ready": attended_any
         and attendee.is_active
         and certificates_open(attendee.event, utcnow()),
@@ -133,21 +127,14 @@ def ask_support(token: str):
     attendee = attendee_or_404(token)
     if not CancelForm().validate():
         abort(400)
-    if (
-        attendee.is_companion
-        or attendee.status == STATUS_CANCELLED
-        or attendee.event.support_budget is None
-    ):
+    if attendee.is_companion or not offers_support(attendee.event):
         abort(404)
-    if not attendee.event.registration_open(utcnow()):
-        return registration_page(
-            attendee, status=409, support_error="Support is asked for while registration is open."
-        )
     try:
         request_support(db.session, attendee, request.form.get("support_statement", ""))
     except SupportError as exc:
         db.session.rollback()
-        return registration_page(attendee, status=400, support_error=str(exc))
+        status = 400 if isinstance(exc, StatementError) else 409
+        return registration_page(attendee, status=status, support_error=str(exc))
     db.session.commit()
     flash("Your request for support is with the organizers; their decision comes by e-mail.")
     return redirect(url_for(".registration", token=token, _anchor="support"), 303)
