@@ -84,6 +84,16 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_WEBHOOK_SECRET": "",
     "STRIPE_API_BASE": "https://api.stripe.com",
     "STRIPE_JS_URL": "https://js.stripe.com/v3/",
+    # At most this many e-mails a minute leave each mail worker (0: no limit), so a message
+    # to every attendee does not trip the mail provider's limits.
+    "MAIL_RATE_PER_MINUTE": 300,
+    # Interest-list sign-ups one client address, and one e-mail address, may make.
+    "INTEREST_RATE_LIMIT": "5 per hour",
+    # Receivers told of registrations: a list of {url, secret, events} (events: the event
+    # types wanted, all when left out). In the environment, NECREG_WEBHOOKS holds JSON.
+    "WEBHOOKS": [],
+    # Requests one API token may make (``necreg create-api-token``).
+    "API_RATE_LIMIT": "120 per minute",
 }
 #: The payment providers there are.
 PAYMENT_PROVIDERS = ("none", "offline", "stripe")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     JSON,
@@ -96,6 +97,8 @@ EVENT_MAX_LENGTHS = {
     "venue": 200,
     "join_url": 500,
     "consent_version": 40,
+    "timezone": 64,
+    "highlights_url": 500,
 }
 #: Longest name of a price, and of a code (codes are stored upper-case).
 PRICE_NAME_LENGTH = 100
@@ -150,11 +153,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def registration_window_open(
-    opens_at: datetime | None, closes_at: datetime | None, now: datetime
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+    now: datetime,
+    over_at: datetime | None = None,
 ) -> bool:
     """Whether registration is open at ``now`` for a window from ``opens_at`` (None: open from
-    the start) until ``closes_at`` (None: never closes), its end excluded."""
+    the start) until ``closes_at`` (None: until the event is over, at ``over_at``), its end
+    excluded."""
+    if over_at is not None and now >= over_at:
+        return False
     return (opens_at is None or now >= opens_at) and (closes_at is None or now < closes_at)
+
+
+def event_over_at(ends_on: date, timezone: str) -> datetime:
+    """When an event that ends on ``ends_on`` is over: midnight after its last day in its time
+    zone (an unknown zone counts as UTC: the event file and the settings refuse one)."""
+    try:
+        zone: tzinfo = ZoneInfo(timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC
+    return datetime.combine(ends_on + timedelta(days=1), time(0), zone).astimezone(UTC)
 
 
 def default_badge_name(first_name: str, last_name: str) -> str:
@@ -246,6 +265,13 @@ class Event(db.Model):
     certificates_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The IANA time zone the event takes place in: every time shown to people is in it, and
+    #: the event is over (registration closed) at the end of ``ends_on`` there.
+    timezone: Mapped[str] = mapped_column(String(EVENT_MAX_LENGTHS["timezone"]), default="UTC")
+    #: A video of the meeting, shown on its page once it is over ("" while there is none).
+    highlights_url: Mapped[str] = mapped_column(
+        String(EVENT_MAX_LENGTHS["highlights_url"]), default=""
+    )
     #: Markdown shown on the landing page.
     description: Mapped[str] = mapped_column(Text, default="")
     #: [{"quote": ..., "name": ..., "title": ...}, ...]
@@ -255,9 +281,17 @@ class Event(db.Model):
 
     attendees: Mapped[list[Attendee]] = relationship(back_populates="event", lazy="raise")
 
+    @property
+    def over_at(self) -> datetime:
+        """When the meeting is over: registration closes and its page presents it as held."""
+        return event_over_at(self.ends_on, self.timezone)
+
+    def is_over(self, now: datetime) -> bool:
+        return now >= self.over_at
+
     def registration_open(self, now: datetime) -> bool:
         return registration_window_open(
-            self.registration_opens_at, self.registration_closes_at, now
+            self.registration_opens_at, self.registration_closes_at, now, self.over_at
         )
 
     def __repr__(self) -> str:
@@ -727,6 +761,12 @@ class OutboxMessage(db.Model):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: The organizers' message this e-mail is one of (None: a message of the system).
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizer_messages.id", ondelete="SET NULL"), index=True
+    )
+    #: More header fields, e.g. {"List-Unsubscribe": ..., "List-Unsubscribe-Post": ...}.
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
 class Price(db.Model):
@@ -1007,3 +1047,137 @@ class SupportRequest(db.Model):
     organizer_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizers.id", ondelete="SET NULL")
     )
+
+
+#: Longest subject and body of an organizers' message, in characters.
+MESSAGE_SUBJECT_MAX = 200
+MESSAGE_BODY_MAX = 20_000
+
+
+class OrganizerMessage(db.Model):
+    """A message organizers wrote to the attendees they chose: its text, who they were (the
+    attendee-list filters), how many, who sent it and when. The log of messages sent, and
+    their audit entry; each recipient's e-mail is an outbox row pointing here."""
+
+    __tablename__ = "organizer_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(MESSAGE_SUBJECT_MAX))
+    #: Markdown with placeholders ({first_name}, {last_name}, {code}, {link}).
+    body: Mapped[str] = mapped_column(Text)
+    #: The attendee-list filters that chose the recipients, as query arguments.
+    recipients_filter: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: How many were chosen, and how many of those had unsubscribed (not sent to).
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    unsubscribed: Mapped[int] = mapped_column(Integer, default=0)
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organizer: Mapped[Organizer | None] = relationship()
+
+
+class MailOptOut(db.Model):
+    """An address that asked for no more organizers' messages (one click in any of them).
+    Messages about the person's own registration are still sent."""
+
+    __tablename__ = "mail_opt_outs"
+
+    #: The address in lower case.
+    email: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InterestSignup(db.Model):
+    """Someone who asked to hear about the next symposium: counted once they confirm their
+    address (double opt-in); unsubscribing keeps the row, so they are never mailed again."""
+
+    __tablename__ = "interest_signups"
+    __table_args__ = (
+        _length_check("email", 3),
+        Index("uq_interest_signups_email", func.lower(text("email")), unique=True),
+        Index("uq_interest_signups_token", "token", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]))
+    name: Mapped[str] = mapped_column(String(MAX_LENGTHS["first_name"] + MAX_LENGTHS["last_name"]))
+    #: The secret in the confirmation and unsubscribe links.
+    token: Mapped[str] = mapped_column(String(64), default=new_token)
+    #: The consent given, and the version of its text.
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    consent_version: Mapped[str] = mapped_column(
+        String(EVENT_MAX_LENGTHS["consent_version"]), default=""
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InterestNotice(db.Model):
+    """That an interest signup was told an edition opened: at most once per edition."""
+
+    __tablename__ = "interest_notices"
+
+    signup_id: Mapped[int] = mapped_column(
+        ForeignKey("interest_signups.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: States of a webhook delivery (as those of an e-mail).
+WEBHOOK_STATUSES = MAIL_STATUSES
+
+
+class WebhookDelivery(db.Model):
+    """One event told to one receiver (setting WEBHOOKS), queued in the transaction of the
+    change and delivered, with retries, by the mail worker. ``id`` is the delivery id the
+    receiver sees: a repeated delivery carries the same one."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_STATUSES), name="status_known"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The receiver's address, as WEBHOOKS names it (its secret stays in the settings).
+    url: Mapped[str] = mapped_column(String(500))
+    #: e.g. "registration.created".
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: The JSON body, exactly as it is sent (and signed).
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=MAIL_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The receiver's last HTTP status (None: no answer), and what went wrong.
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiToken(db.Model):
+    """A token that organizers' tools read the API with (``necreg create-api-token``). Only
+    its SHA-256 is kept; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("length(name) BETWEEN 1 AND 100", name="name_length"),
+        Index("uq_api_tokens_name", "name", unique=True),
+        Index("uq_api_tokens_hash", "token_hash", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Hex SHA-256 of the token.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
