@@ -18,6 +18,7 @@ from .badges_pdf import LAYOUTS, write_badges
 from .events import EventFileError, load_event, read_event_file
 from .extensions import db
 from .fees import FeeError, code_summary, create_code
+from .interest import InterestError, notify_opened
 from .mail.worker import mail_worker_command
 from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Attendee, Event
 from .payments import payment_terms
@@ -333,6 +334,21 @@ def export_certificates_command(out: Path, slug: str | None) -> None:
     click.echo(f"Wrote {written} certificates to {out}.")
 
 
+@click.command("notify-interest")
+@click.option("--event", "slug", help="Slug of the event (default: the current event).")
+@with_appcontext
+def notify_interest_command(slug: str | None) -> None:
+    """Tell the interest list (confirmed addresses) that registration for the event is open:
+    once per address; running it again tells only those who confirmed since."""
+    event = _event_for(slug)
+    try:
+        told = notify_opened(db.session, event)
+    except InterestError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Queued {told} message(s): registration for {event.name} is open.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(load_event_command)
     app.cli.add_command(mail_worker_command)
@@ -342,6 +358,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_code_command)
     app.cli.add_command(export_certificates_command)
+    app.cli.add_command(notify_interest_command)
 
 
 def _create_app():

@@ -10,12 +10,11 @@ import secrets
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .formats import parse_yes_no
+from .formats import parse_yes_no, time_zone
 
 DEFAULTS: dict[str, Any] = {
     # "development" or "production". Production refuses to start without SECRET_KEY.
@@ -194,14 +193,12 @@ def load(
 def display_timezone(name: str) -> tzinfo:
     """The zone of the setting DISPLAY_TIMEZONE (times shown at the door); ConfigError if
     ``name`` is not one."""
-    if name.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    zone = time_zone(name)
+    if zone is None:
         raise ConfigError(
             f"DISPLAY_TIMEZONE {name!r} is not a time zone; use a name such as America/Chicago"
-        ) from None
+        )
+    return zone
 
 
 def _instance_secret(instance_path: Path, env: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .fees import FeeError, price_definitions, sync_prices
-from .formats import toml_moment
+from .formats import time_zone, toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .money import MoneyError, currency_known, parse_amount, to_minor
 from .payments import PaymentTerms
@@ -31,7 +31,7 @@ _KNOWN_KEYS = {
     "description", "capacity_by_role", "testimonials", "questions",
     "virtual", "virtual_capacity", "join_url", "max_guests", "infants_count", "consent_version",
     "currency", "prices", "refund_until", "program", "cme_statement", "certificates_from",
-    "support_budget",
+    "support_budget", "timezone", "highlights_url",
 }  # fmt: skip
 
 
@@ -85,6 +85,11 @@ def _money(data: dict[str, Any], key: str, currency: str) -> int | None:
         raise EventFileError(f"{key}: {exc}") from None
 
 
+def _check_web_address(key: str, value: str) -> None:
+    if value and not value.startswith(("https://", "http://")):
+        raise EventFileError(f"{key} must be a web address starting with https://")
+
+
 def validate(data: dict[str, Any]) -> dict[str, Any]:
     """Check an event description and return the values for the Event columns."""
     unknown = sorted(set(data) - _KNOWN_KEYS)
@@ -117,8 +122,14 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     values["virtual_capacity"] = _count(data, "virtual_capacity", None)
     if values["virtual_capacity"] is not None and not values["virtual"]:
         raise EventFileError("virtual_capacity needs virtual = true")
-    if values["join_url"] and not values["join_url"].startswith(("https://", "http://")):
-        raise EventFileError("join_url must be a web address starting with https://")
+    for key in ("join_url", "highlights_url"):
+        _check_web_address(key, values[key])
+    values["timezone"] = values["timezone"] or "UTC"
+    if time_zone(values["timezone"]) is None:
+        raise EventFileError(
+            f"timezone {values['timezone']!r} is not a time zone; use a name such as"
+            " America/Chicago"
+        )
     values["max_guests"] = _count(data, "max_guests", 0)
     if values["max_guests"] > MAX_GUESTS_LIMIT:
         raise EventFileError(f"max_guests may be at most {MAX_GUESTS_LIMIT}")
@@ -170,6 +181,13 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
             {k: str(item.get(k, "")).strip() for k in ("quote", "name", "title")}
         )
     return values
+
+
+def past_editions(session: Session, now: datetime, *, but: int | None = None) -> list[Event]:
+    """The events that are over at ``now`` (each in its own time zone), newest first; without
+    the event of id ``but``."""
+    events = session.execute(select(Event).order_by(Event.starts_on.desc())).scalars()
+    return [e for e in events if e.is_over(now) and e.id != but]
 
 
 def load_event(
@@ -233,6 +251,7 @@ SETTINGS_FIELDS = (
     "max_guests",
     "infants_count",
     "consent_version",
+    "highlights_url",
 )
 
 
@@ -260,10 +279,9 @@ def update_settings(
     for key in ("virtual", "infants_count"):
         if key in values:
             _flag(values, key)
-    join_url = values.get("join_url", "")
-    if join_url and not join_url.startswith(("https://", "http://")):
-        raise EventFileError("join_url must be a web address starting with https://")
-    for key in ("join_url", "consent_version"):
+    for key in ("join_url", "highlights_url"):
+        _check_web_address(key, values.get(key, ""))
+    for key in ("join_url", "consent_version", "highlights_url"):
         if len(values.get(key, "")) > EVENT_MAX_LENGTHS[key]:
             raise EventFileError(f"{key} must be at most {EVENT_MAX_LENGTHS[key]} characters")
     caps = values.get("capacity_by_role", {})

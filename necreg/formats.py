@@ -4,8 +4,9 @@ place: e-mail addresses, yes/no answers, timestamps and control characters in te
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, func
@@ -91,7 +92,19 @@ def toml_moment(value: Any) -> datetime | None:
     raise ValueError(f"not a date-time: {value!r}")
 
 
-def moment_text(moment: datetime) -> str:
-    """A moment as people read it in messages and pages, e.g. "December 01, 2026 at 14:05
-    UTC"."""
-    return moment.astimezone(UTC).strftime("%B %d, %Y at %H:%M UTC")
+def moment_text(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A moment as people read it in messages and pages, on the clock of ``zone`` (the
+    event's), e.g. "December 01, 2026 at 08:05 CST"."""
+    local = moment.astimezone(zone)
+    return local.strftime("%B %d, %Y at %H:%M ") + (local.tzname() or "UTC")
+
+
+def time_zone(name: str) -> tzinfo | None:
+    """The time zone named ``name`` (IANA, e.g. America/Chicago, or UTC); None if there is
+    none of that name."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

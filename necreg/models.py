@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     JSON,
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .folding import SEARCHED_FIELDS, search_text
+from .formats import time_zone
 from .trigrams import trigram_schema
 
 #: Attendee roles, in the order they are shown, with their labels. The one source for both.
@@ -169,10 +169,7 @@ def registration_window_open(
 def event_over_at(ends_on: date, timezone: str) -> datetime:
     """When an event that ends on ``ends_on`` is over: midnight after its last day in its time
     zone (an unknown zone counts as UTC: the event file and the settings refuse one)."""
-    try:
-        zone: tzinfo = ZoneInfo(timezone)
-    except (ValueError, ZoneInfoNotFoundError):
-        zone = UTC
+    zone = time_zone(timezone) or UTC
     return datetime.combine(ends_on + timedelta(days=1), time(0), zone).astimezone(UTC)
 
 
@@ -280,6 +277,11 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     attendees: Mapped[list[Attendee]] = relationship(back_populates="event", lazy="raise")
+
+    @property
+    def zone(self) -> tzinfo:
+        """The event's time zone (``timezone``; UTC if it names none)."""
+        return time_zone(self.timezone) or UTC
 
     @property
     def over_at(self) -> datetime:

@@ -19,6 +19,7 @@ from .models import (
     VIRTUAL,
     Event,
     Tally,
+    event_over_at,
     registration_window_open,
 )
 from .payments import Revenue, event_revenue
@@ -73,6 +74,8 @@ class Snapshot:
     updated_at: datetime
     counts_version: int
     registration_open: bool
+    #: The meeting is over (after its last day in its time zone): its page presents it as held.
+    over: bool
 
     def etag(self) -> str:
         return f"{self.event_id}-{self.counts_version}-{self.updated_at.timestamp():.6f}"
@@ -88,6 +91,8 @@ _SNAPSHOT = select(
     .scalar_subquery(),
     _events.c.registration_opens_at,
     _events.c.registration_closes_at,
+    _events.c.ends_on,
+    _events.c.timezone,
 ).where(_events.c.is_current)
 
 
@@ -101,9 +106,14 @@ def snapshot_at(row: Row[Any] | None, now: datetime) -> Snapshot | None:
     """The Snapshot of a ``read_snapshot`` row at the moment ``now``."""
     if row is None:
         return None
-    event_id, updated_at, version, opens_at, closes_at = row
+    event_id, updated_at, version, opens_at, closes_at, ends_on, timezone = row
+    over_at = event_over_at(ends_on, timezone)
     return Snapshot(
-        event_id, updated_at, version, registration_window_open(opens_at, closes_at, now)
+        event_id,
+        updated_at,
+        version,
+        registration_window_open(opens_at, closes_at, now, over_at),
+        over=now >= over_at,
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 from necreg import create_app
 from necreg.extensions import db
 from necreg.models import Attendee, Event, new_code
+from servers import SMTPServer
 
 PG_URL = os.environ.get("NECREG_TEST_DATABASE_URL", "")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -116,12 +117,15 @@ def runner(app: Flask):
     return app.test_cli_runner()
 
 
+#: The tests' event: an edition still to come (once an event is over, registration closes), far
+#: enough ahead never to pass; EDITION_YEAR for the dates tests write.
+EDITION_YEAR = 2099
 EVENT_DEFAULTS: dict[str, Any] = {
-    "slug": "nec-2025",
+    "slug": "nec-2099",
     "name": "NEC Symposium",
     "tagline": "Building a World Without NEC",
-    "starts_on": date(2025, 9, 7),
-    "ends_on": date(2025, 9, 10),
+    "starts_on": date(EDITION_YEAR, 9, 7),
+    "ends_on": date(EDITION_YEAR, 9, 10),
     "venue": "Chicago",
     "hosts": ["NEC Society", "Cincinnati Children's", "UNC Children's"],
     "is_current": True,
@@ -275,3 +279,14 @@ def page(browser, viewport):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server on the loopback, started for the test."""
+    server = SMTPServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

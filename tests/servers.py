@@ -1,7 +1,9 @@
-"""Real servers for tests: necreg under gunicorn on a free loopback port, stopped by pid."""
+"""Real servers for tests: necreg under gunicorn on a free loopback port, stopped by pid; an
+SMTP server (aiosmtpd) that keeps what it receives."""
 
 from __future__ import annotations
 
+import email
 import os
 import re
 import signal
@@ -9,11 +11,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections import Counter
+from email import policy
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
+
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -166,3 +173,41 @@ class Browserless:
     def csrf(self, url: str) -> str:
         _status, page, _headers = self.open(url)
         return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        parsed = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        with self.lock:
+            self.received.append(parsed)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def message_ids(self) -> Counter[str]:
+        with self.lock:
+            return Counter(m["Message-ID"] for m in self.received)
+
+
+class SMTPServer:
+    """A real SMTP server on 127.0.0.1 that can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None

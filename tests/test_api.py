@@ -18,7 +18,7 @@ def test_stats_shape(client, make_event, make_attendee):
         "updated_at",
     ]  # fmt: skip
     assert data["by_attendance"] == {"in_person": 3, "virtual": 0}
-    assert data["event"] == "nec-2025"
+    assert data["event"] == "nec-2099"
     assert data["attendees"] == 3
     assert data["by_role"] == {"clinician": 2, "scientist": 0, "family": 1, "advocate": 0}
     assert (data["sessions"], data["faculty"], data["institutions"]) == (40, 100, 2)

@@ -198,7 +198,7 @@ def test_a_card_payment_is_recorded_by_the_webhook_and_confirms_the_place(
             .first()
         )
         assert mail.kind == "confirmation"
-        assert any(a["filename"] == "receipt-nec-2025-1.pdf" for a in mail.attachments)
+        assert any(a["filename"] == "receipt-nec-2099-1.pdf" for a in mail.attachments)
     receipt = client.get(f"/registration/{token}/receipt.pdf")
     assert receipt.status_code == 200 and receipt.data.startswith(b"%PDF")
 

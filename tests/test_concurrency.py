@@ -124,8 +124,8 @@ def test_bursts_never_exceed_a_cap_and_promote_in_order(app, database_url, is_po
                 event = Event(
                     slug=f"burst-{round_no}",
                     name=f"Burst {round_no}",
-                    starts_on=date(2025, 9, 7),
-                    ends_on=date(2025, 9, 10),
+                    starts_on=date(2099, 9, 7),
+                    ends_on=date(2099, 9, 10),
                     capacity=EVENT_CAP,
                     capacity_by_role={"family": FAMILY_CAP},
                 )
@@ -266,8 +266,8 @@ def test_two_hundred_parties_at_once_never_exceed_a_cap_nor_split(app, database_
             event = Event(
                 slug="parties",
                 name="Parties",
-                starts_on=date(2025, 9, 7),
-                ends_on=date(2025, 9, 10),
+                starts_on=date(2099, 9, 7),
+                ends_on=date(2099, 9, 10),
                 capacity=PARTY_CAPS["event"],
                 capacity_by_role={"family": PARTY_CAPS["role:family"]},
                 virtual=True,

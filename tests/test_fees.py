@@ -14,7 +14,7 @@ from organizer_fixtures import admin_client, csrf_for, make_organizer  # noqa: F
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from conftest import csrf_token, registration_form
+from conftest import EDITION_YEAR, csrf_token, registration_form
 from necreg.events import EventFileError, load_event
 from necreg.extensions import db
 from necreg.fees import (
@@ -44,10 +44,10 @@ PRICES = [
 
 def event_file(**over) -> dict:
     data = {
-        "slug": "nec-2025",
+        "slug": "nec-2099",
         "name": "NEC Symposium",
-        "starts_on": date(2025, 9, 7),
-        "ends_on": date(2025, 9, 10),
+        "starts_on": date(EDITION_YEAR, 9, 7),
+        "ends_on": date(EDITION_YEAR, 9, 10),
         "current": True,
         "currency": "USD",
         "prices": PRICES,

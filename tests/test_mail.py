@@ -99,9 +99,9 @@ def test_register_queues_a_confirmation_with_link_code_and_calendar(app, make_ev
         assert "<html" in message.html_body and "<html" not in message.text_body
         qr, attachment = message.attachments
         assert (qr["content_type"], qr["content_id"]) == ("image/png", "attendee-qr")
-        assert attachment["filename"] == "nec-2025.ics"
+        assert attachment["filename"] == "nec-2099.ics"
         assert attachment["content_type"] == "text/calendar"
-        assert f"UID:nec-2025-{attendee.code}@reg.example.org\r\n" in attachment["content"]
+        assert f"UID:nec-2099-{attendee.code}@reg.example.org\r\n" in attachment["content"]
 
 
 def test_waitlisted_registration_gets_the_notice_with_its_position(app, make_event):
@@ -147,7 +147,7 @@ def test_cancel_queues_cancellation_and_promotion_mails(app, make_event):
         [promotion] = messages(kind="promoted")
         assert second.code in promotion.text_body
         names = [a["filename"] for a in promotion.attachments]
-        assert names == [f"{second.code}.png", "nec-2025.ics"]
+        assert names == [f"{second.code}.png", "nec-2099.ics"]
 
 
 def test_leaving_the_waiting_list_promotes_nobody(app, make_event):
@@ -276,7 +276,7 @@ def test_built_message_has_text_html_and_calendar_with_crlf(app, make_event):
         assert attendee.token in parsed.get_body(("html",)).get_content()
         [ics] = list(parsed.iter_attachments())
         assert ics.get_content_type() == "text/calendar"
-        assert ics.get_filename() == "nec-2025.ics"
+        assert ics.get_filename() == "nec-2099.ics"
         payload = ics.get_payload(decode=True)
         assert b"BEGIN:VEVENT\r\n" in payload and b"\n" not in payload.replace(b"\r\n", b"")
         # The QR code of the attendee code is an image inside the HTML part, shown inline.
@@ -466,8 +466,8 @@ def test_raising_the_cap_with_load_event_promotes_and_mails(app, runner, make_ev
         still_waiting = detached(sign_up(event, 3))
     event_file = tmp_path / "event.toml"
     event_file.write_text(
-        'slug = "nec-2025"\nname = "NEC Symposium"\nstarts_on = 2025-09-07\n'
-        "ends_on = 2025-09-10\ncurrent = true\ncapacity = 2\n"
+        'slug = "nec-2099"\nname = "NEC Symposium"\nstarts_on = 2099-09-07\n'
+        "ends_on = 2099-09-10\ncurrent = true\ncapacity = 2\n"
     )
     result = runner.invoke(args=["load-event", str(event_file)])
     assert result.exit_code == 0, result.output

@@ -165,7 +165,7 @@ def test_paid_in_full_a_hold_is_confirmed_and_the_receipt_goes_with_the_confirma
         assert confirmation.kind == "confirmation"
         assert "Your fee of USD 75.00 is paid" in confirmation.text_body
         files = {a["filename"]: a for a in confirmation.attachments}
-        receipt = base64.b64decode(files["receipt-nec-2025-2.pdf"]["content_base64"])
+        receipt = base64.b64decode(files["receipt-nec-2099-2.pdf"]["content_base64"])
         assert receipt.startswith(b"%PDF")
         audit = (
             db.session.execute(

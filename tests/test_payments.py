@@ -371,7 +371,7 @@ def test_the_payer_is_thanked_with_the_receipt_attached(app, client, admin_clien
         part for part in mime.iter_attachments() if part.get_content_type() == "application/pdf"
     ]
     assert len(pdfs) == 1 and pdfs[0].get_content().startswith(b"%PDF-")
-    assert pdfs[0].get_filename() == "receipt-nec-2025-1.pdf"
+    assert pdfs[0].get_filename() == "receipt-nec-2099-1.pdf"
 
 
 def test_a_refund_is_recorded_once_and_the_sums_leave_it_out(app, client, admin_client, event):

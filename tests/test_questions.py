@@ -15,7 +15,7 @@ from organizer_fixtures import admin_client, make_organizer  # noqa: F401
 from sqlalchemy import delete, func, select
 from werkzeug.datastructures import MultiDict
 
-from conftest import csrf_token, registration_form
+from conftest import EDITION_YEAR, csrf_token, registration_form
 from necreg.events import EventFileError, load_event
 from necreg.extensions import db
 from necreg.models import Answer, Attendee, AttendeeChange, Event, Question
@@ -61,10 +61,10 @@ QUESTIONS = [
 
 def event_file(**over) -> dict:
     data = {
-        "slug": "nec-2025",
+        "slug": "nec-2099",
         "name": "NEC Symposium",
-        "starts_on": date(2025, 9, 7),
-        "ends_on": date(2025, 9, 10),
+        "starts_on": date(EDITION_YEAR, 9, 7),
+        "ends_on": date(EDITION_YEAR, 9, 10),
         "current": True,
         "questions": QUESTIONS,
     }

@@ -20,6 +20,29 @@ from ..qr import qr_png
 
 #: Seconds an SMTP connection may stall before the attempt counts as failed.
 SMTP_TIMEOUT_SECONDS = 30
+#: Header fields whose value is a link that mail programs read as it is: never folded (the
+#: email package would fold a long one into RFC 2047 encoded words, which they do not decode).
+UNFOLDED = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+
+class MailPolicy(policy.EmailPolicy):
+    """The email package's default policy, but for the UNFOLDED fields, written on one line
+    (RFC 5322 allows 998 characters)."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in UNFOLDED and str(value).isascii():
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in UNFOLDED and str(value).isascii():
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+#: How messages are built, and written for SMTP (CRLF line ends).
+MAIL_POLICY = MailPolicy()
+SMTP_POLICY = MAIL_POLICY.clone(linesep="\r\n")
 
 
 def build_message(
@@ -31,13 +54,15 @@ def build_message(
     twice (a worker dying between sending and recording), receivers can tell it is the same.
     """
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = message.subject
     msg["From"] = sender
     msg["To"] = message.to_address
     msg["Date"] = format_datetime(now or utcnow())
     msg["Message-ID"] = f"<necreg.{message.id}.{message.kind}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
+    for name, value in (message.headers or {}).items():
+        msg[name] = value
     msg.set_content(message.text_body)
     attachments = message.attachments or []
     if message.html_body:
@@ -95,7 +120,7 @@ class FileBackend:
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(msg.as_bytes(policy=policy.SMTP))
+                fh.write(msg.as_bytes(policy=SMTP_POLICY))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path_for(message))

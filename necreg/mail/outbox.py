@@ -31,7 +31,7 @@ from .ics import event_calendar
 #: What a message is about; each has emails/<kind>.subject.txt, .txt and .html templates.
 KINDS = (
     "confirmation", "waitlisted", "promoted", "held", "expired", "cancelled", "link", "payment",
-    "refunded", "certificate", "support",
+    "refunded", "certificate", "support", "interest_confirm", "interest_open", "message",
 )  # fmt: skip
 
 
@@ -51,9 +51,11 @@ def render(
     attendee: Attendee | None = None,
     attachments: Iterable[dict[str, str]] = (),
     now: datetime | None = None,
+    headers: dict[str, str] | None = None,
     **context: Any,
 ) -> dict[str, Any]:
-    """The outbox row of a message: the ``kind`` templates rendered with ``context``."""
+    """The outbox row of a message: the ``kind`` templates rendered with ``context``;
+    ``headers``: more header fields (e.g. List-Unsubscribe)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of message {kind!r}")
     now = now or utcnow()
@@ -68,6 +70,7 @@ def render(
         "text_body": _render(f"emails/{kind}.txt", context),
         "html_body": _render(f"emails/{kind}.html", context),
         "attachments": list(attachments),
+        "headers": dict(headers or {}),
         "next_attempt_at": now,
         "created_at": now,
     }

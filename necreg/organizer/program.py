@@ -3,10 +3,11 @@ holds the rules; the event file's ``[[program]]`` sets it too)."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from datetime import tzinfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from ..auth import organizer_required
-from ..config import display_timezone
 from ..extensions import db
 from ..models import PROGRAM_KINDS, ProgramItem
 from ..pages import current_event_or_404
@@ -26,14 +27,8 @@ from .forms import ActionForm
 FIELDS = ("key", "title", "kind", "starts_at", "ends_at", "room", "capacity", "credits", "speakers")
 
 
-def _zone():
-    name = str(current_app.config["DISPLAY_TIMEZONE"])
-    return display_timezone(name), name
-
-
-def _values_of(item: ProgramItem) -> dict[str, str]:
-    """An item as the form shows it: times on the site's clock."""
-    zone, _name = _zone()
+def _values_of(item: ProgramItem, zone: tzinfo) -> dict[str, str]:
+    """An item as the form shows it: times on the event's clock (``zone``)."""
     return {
         "key": item.key,
         "title": item.title,
@@ -49,13 +44,12 @@ def _values_of(item: ProgramItem) -> dict[str, str]:
 
 def _render(template: str, status: int = 200, **context):
     event = current_event_or_404()
-    zone, zone_name = _zone()
     html = render_template(
         template,
         event=event,
         kinds=PROGRAM_KINDS,
-        zone=zone,
-        zone_name=zone_name,
+        zone=event.zone,
+        zone_name=event.timezone,
         action_form=ActionForm(),
         **context,
     )
@@ -73,7 +67,7 @@ def program():
             abort(400)
         try:
             lock_event(db.session, event)
-            spec = item_from_form(sent, _zone()[0])
+            spec = item_from_form(sent, event.zone)
             save_item(db.session, event, spec, new=True)
         except ProgramError as exc:
             db.session.rollback()
@@ -100,14 +94,19 @@ def program_item(key: str):
     """One item: change it (its key stays)."""
     item = _item_or_404(key)
     if request.method == "GET":
-        return _render("organizer/program_item.html", item=item, sent=_values_of(item), error="")
+        return _render(
+            "organizer/program_item.html",
+            item=item,
+            sent=_values_of(item, current_event_or_404().zone),
+            error="",
+        )
     if not ActionForm().validate():
         abort(400)
     sent = {name: request.form.get(name, "") for name in FIELDS} | {"key": item.key}
     event = current_event_or_404()
     try:
         lock_event(db.session, event)
-        spec = item_from_form(sent, _zone()[0])
+        spec = item_from_form(sent, event.zone)
         save_item(db.session, event, spec, new=False)
     except ProgramError as exc:
         db.session.rollback()

@@ -21,4 +21,12 @@ def code_prefix() -> str:
 
 
 # Importing the modules registers their views on bp.
-from . import card, certificates, landing, lost_link, program, selfservice  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    card,
+    certificates,
+    interest,
+    landing,
+    lost_link,
+    program,
+    selfservice,
+)

@@ -15,18 +15,30 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from ..forms import country_field, email_field, registrant_email, strip, text_field
+from ..forms import (
+    country_field,
+    email_field,
+    no_control_characters,
+    registrant_email,
+    strip,
+    text_field,
+)
+from ..interest import CONSENT_TEXT as INTEREST_CONSENT
 from ..models import (
     ATTENDANCE,
     CODE_LENGTH_MAX,
     CREDENTIALS,
     IN_PERSON,
+    MAX_LENGTHS,
     ROLES,
     SUPPORT_STATEMENT_MAX,
     Attendee,
     Event,
 )
 from ..registration import EDITABLE_FIELDS, Registrant, Room
+
+#: Longest name on the interest list (first and last name together).
+INTEREST_NAME_MAX = MAX_LENGTHS["first_name"] + MAX_LENGTHS["last_name"]
 
 
 def _choices(prompt: str, pairs) -> list[SelectChoice]:
@@ -249,3 +261,29 @@ class LostLinkForm(FlaskForm):
 
     def validate_email(self, field: Field) -> None:
         registrant_email(field)
+
+
+class InterestForm(FlaskForm):
+    """Sign up to hear when registration for the next symposium opens."""
+
+    name = StringField(
+        "Your name",
+        filters=[strip],
+        validators=[
+            DataRequired(message="Please enter your name."),
+            Length(max=INTEREST_NAME_MAX, message=f"At most {INTEREST_NAME_MAX} characters."),
+            no_control_characters,
+        ],
+    )
+    email = _email_field("We write to it once per meeting, when registration opens.")
+    consent = BooleanField(
+        INTEREST_CONSENT,
+        validators=[DataRequired(message="Please agree, so that we may write to you.")],
+    )
+
+    def validate_email(self, field: Field) -> None:
+        registrant_email(field)
+
+
+class ButtonForm(FlaskForm):
+    """A button that confirms or unsubscribes: nothing but the CSRF token."""

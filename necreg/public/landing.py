@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask import abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from ..config import display_timezone
+from ..events import past_editions
 from ..extensions import db
 from ..fees import FeeError, offered, prices_json, tiers
 from ..models import Event, utcnow
@@ -44,26 +45,62 @@ def landing():
 
 def _render_landing(snapshot: Snapshot) -> str:
     event = db.session.get(Event, snapshot.event_id)
+    return _event_page(
+        event,
+        live=True,
+        presented=snapshot.over,
+        registration_open=snapshot.registration_open,
+        etag=snapshot.etag(),  # what /api/stats answers, so the page's first poll is a 304
+        refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
+    )
+
+
+def _event_page(event: Event, *, presented: bool, **context: object) -> str:
+    """An event's page: while it is to come, with the form's way in; once it is over (an
+    edition, ``presented``), as presented, with its final figures and the earlier ones."""
+    earlier = presented and bool(past_editions(db.session, utcnow(), but=event.id))
     return render_template(
         "public/landing.html",
         event=event,
         stats=event_stats(db.session, event),
-        etag=snapshot.etag(),  # what /api/stats answers, so the page's first poll is a 304
         counters=COUNTERS,
-        registration_open=snapshot.registration_open,
-        refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
+        presented=presented,
+        other_editions=earlier,
         room=room_left(db.session, event),
         threshold=threshold(),
         tiers=tiers(prices_of(event), utcnow()),
         **agenda_context(event),
+        **context,
     )
 
 
-def agenda_context(event: Event | Snapshot) -> dict[str, object]:
-    """What the agenda macro needs: the program by day, in the site's time zone."""
-    name = str(current_app.config["DISPLAY_TIMEZONE"])
-    zone = display_timezone(name)
-    return {"agenda": agenda_days(program_of(event), zone), "zone": zone, "zone_name": name}
+@bp.get("/editions")
+def editions():
+    """The meetings held so far, newest first, each with its page."""
+    return render_template(
+        "public/editions.html",
+        editions=past_editions(db.session, utcnow()),
+        event=current_event(db.session),
+    )
+
+
+@bp.get("/editions/<slug>")
+def edition(slug: str):
+    """A meeting that was held, as presented, with its final figures; the current event's
+    page is ``/``."""
+    event = db.session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
+    if event is None or not event.is_over(utcnow()):
+        abort(404)
+    if event.is_current:
+        return redirect(url_for(".landing"))  # not for good: another event becomes current
+    return _event_page(event, live=False, presented=True, registration_open=False)
+
+
+def agenda_context(event: Event) -> dict[str, object]:
+    """What the agenda macro needs: the program by day, in the event's time zone."""
+    zone = event.zone
+    agenda = agenda_days(program_of(event), zone)
+    return {"agenda": agenda, "zone": zone, "zone_name": event.timezone}
 
 
 def _render_form_page(
@@ -102,7 +139,7 @@ def _render_form_page(
         answer_errors=answer_errors or {},
         companions=companions,
         program=program_of(event),
-        zone=display_timezone(str(current_app.config["DISPLAY_TIMEZONE"])),
+        zone=event.zone,
         chosen_program=list(chosen_program),
         program_error=program_error,
         more_errors=error_links(questions, answer_errors or {})

@@ -11,7 +11,7 @@ from ..models import MAX_LENGTHS
 from ..pages import current_event_or_404
 from ..registration import resend_links
 from . import bp
-from .forms import LostLinkForm
+from .forms import InterestForm, LostLinkForm
 
 
 def _lost_link_limit() -> str:
@@ -40,8 +40,21 @@ def lost_link():
 
 
 @bp.errorhandler(RateLimitExceeded)
-def too_many_link_requests(exc: RateLimitExceeded):
-    """The same answer whether or not the address is registered, as for every lost link."""
+def too_many_requests(exc: RateLimitExceeded):
+    """The same answer whether or not the address is known, as for every lost link or
+    interest sign-up."""
+    if request.endpoint == "public.interest":
+        message = (
+            "Sign-ups were made too often from here or for this address "
+            f"(at most {exc.description}). Please try again later."
+        )
+        page = render_template(
+            "public/interest.html",
+            form=InterestForm(),
+            event=current_event_or_404(),
+            failure=message,
+        )
+        return page, 429
     message = (
         "Links were asked for too often from here or for this address "
         f"(at most {exc.description}). Please try again later, or write to the organizers."

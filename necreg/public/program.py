@@ -3,11 +3,10 @@ their agenda as a calendar file."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, make_response, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 
 from ..certificates import attended as attended_items
 from ..certificates import certificates_open
-from ..config import display_timezone
 from ..extensions import db
 from ..mail.ics import program_calendar
 from ..mail.outbox import self_service_url
@@ -31,9 +30,9 @@ from .selfservice import PRIVATE, attendee_or_404, registration_page
 def program_view(attendee: Attendee) -> dict[str, object]:
     """What the private page shows of the program: every item with this person's status at
     those they signed up for ({key: "Your place" / "Waiting list, number 3"}), the keys of
-    the workshops they chose, in the site's time zone."""
-    name = str(current_app.config["DISPLAY_TIMEZONE"])
-    zone = display_timezone(name)
+    the workshops they chose, in the event's time zone."""
+    name = attendee.event.timezone
+    zone = attendee.event.zone
     statuses: dict[str, str] = {}
     chosen = []
     program = program_of(attendee.event)
