@@ -21,8 +21,21 @@ from sqlalchemy.orm import Session, aliased
 
 from .countries import country_names
 from .folding import fold
-from .formats import parse_yes_no
-from .models import ROLES, STATUS_CANCELLED, STATUSES, Answer, Attendee, Payment, Question
+from .formats import has_control_characters, parse_yes_no
+from .models import (
+    ROLES,
+    STATUS_CANCELLED,
+    STATUS_CONFIRMED,
+    STATUS_WAITLISTED,
+    STATUSES,
+    Answer,
+    Attendee,
+    Payment,
+    ProgramItem,
+    ProgramSignup,
+    Question,
+)
+from .program import KEY_RE as PROGRAM_KEY_RE
 from .questions import KEY_RE, QuestionSpec
 
 #: Sort keys offered in the list: name -> columns (the id last keeps pages stable).
@@ -97,6 +110,9 @@ class AttendeeFilters:
     payment: str = ""
     #: (question key, choice): only attendees who took that choice, for each pair.
     answers: tuple[tuple[str, str], ...] = ()
+    #: (program item key, signup status): only those with a place at the item ("confirmed")
+    #: or on its waiting list ("waitlisted"); None: any.
+    program: tuple[str, str] | None = None
     sort: str = "registered"
     descending: bool = False
 
@@ -111,6 +127,7 @@ class AttendeeFilters:
             "country": self.country,
             "payment": self.payment,
             **{f"q_{key}": choice for key, choice in self.answers},
+            "program": _program_arg(self.program),
             "sort": self.sort if self.sort != "registered" else "",
             "order": "desc" if self.descending else "",
         }
@@ -121,6 +138,28 @@ class AttendeeFilters:
         return replace(
             self, sort=sort, descending=not self.descending if sort == self.sort else False
         )
+
+
+def _program_arg(program: tuple[str, str] | None) -> str:
+    """``program``'s query value: the item's key, with ``:waitlisted`` for its waiting list."""
+    if program is None:
+        return ""
+    key, status = program
+    return key if status == STATUS_CONFIRMED else f"{key}:{status}"
+
+
+def _program_filter(raw: str) -> tuple[str, str] | None:
+    """``program=<key>`` (a place at the item) or ``program=<key>:waitlisted``."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    key, _, status = raw.partition(":")
+    if not PROGRAM_KEY_RE.match(key) or status not in ("", STATUS_WAITLISTED):
+        raise FilterError(
+            f"program must be a program item's key, with :waitlisted for its waiting list,"
+            f" not {raw!r}."
+        )
+    return key, status or STATUS_CONFIRMED
 
 
 def _yes_no(value: bool | None) -> str:
@@ -170,6 +209,8 @@ def parse_filters(
     q = " ".join(str(args.get("q", "")).split())
     if len(q) > MAX_QUERY:
         raise FilterError(f"The search text is longer than {MAX_QUERY} characters.")
+    if has_control_characters(q):  # PostgreSQL refuses a NUL in a text
+        raise FilterError("The search text holds control characters; please type it again.")
     role = str(args.get("role", "")).strip()
     if role and role not in ROLES:
         raise FilterError(f"Unknown role {role!r}; roles: {', '.join(ROLES)}.")
@@ -199,6 +240,7 @@ def parse_filters(
         country=country,
         payment=payment,
         answers=_answer_filters(args, questions),
+        program=_program_filter(str(args.get("program", ""))),
         sort=sort,
         descending=order == "desc",
     )
@@ -231,6 +273,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
         bool(filters.country),
         filters.payment,
         len(filters.answers),
+        filters.program is not None,
         filters.sort,
         filters.descending,
     )
@@ -239,7 +282,7 @@ def _shape(filters: AttendeeFilters) -> tuple[Any, ...]:
 def _where(shape: tuple[Any, ...]) -> list[Any]:
     """The conditions of filters of this shape, their values left as parameters (_values):
     the one rule of what matches."""
-    words, role, status, early_career, checked_in, country, payment, answers, *_sort = shape
+    words, role, status, early_career, checked_in, country, payment, answers, program, *_ = shape
     where: list[Any] = [Attendee.event_id == bindparam("event")]
     # Every word must be found.
     where += [Attendee.search_text.like(bindparam(f"w{n}"), escape="\\") for n in range(words)]
@@ -267,6 +310,17 @@ def _where(shape: tuple[Any, ...]) -> list[Any]:
             Answer.choice == bindparam(f"av{n}"),
         )
         where.append(Attendee.id.in_(took))
+    if program:  # signed up for the item (found by key), with a place or waiting
+        signed_up = (
+            select(ProgramSignup.attendee_id)
+            .join(ProgramItem, ProgramItem.id == ProgramSignup.item_id)
+            .where(
+                ProgramItem.event_id == bindparam("event"),
+                ProgramItem.key == bindparam("program_key"),
+                ProgramSignup.status == bindparam("program_status"),
+            )
+        )
+        where.append(Attendee.id.in_(signed_up))
     return where
 
 
@@ -309,6 +363,8 @@ def _values(event: EventRef, filters: AttendeeFilters) -> dict[str, Any]:
             values[name] = getattr(filters, name)
     for n, (key, choice) in enumerate(filters.answers):
         values[f"ak{n}"], values[f"av{n}"] = key, choice
+    if filters.program is not None:
+        values["program_key"], values["program_status"] = filters.program
     return values
 
 

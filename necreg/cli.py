@@ -137,6 +137,11 @@ def _event_for(slug: str | None) -> Event:
 @click.option("--early-career", default="", help="yes or no.")
 @click.option("--checked-in", default="", help="yes or no.")
 @click.option("--country", default="", help="ISO country code, e.g. US.")
+@click.option(
+    "--program",
+    default="",
+    help="A program item's key (a place there), KEY:waitlisted (its waiting list).",
+)
 @click.option("--sort", default="", help="Sort key, as in the attendee list.")
 @click.option(
     "--answer",

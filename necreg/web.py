@@ -113,7 +113,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
-        return _error_response(code, ERROR_MESSAGES.get(code, exc.description or exc.name))
+        body, status = _error_response(code, ERROR_MESSAGES.get(code, exc.description or exc.name))
+        # What the error says in its own headers stays (a 405's Allow, a 401's WWW-Authenticate).
+        kept = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, status, kept
 
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError):

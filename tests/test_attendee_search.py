@@ -16,6 +16,7 @@ from conftest import EVENT_DEFAULTS, count_queries
 from necreg import create_app, trigrams
 from necreg.attendee_search import (
     LIST_COLUMNS,
+    FilterError,
     attendee_select,
     bounded_count_select,
     list_page,
@@ -187,3 +188,13 @@ def test_the_list_shows_the_event_as_it_is_now(app, admin_client, make_event):
         db.session.get(Event, event.id).is_current = False
         db.session.commit()
     assert admin_client.get("/organizer/attendees").status_code == 404
+
+
+def test_control_characters_in_the_search_are_refused_not_sent_to_the_database(
+    admin_client, make_event
+):
+    make_event()
+    answer = admin_client.get("/organizer/attendees?q=a%00b")  # PostgreSQL refuses a NUL
+    assert answer.status_code == 400 and "control characters" in answer.get_data(as_text=True)
+    with pytest.raises(FilterError, match="control characters"):
+        parse_filters({"q": "x\x07"})

@@ -126,7 +126,8 @@ def test_login_redirects_to_safe_next_only(client, make_organizer):
 
 
 def test_logout_is_post_only_and_ends_the_session(admin_client):
-    assert admin_client.get("/organizer/logout").status_code == 405
+    refused = admin_client.get("/organizer/logout")
+    assert refused.status_code == 405 and "POST" in refused.headers["Allow"]  # RFC 9110
     token = page_csrf(admin_client, "/organizer/")
     response = admin_client.post("/organizer/logout", data={"csrf_token": token})
     assert response.status_code == 303

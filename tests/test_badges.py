@@ -128,3 +128,7 @@ def test_cli_export_rejects_bad_filters_and_unknown_event(app, runner, make_even
     assert result.exit_code == 2 and "Unknown status" in result.output
     result = runner.invoke(args=["export-badges", "--event", "nope"])
     assert result.exit_code == 1 and "no event with the slug" in result.output
+    result = runner.invoke(args=["export-badges", "--program", "ws-x:maybe"])
+    assert result.exit_code == 2 and "program must be" in result.output
+    result = runner.invoke(args=["export-badges", "--program", "ws-x"])  # nobody signed up
+    assert result.exit_code == 0 and result.output.strip() == HEADER

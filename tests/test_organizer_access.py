@@ -13,7 +13,7 @@ import pytest
 from organizer_fixtures import admin_client, make_organizer, staff_client  # noqa: F401
 
 from conftest import saved
-from necreg.models import ProgramItem, Question, SupportRequest
+from necreg.models import OrganizerMessage, ProgramItem, Question, SupportRequest
 
 #: Routes open to anonymous visitors.
 PUBLIC = {"organizer.login"}
@@ -40,7 +40,7 @@ def attendee(make_event, make_attendee):
 @pytest.fixture
 def ids(app, attendee) -> dict[str, int]:
     """The ids in the organizer routes' paths: an attendee's, a question's, a program item's
-    key, a support request's."""
+    key, a support request's, a message's."""
     question = saved(app, Question(event_id=attendee.event_id, key="k", label="K", type="text"))
     start = datetime(2025, 9, 8, 14, tzinfo=UTC)
     item = saved(
@@ -51,6 +51,7 @@ def ids(app, attendee) -> dict[str, int]:
         ),
     )  # fmt: skip
     support = saved(app, SupportRequest(attendee_id=attendee.id, statement="S"))
+    message = saved(app, OrganizerMessage(event_id=attendee.event_id, subject="S", body="B"))
     # A payment's id only reaches its refund button's route: access is decided before it is
     # looked up.
     return {
@@ -59,6 +60,7 @@ def ids(app, attendee) -> dict[str, int]:
         "payment_id": 999_999,
         "key": item.key,
         "request_id": support.id,
+        "message_id": message.id,
     }
 
 

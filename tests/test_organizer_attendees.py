@@ -369,3 +369,11 @@ def test_cancelling_asks_first_and_the_question_changes_nothing(app, admin_clien
     ana = fresh(app, ana)
     assert ana.status == "cancelled"
     assert "already cancelled" in admin_client.get(url + "/cancel").text
+
+
+def test_companions_are_listed_with_their_role(app, admin_client, make_event, make_attendee):
+    event = make_event()
+    lead = make_attendee(event, role="family", last_name="Lead")
+    make_attendee(event, role="guest", party_id=lead.id, email="", last_name="Kid")
+    page = admin_client.get("/organizer/attendees").get_data(as_text=True)
+    assert "Kid," in page and "<td>Companion</td>" in page

@@ -19,6 +19,7 @@ from . import (  # noqa: E402, F401
     dashboard,
     exports,
     fees,
+    messages,
     program,
     questions,
     settings,

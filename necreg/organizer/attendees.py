@@ -22,8 +22,9 @@ from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..forms import country_menu
-from ..models import ROLES, STATUS_LABELS
-from ..pages import current_snapshot, event_heading, questions_of
+from ..models import ATTENDEE_ROLES, STATUS_LABELS
+from ..pages import current_snapshot, event_heading, program_of, questions_of
+from ..program import ItemSpec
 from ..questions import QuestionSpec
 from ..speed.memo import kept
 from . import bp
@@ -69,7 +70,10 @@ class _ListFrame:
 
 
 def _list_frame(
-    filters: AttendeeFilters, error: str | None, questions: tuple[QuestionSpec, ...]
+    filters: AttendeeFilters,
+    error: str | None,
+    questions: tuple[QuestionSpec, ...],
+    workshops: tuple[ItemSpec, ...],
 ) -> _ListFrame:
     def build() -> _ListFrame:
         def part(name: str) -> Markup:
@@ -79,6 +83,8 @@ def _list_frame(
                 filters=filters,
                 chosen=dict(filters.answers),
                 questions=[q for q in questions if q.is_choice],
+                workshops=workshops,
+                program_arg=filters.as_args().get("program", ""),
                 has_sensitive=any(q.sensitive for q in questions),
                 error=error,
                 country_options=country_menu(filters.country),
@@ -100,7 +106,7 @@ def _list_frame(
             ),
         )
 
-    key = (request.script_root, filters, error, questions)
+    key = (request.script_root, filters, error, questions, workshops)
     return kept("attendee_list_frame", key, build, size=LIST_RENDERINGS_KEPT, watched=False)
 
 
@@ -117,7 +123,7 @@ def _rows_html(rows, attendee_url: str) -> Markup:
             f'\n      <td class="nowrap"><a href="{url}{a.id}">{escape(a.code)}</a></td>'
             f"\n      <td>{escape(a.last_name)}, {escape(a.first_name)}{early}</td>"
             f"\n      <td>{escape(a.email)}</td>"
-            f"\n      <td>{escape(ROLES[a.role])}</td>"
+            f"\n      <td>{escape(ATTENDEE_ROLES[a.role])}</td>"
             f'\n      <td class="wrap">{escape(a.institution)}</td>'
             f"\n      <td>{escape(country_name(a.country))}</td>"
             f'\n      <td class="status-{escape(a.status)}">{escape(STATUS_LABELS[a.status])}</td>'
@@ -131,12 +137,13 @@ def _rows_html(rows, attendee_url: str) -> Markup:
 def _render_list_content(
     filters: AttendeeFilters,
     questions: tuple[QuestionSpec, ...],
+    workshops: tuple[ItemSpec, ...],
     page: ListPage | None = None,
     count_all: bool = False,
     error=None,
 ) -> Markup:
     """The list page's content (form, total, rows, pager): the same for every organizer."""
-    frame = _list_frame(filters, error, questions)
+    frame = _list_frame(filters, error, questions, workshops)
     html = render_template(
         "organizer/_attendees_content.html",
         frame=frame,
@@ -157,15 +164,17 @@ def attendees():
         abort(404)
     event = event_heading(snapshot)
     questions = questions_of(snapshot)
+    # The items people sign up for: the list filters by a place there, or by its waiting list.
+    workshops = tuple(item for item in program_of(snapshot) if item.capacity is not None)
     try:
         filters, page_number, count_all = parse_list_args(request.args, questions)
     except FilterError as exc:
-        content = _render_list_content(AttendeeFilters(), questions, error=str(exc))
+        content = _render_list_content(AttendeeFilters(), questions, workshops, error=str(exc))
         return render_template("organizer/attendees.html", event=event, content=content), 400
 
     def render() -> Markup:
         page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
-        return _render_list_content(filters, questions, page, count_all)
+        return _render_list_content(filters, questions, workshops, page, count_all)
 
     # Kept while nothing changes: a list looked at again (a reload, paging or sorting back)
     # costs no query and no rendering. Its links depend on where the app is mounted; nothing

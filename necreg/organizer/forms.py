@@ -131,6 +131,16 @@ class SettingsForm(FlaskForm):
             URL(require_tld=False, message="Please enter a web address such as https://…"),
         ],
     )
+    highlights_url = StringField(
+        "Video of the meeting (highlights)",
+        filters=[strip],
+        description="Shown on the event's page once it is over.",
+        validators=[
+            Optional(),
+            Length(max=EVENT_MAX_LENGTHS["highlights_url"]),
+            URL(require_tld=False, message="Please enter a web address such as https://…"),
+        ],
+    )
     max_guests = IntegerField(
         "Companions a registrant may bring",
         description=f"0 for none, at most {MAX_GUESTS_LIMIT}.",
@@ -300,3 +310,18 @@ class PaymentForm(FlaskForm):
     reference = StringField(
         "Reference", filters=[strip], description="The transfer's reference, a cheque number …"
     )
+
+
+class MessageForm(FlaskForm):
+    """A message to the attendees chosen by the list's filters (messages.py checks it)."""
+
+    subject = StringField("Subject", filters=[strip])
+    body = TextAreaField(
+        "Message",
+        description=(
+            "Markdown: *italic*, **bold**, [a link](https://…), blank lines between paragraphs. "
+            "Placeholders: {first_name}, {last_name}, {code}, {link} (their registration)."
+        ),
+    )
+    #: How many recipients the sender was shown (sending refuses if that changed).
+    expected = IntegerField(validators=[Optional()])

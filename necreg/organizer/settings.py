@@ -39,6 +39,7 @@ def _settings_from_form(form: SettingsForm) -> dict[str, object]:
         "max_guests": form.max_guests.data,
         "infants_count": bool(form.infants_count.data),
         "consent_version": form.consent_version.data or "",
+        "highlights_url": form.highlights_url.data or "",
     }
 
 
