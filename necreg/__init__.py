@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # triggers: the database triggers that metadata.create_all installs with the tables
     from . import auth, database, speed, triggers, web  # noqa: F401
     from . import config as settings
+    from .api.v1 import bp as api_v1_bp
     from .api.views import STATS_ANSWER
     from .api.views import bp as api_bp
     from .cli import register_commands
@@ -61,5 +62,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(api_v1_bp)
     app.register_blueprint(organizer_bp)
     return app

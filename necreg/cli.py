@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import func, select
 
+from .api.tokens import TOKEN_COMMANDS
 from .attendee_search import FilterError, count_select, parse_filters
 from .auth import FIRST_ADMIN_EMAIL, AccountError, create_organizer, ensure_organizer
 from .badges import exported_questions, for_printing, iter_badge_csv, iter_badges
@@ -364,6 +365,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_code_command)
     app.cli.add_command(export_certificates_command)
     app.cli.add_command(notify_interest_command)
+    for command in TOKEN_COMMANDS:
+        app.cli.add_command(command)
 
 
 def _create_app():
