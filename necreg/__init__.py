@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
     # triggers: the database triggers that metadata.create_all installs with the tables
-    from . import auth, database, speed, triggers, web  # noqa: F401
+    from . import auth, database, speed, triggers, web, webhooks  # noqa: F401
     from . import config as settings
     from .api.v1 import bp as api_v1_bp
     from .api.views import STATS_ANSWER
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     limiter.init_app(app)
     web.init_app(app)
+    webhooks.init_app(app)
     speed.init_app(app, replayed={"/api/stats": STATS_ANSWER})
     register_commands(app)
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
 
+from . import webhooks
 from .counters import add_to_figure
 from .formats import json_timestamp
 from .models import (
@@ -210,6 +211,7 @@ def _mark_checked_in(
     session.refresh(attendee)
     if done.rowcount == 0:
         return False
+    webhooks.note(session, attendee.id, webhooks.CHECKED_IN)  # the UPDATE bypasses the ORM
     record_change(
         session,
         attendee,

@@ -5,6 +5,7 @@ Every setting has a default here and one line in config.example.toml. Later laye
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .formats import parse_yes_no, time_zone
 
@@ -98,6 +100,18 @@ DEFAULTS: dict[str, Any] = {
 PAYMENT_PROVIDERS = ("none", "offline", "stripe")
 #: What the Stripe provider cannot work without.
 STRIPE_REQUIRED = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+#: The events a webhook receiver may be told of (WEBHOOKS); webhooks.py says when each is.
+WEBHOOK_EVENTS = (
+    "registration.created",
+    "registration.updated",
+    "registration.cancelled",
+    "registration.checked_in",
+    "registration.paid",
+)
+#: The keys of a receiver in WEBHOOKS; ``events`` may be left out (then: all of them).
+WEBHOOK_KEYS = ("url", "secret", "events")
+#: Longest receiver address (the column ``webhook_deliveries.url``).
+WEBHOOK_URL_LENGTH = 500
 
 ENV_PREFIX = "NECREG_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -119,7 +133,57 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
+    if isinstance(default, list):
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be JSON (a list): {exc}") from None
     return raw
+
+
+def webhook_receivers(value: Any) -> list[dict[str, Any]]:
+    """The receivers of the setting WEBHOOKS, checked: each ``{url, secret, events}`` with an
+    http(s) address (each address once), a secret, and ``events`` (all of WEBHOOK_EVENTS when
+    left out) a list of known ones; ConfigError saying which receiver and what is wrong."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            "WEBHOOKS must be a list of receivers ({url, secret, events}),"
+            f" not a {type(value).__name__}"
+        )
+    receivers: list[dict[str, Any]] = []
+    for n, receiver in enumerate(value, start=1):
+        where = f"WEBHOOKS receiver {n}"
+        if not isinstance(receiver, Mapping):
+            raise ConfigError(f"{where} must be a table with url, secret and events")
+        unknown = sorted(set(receiver) - set(WEBHOOK_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key {', '.join(map(repr, unknown))}"
+                f" (a receiver has {', '.join(WEBHOOK_KEYS)})"
+            )
+        url = receiver.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: url must be an http:// or https:// address, not {url!r}")
+        if len(url) > WEBHOOK_URL_LENGTH:
+            raise ConfigError(f"{where}: url is longer than {WEBHOOK_URL_LENGTH} characters")
+        if any(other["url"] == url for other in receivers):
+            raise ConfigError(f"{where}: {url} is named twice; name each receiver once")
+        secret = receiver.get("secret")
+        if not isinstance(secret, str) or not secret.strip():
+            raise ConfigError(f"{where} ({url}): secret must be set (a long random value)")
+        events = receiver.get("events", list(WEBHOOK_EVENTS))
+        if (
+            not isinstance(events, list | tuple)
+            or not events
+            or not all(isinstance(e, str) and e in WEBHOOK_EVENTS for e in events)
+        ):
+            raise ConfigError(
+                f"{where} ({url}): events must list some of {', '.join(WEBHOOK_EVENTS)}"
+                f" (or be left out for all), not {events!r}"
+            )
+        receivers.append({"url": url, "secret": secret, "events": list(dict.fromkeys(events))})
+    return receivers
 
 
 def _positive(value: Any) -> bool:
@@ -183,6 +247,12 @@ def load(
     for name in ("PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS"):
         if not _positive(settings[name]):
             raise ConfigError(f"{name} must be a number above 0, not {settings[name]!r}")
+    settings["WEBHOOKS"] = webhook_receivers(settings["WEBHOOKS"])
+    rate = settings["MAIL_RATE_PER_MINUTE"]
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate < 0:
+        raise ConfigError(
+            f"MAIL_RATE_PER_MINUTE must be a whole number, 0 or more (0: no limit), not {rate!r}"
+        )
     # A wrong time zone stops the app at start-up, not at the first scan at the door.
     display_timezone(str(settings["DISPLAY_TIMEZONE"]))
     if not settings["SECRET_KEY"]:

@@ -60,6 +60,7 @@ def ids(app, attendee) -> dict[str, int]:
         "payment_id": 999_999,
         "key": item.key,
         "request_id": support.id,
+        "delivery_id": 999_999,  # a webhook delivery's: like a payment's, never looked up
         "message_id": message.id,
     }
 

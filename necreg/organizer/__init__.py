@@ -24,4 +24,5 @@ from . import (  # noqa: E402, F401
     questions,
     settings,
     support,
+    webhooks,
 )
