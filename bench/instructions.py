@@ -46,8 +46,8 @@ def count_inside(requests: int) -> None:
     app = create_app({**settings, "RATELIMIT_ENABLED": False})
     with app.app_context():
         db.create_all()
-        event = Event(slug="bench", name="Bench", starts_on=date(2027, 9, 7),
-                      ends_on=date(2027, 9, 10), is_current=True, capacity=1_000_000)  # fmt: skip
+        event = Event(slug="bench", name="Bench", starts_on=date(2099, 9, 7),
+                      ends_on=date(2099, 9, 10), is_current=True, capacity=1_000_000)  # fmt: skip
         db.session.add(event)
         db.session.commit()
         seed_demo(db.session, event, 2000, code_prefix="NEC", seed=1)

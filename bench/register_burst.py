@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
             }
             event_file = Path(tmp) / "event.toml"
             event_file.write_text(
-                'slug = "bench"\nname = "Bench Symposium"\nstarts_on = 2025-09-07\n'
-                f"ends_on = 2025-09-10\ncurrent = true\ncapacity = {args.capacity}\n"
+                'slug = "bench"\nname = "Bench Symposium"\nstarts_on = 2099-09-07\n'
+                f"ends_on = 2099-09-10\ncurrent = true\ncapacity = {args.capacity}\n"
                 f"[capacity_by_role]\nfamily = {args.family_cap}\n"
             )
             subprocess.run([BIN / "necreg", "db", "upgrade"], env=env, check=True,
