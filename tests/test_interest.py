@@ -108,7 +108,7 @@ def _confirmed(app, event_id: int, *people: str) -> None:
 
 
 def test_the_next_edition_is_announced_once_to_each_confirmed_address(
-    app, runner, make_event, smtp_server
+    app, runner, make_event, smtp_server, tmp_path
 ):
     past = make_event(**PAST)
     _confirmed(app, past.id, "ana@example.org", "ben@example.org", "cy@example.org")
@@ -123,11 +123,13 @@ def test_the_next_edition_is_announced_once_to_each_confirmed_address(
     assert refused.exit_code == 1 and "is not open" in refused.output
     assert outbox(app, "interest_open") == []
 
-    with app.app_context():
-        db.session.get(Event, past.id).is_current = False
-        db.session.commit()
-    make_event(slug="nec-2099")  # the next edition, open
-    first = runner.invoke(args=["notify-interest", "--event", "nec-2099"])
+    edition = tmp_path / "nec-2099.toml"  # the next edition, open: it takes the home page
+    edition.write_text(
+        'slug = "nec-2099"\nname = "NEC Symposium"\nstarts_on = 2099-09-07\n'
+        'ends_on = 2099-09-10\ntimezone = "America/New_York"\ncurrent = true\n'
+    )
+    assert runner.invoke(args=["load-event", str(edition)]).exit_code == 0
+    first = runner.invoke(args=["notify-interest"])  # the current event
     assert first.exit_code == 0 and "Queued 2 message(s)" in first.output
     again = runner.invoke(args=["notify-interest", "--event", "nec-2099"])
     assert again.exit_code == 0 and "Queued 0 message(s)" in again.output
