@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from organizer_fixtures are used as arguments
 """The interest list: sign up, confirm the address (double opt-in), be told once per edition
 that registration opened (through a real SMTP server), unsubscribe in one click (RFC 8058)."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from organizer_fixtures import admin_client, csrf_for, make_organizer  # noqa: F401
 from sqlalchemy import func, select
 
 from conftest import csrf_token
@@ -174,3 +176,21 @@ def test_one_click_unsubscribe_needs_no_form_and_a_look_unsubscribes_nothing(
     sign_up_on_page(client, "ana@example.org")
     assert signups(app)[0].unsubscribed_at is None and signups(app)[0].confirmed_at is None
     assert len(outbox(app, "interest_confirm")) == 2
+
+
+def test_the_organizers_button_tells_the_list_once(app, make_event, admin_client):
+    client = admin_client
+    event = make_event()  # open
+    _confirmed(app, event.id, "ana@example.org", "ben@example.org")
+    page = client.get("/organizer/messages").get_data(as_text=True)
+    assert "2 confirmed addresses" in page and "2 not yet told" in page
+    for _ in range(2):  # twice: the second tells nobody
+        token = csrf_for(client, "/organizer/messages")
+        answer = client.post("/organizer/messages/interest", data={"csrf_token": token})
+        assert answer.status_code == 303
+    assert sorted(m.to_address for m in outbox(app, "interest_open")) == [
+        "ana@example.org",
+        "ben@example.org",
+    ]
+    page = client.get("/organizer/messages").get_data(as_text=True)
+    assert "0 not yet told" in page and "Tell them registration is open" not in page
