@@ -40,9 +40,7 @@ def describe(filters: AttendeeFilters) -> list[str]:
         words.append(f"Matching “{filters.q}”")
     if filters.role:
         words.append(f"Role: {ROLES[filters.role]}")
-    words.append(
-        f"Status: {STATUS_LABELS[filters.status]}" if filters.status else "Not cancelled"
-    )
+    words.append(f"Status: {STATUS_LABELS[filters.status]}" if filters.status else "Not cancelled")
     if filters.early_career is not None:
         words.append("Early career" if filters.early_career else "Not early career")
     if filters.checked_in is not None:
