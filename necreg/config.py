@@ -95,6 +95,22 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOKS": [],
     # Requests one API token may make (``necreg create-api-token``).
     "API_RATE_LIMIT": "120 per minute",
+    # An organizer's session ends after this long without use, and this long after sign-in.
+    "SESSION_IDLE_MINUTES": 60,
+    "SESSION_MAX_HOURS": 12,
+    # Administrators must sign in with an authenticator code (TOTP) too.
+    "TOTP_REQUIRED_FOR_ADMINS": False,
+    # Registrations, and changes from private links, one client address may send.
+    "REGISTER_RATE_LIMIT": "10 per minute; 100 per hour",
+    "SELF_SERVICE_RATE_LIMIT": "30 per minute",
+    # Codes one check-in account may try (scans and typed codes).
+    "CHECK_IN_RATE_LIMIT": "120 per minute",
+    # A registration form sent back sooner than this after it was shown is a script's.
+    "REGISTER_MIN_SECONDS": 3,
+    # Attendees of an event this many days over, and cancelled ones, are anonymised by
+    # ``necreg purge``; delivered e-mails lose their bodies after OUTBOX_RETENTION_DAYS.
+    "RETENTION_DAYS_AFTER_EVENT": 365,
+    "OUTBOX_RETENTION_DAYS": 30,
 }
 #: The payment providers there are.
 PAYMENT_PROVIDERS = ("none", "offline", "stripe")

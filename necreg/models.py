@@ -408,6 +408,9 @@ class Attendee(db.Model):
     #: When an unpaid registration (``pending_payment``) stops holding its place; kept when
     #: it expired (cancelled for want of payment), cleared when it is paid or cancelled.
     payment_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the person's data was erased (anonymised: name, e-mail, institution and answers
+    #: gone; the place and the counts kept), on request or by the retention period.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Consents, each with its time and the version of the text shown (``consent_version``
     #: for the registration terms, given by everyone who registers): photos, and appearing on
     #: the attendee list; None: not given, or withdrawn.
@@ -654,9 +657,95 @@ class Organizer(OrganizerRole, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the password was last set (its change ends every session opened before).
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The TOTP authenticator's secret (base32), and since when sign-in asks for its code
+    #: (None: not enrolled, or enrolment not confirmed with a first code).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last TOTP time step accepted, so a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return f"<Organizer {self.email} {self.role}>"
+
+
+class OrganizerSession(db.Model):
+    """A signed-in organizer's session: the cookie carries its id (a random token, stored
+    hashed); signing out, a password change or a deactivation revokes it, and it ends after
+    SESSION_IDLE_MINUTES without use or SESSION_MAX_HOURS after sign-in."""
+
+    __tablename__ = "organizer_sessions"
+    __table_args__ = (
+        Index("uq_organizer_sessions_token", "token_hash", unique=True),
+        Index("ix_organizer_sessions_organizer", "organizer_id", "revoked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organizer_id: Mapped[int] = mapped_column(ForeignKey("organizers.id", ondelete="CASCADE"))
+    #: Hex SHA-256 of the session's token (the cookie's value).
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Where it was opened from: the client's address and browser, as the log shows them.
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that signs in in place of the authenticator's (ten are given at
+    enrolment; only their hashes are kept)."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index("ix_recovery_codes_organizer", "organizer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organizer_id: Mapped[int] = mapped_column(ForeignKey("organizers.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(db.Model):
+    """A failed sign-in: counted per (account, client address) and per address to slow the
+    next attempts (growing delays, never a lock the owner cannot get past)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account", "email", "address", "failed_at"),
+        Index("ix_login_failures_address", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The e-mail tried, normalised (lower case, NFKC), whether an account has it or not.
+    email: Mapped[str] = mapped_column(String(MAX_LENGTHS["email"]))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(db.Model):
+    """What an organizer (or the system) did that changes or reveals data beyond one
+    registration: settings changed, exports (with e-mails or not), erasures, purges, accounts
+    managed. Shown to admins; the security log has the same lines."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Who (None: the command line or the system, or an account since deleted).
+    organizer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizers.id", ondelete="SET NULL")
+    )
+    #: What, e.g. "settings.update", "export.badges", "attendee.erase", "purge".
+    action: Mapped[str] = mapped_column(String(64))
+    #: What it was done to, in words (an event's slug, an attendee's code ...).
+    target: Mapped[str] = mapped_column(String(200), default="")
+    #: The details: fields changed ({field: [old, new]}), filters, counts; never a secret.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organizer: Mapped[Organizer | None] = relationship()
 
 
 class AttendeeChange(db.Model):
