@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
     # triggers: the database triggers that metadata.create_all installs with the tables
-    from . import auth, database, speed, triggers, web, webhooks  # noqa: F401
+    from . import auth, database, faults, speed, triggers, web, webhooks  # noqa: F401
     from . import config as settings
     from .api.v1 import bp as api_v1_bp
     from .api.views import STATS_ANSWER
@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
+    faults.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     auth.init_app(app)

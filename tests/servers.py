@@ -3,6 +3,7 @@ SMTP server (aiosmtpd) that keeps what it receives."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import re
@@ -211,3 +212,74 @@ class SMTPServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+class CuttableProxy:
+    """A TCP proxy on the loopback to another server (PostgreSQL) that can be cut: every
+    connection through it is closed at once and new ones are closed as soon as they come,
+    as a restarting database does, until it is restored."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = HOST) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open: set[socket.socket] = set()
+        self.down = False
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                refused = self.down
+            if refused:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.open.update((client, server))
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            self._close(source, target)
+
+    def _close(self, *sockets: socket.socket) -> None:
+        with self.lock:
+            for sock in sockets:
+                self.open.discard(sock)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def cut(self) -> None:
+        with self.lock:
+            self.down = True
+            cut = list(self.open)
+        self._close(*cut)
+
+    def restore(self) -> None:
+        with self.lock:
+            self.down = False
+
+    def stop(self) -> None:
+        self.running = False
+        self.cut()
+        self.listener.close()
