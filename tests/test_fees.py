@@ -25,7 +25,15 @@ from necreg.fees import (
     fee_for,
     price_for,
 )
-from necreg.models import Attendee, CodeUse, DiscountCode, Event, OutboxMessage, Price
+from necreg.models import (
+    Attendee,
+    AuditEntry,
+    CodeUse,
+    DiscountCode,
+    Event,
+    OutboxMessage,
+    Price,
+)
 from necreg.money import MoneyError, format_money, from_minor, parse_amount, to_minor
 from necreg.registration import Registrant, register
 
@@ -364,6 +372,13 @@ def test_admins_set_the_currency_and_prices_on_the_settings_page(app, client, ad
     response = admin_client.post("/organizer/settings/fees", data=fees_form(admin_client))
     assert response.status_code == 303
     with app.app_context():
+        (entry,) = db.session.execute(select(AuditEntry)).scalars()  # audited, with the prices
+        assert (entry.action, entry.details["currency"]) == ("settings.fees", "EUR")
+        assert [p["name"] for p in entry.details["prices"]][:3] == [
+            "Families",
+            "Early bird",
+            "Online",
+        ]
         saved = db.session.get(Event, event)
         prices = event_prices(db.session, event)
         assert saved.currency == "EUR"

@@ -1,8 +1,9 @@
 """Each attendee's page: details, party, consents, answers and history; correct, cancel,
-restore, check in."""
+restore, check in; export the person's data, erase it (privacy.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
@@ -31,6 +32,7 @@ from ..payments import (
     record_payment,
     refund_payment,
 )
+from ..privacy import erase, person_data
 from ..questions import Answers, answers_of, event_questions
 from ..registration import (
     RegistrationError,
@@ -42,8 +44,13 @@ from ..registration import (
     waitlist_position,
 )
 from . import bp
+from .audit import audit
 from .checkin import door_settings
+from .exports import download
 from .forms import ActionForm, AttendeeForm, PaymentForm
+
+#: Why an erased registration's page has no buttons that change it.
+ERASED_REFUSAL = "This registration's data was erased: it can no longer be changed."
 
 
 def _render_attendee_page(
@@ -83,6 +90,7 @@ def _render_attendee_page(
         card_refunds=current_app.config["PAYMENT_PROVIDER"] == "stripe",
         payment_form=payment_form or PaymentForm(formdata=None),
         party=[] if attendee.is_companion else companions_of(db.session, attendee),
+        now=utcnow(),
     )
     return page, status
 
@@ -94,6 +102,8 @@ def attendee(attendee_id: int):
     form = AttendeeForm.of(attendee)
     if not form.is_submitted():
         return _render_attendee_page(attendee, form)
+    if attendee.erased_at is not None:
+        return _render_attendee_page(attendee, form, 409, ERASED_REFUSAL)
     if not form.validate():
         return _render_attendee_page(attendee, form, 400)
     try:
@@ -121,6 +131,9 @@ def _act_on_attendee(attendee_id: int, action: Callable[[Attendee], str]) -> Res
     attendee = event_attendee_or_404(attendee_id)
     if not ActionForm().validate():
         abort(400)
+    if attendee.erased_at is not None:
+        flash(ERASED_REFUSAL, "error")
+        return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
     try:
         message = action(attendee)
     except RegistrationError as exc:
@@ -255,3 +268,58 @@ def refund_attendee_payment(attendee_id: int, payment_id: int):
     db.session.commit()
     flash(f"Receipt no. {number} is recorded as refunded.", "success")
     return redirect(url_for(".attendee", attendee_id=attendee_id), 303)
+
+
+@bp.get("/attendees/<int:attendee_id>/data.json")
+@organizer_required(admin=True)
+def export_attendee_data(attendee_id: int):
+    """Everything kept about the person (privacy.person_data), as a JSON file; audited."""
+    attendee = event_attendee_or_404(attendee_id)
+    data = person_data(db.session, attendee, internal=True)
+    audit("attendee.export", attendee.code, {"companions": len(data.get("companions", []))})
+    db.session.commit()
+    body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+    return download(body, f"attendee-{data['registration']['code']}.json", "application/json")
+
+
+@bp.post("/attendees/<int:attendee_id>/erase")
+@organizer_required(admin=True)
+def erase_attendee(attendee_id: int):
+    """Erase the person's data (privacy.erase), once the box saying so is ticked; audited."""
+    attendee = event_attendee_or_404(attendee_id)
+    if not ActionForm().validate():
+        abort(400)
+    back = redirect(url_for(".attendee", attendee_id=attendee.id), 303)
+    if request.form.get("confirm") != "yes":
+        flash("Nothing erased: tick the box to confirm that the data is to be erased.", "error")
+        return back
+    code = attendee.code
+    try:
+        done = erase(
+            db.session,
+            attendee,
+            organizer_id=current_user.id,
+            payment=payment_terms(current_app.config),
+        )
+    except RegistrationError as exc:  # ErasureError among them
+        db.session.rollback()
+        flash(str(exc), "error")
+        return back
+    audit(
+        "attendee.erase",
+        code,
+        {
+            "erased": [member.code for member in done.erased],
+            "cancelled": done.cancelled,
+            "promoted": len(done.promoted),
+        },
+    )
+    db.session.commit()
+    flash(
+        f"Erased: {len(done.erased)} registration(s)"
+        + (", cancelled first (their places are free)" if done.cancelled else "")
+        + (f"; promoted from the waiting list: {len(done.promoted)}" if done.promoted else "")
+        + ". Payments are kept for the accounts.",
+        "success",
+    )
+    return back

@@ -11,6 +11,7 @@ from ..fees import FeeError, code_summary, create_code
 from ..models import DiscountCode
 from ..pages import current_event_or_404
 from . import bp
+from .audit import audit
 from .forms import CodeForm
 
 
@@ -52,6 +53,7 @@ def codes():
     except FeeError as exc:
         db.session.rollback()
         return page(400, str(exc))
+    audit("code.create", event.slug, {"code": row.code, "what": code_summary(row, event.currency)})
     db.session.commit()
     flash(f"The code {row.code} is ready: {code_summary(row, event.currency)}.", "success")
     return redirect(url_for(".codes"), 303)

@@ -25,6 +25,7 @@ from ..formats import is_yes
 from ..models import Event, utcnow
 from ..pages import current_event_or_404, questions_of
 from . import bp
+from .audit import audit
 
 
 def download(body: bytes | Iterable[str], filename: str, mimetype: str) -> Response:
@@ -51,6 +52,22 @@ def _requested_filters(event: Event) -> AttendeeFilters:
         abort(_refused(str(exc)))
 
 
+#: The badge exports' options that are not filters.
+_OPTIONS = ("email", "excel", "sensitive", "layout")
+
+
+def _audited(action: str, event: Event, **details: object) -> None:
+    """Record the export in the audit trail (with the filters of the query string) and
+    commit it before the file is made."""
+    filters = {
+        key: values[0] if len(values) == 1 else values
+        for key, values in request.args.lists()
+        if key not in _OPTIONS
+    }
+    audit(action, event.slug, {**details, "filters": filters})
+    db.session.commit()
+
+
 def _csv_download(name: str, event: Event, chunks: Iterable[str]) -> Response:
     """A CSV to save: ``<name>-<event>-<when>.csv``."""
     return download(chunks, f"{name}-{event.slug}-{_stamp()}.csv", "text/csv; charset=utf-8")
@@ -66,15 +83,16 @@ def _stamp() -> str:
 def export_badges():
     event = current_event_or_404()
     filters = _requested_filters(event)
+    include_email = is_yes(request.args.get("email"))
+    include_sensitive = is_yes(request.args.get("sensitive"))
+    _audited("export.badges", event, format="csv", email=include_email, sensitive=include_sensitive)
     chunks = iter_badge_csv(
         db.session,
         event,
         filters,
-        include_email=is_yes(request.args.get("email")),
+        include_email=include_email,
         excel=is_yes(request.args.get("excel")),
-        questions=exported_questions(
-            questions_of(event), include_sensitive=is_yes(request.args.get("sensitive"))
-        ),
+        questions=exported_questions(questions_of(event), include_sensitive=include_sensitive),
     )
     filename = f"badges-{event.slug}-{_stamp()}.csv"
     return download(chunks, filename, "text/csv; charset=utf-8")
@@ -89,6 +107,7 @@ def export_badges_pdf():
     layout = request.args.get("layout", "a4")
     if layout not in LAYOUTS:
         return _refused(f"Unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.")
+    _audited("export.badges", event, format="pdf", layout=layout, email=False, sensitive=False)
     out = io.BytesIO()
     badges = iter_badges(db.session, event, for_printing(filters))
     write_badges(badges, out, layout=layout, event_name=event.name)
@@ -101,6 +120,7 @@ def export_badges_pdf():
 def export_directory():
     """The attendee directory to share with attendees: only those who agreed to appear."""
     event = current_event_or_404()
+    _audited("export.directory", event, email=False)
     return _csv_download("directory", event, iter_directory_csv(db.session, event))
 
 
@@ -109,6 +129,7 @@ def export_directory():
 def export_credits():
     """The CME office's CSV: who attended which program items, and their credits."""
     event = current_event_or_404()
+    _audited("export.credits", event, email=True)
     return _csv_download("credits", event, iter_credits_csv(db.session, event))
 
 
@@ -117,4 +138,5 @@ def export_credits():
 def export_payments():
     """The treasurer's CSV: payments with their receipts, and who still owes."""
     event = current_event_or_404()
+    _audited("export.payments", event, email=False)
     return _csv_download("payments", event, iter_payments_csv(db.session, event))

@@ -16,6 +16,7 @@ from ..models import ATTENDANCE, ATTENDEE_ROLES, Event
 from ..money import from_minor
 from ..pages import current_event_or_404
 from . import bp
+from .audit import audit
 from .forms import ActionForm
 
 #: Empty rows the form offers for new prices.
@@ -114,6 +115,8 @@ def settings_fees():
         changed = update_fees(db.session, event, currency, as_items(rows))
     except FeeError as exc:
         return _refused(event, rows, currency, str(exc))
+    if changed:
+        audit("settings.fees", event.slug, {"currency": currency, "prices": as_items(rows)})
     db.session.commit()
     flash("Fees saved." if changed else "Nothing changed.", "success")
     return redirect(url_for(".settings") + "#fees", 303)

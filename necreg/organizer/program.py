@@ -21,6 +21,7 @@ from ..program import (
 )
 from ..registration import lock_event
 from . import bp
+from .audit import audit
 from .forms import ActionForm
 
 #: The form's inputs, as the item's page and the list's "add" form send them.
@@ -73,6 +74,7 @@ def program():
             db.session.rollback()
             items = event_program(db.session, event.id)
             return _render("organizer/program.html", 400, items=items, sent=sent, error=str(exc))
+        audit("program.add", event.slug, {"key": spec.key, "title": spec.title})
         db.session.commit()
         flash(f"{spec.title} is in the program.", "success")
         return redirect(url_for(".program"), 303)
@@ -104,14 +106,19 @@ def program_item(key: str):
         abort(400)
     sent = {name: request.form.get(name, "") for name in FIELDS} | {"key": item.key}
     event = current_event_or_404()
+    before = _values_of(item, event.zone)
     try:
         lock_event(db.session, event)
         spec = item_from_form(sent, event.zone)
-        save_item(db.session, event, spec, new=False)
+        saved = save_item(db.session, event, spec, new=False)
     except ProgramError as exc:
         db.session.rollback()
         item = _item_or_404(key)
         return _render("organizer/program_item.html", 400, item=item, sent=sent, error=str(exc))
+    after = _values_of(saved, event.zone)
+    changes = {name: [before[name], after[name]] for name in FIELDS if before[name] != after[name]}
+    if changes:
+        audit("program.change", event.slug, {"key": key, "changes": changes})
     db.session.commit()
     flash(f"{spec.title} is saved.", "success")
     return redirect(url_for(".program"), 303)
@@ -128,6 +135,7 @@ def remove_program_item(key: str):
     lock_event(db.session, event)
     title = item.title
     outcome = remove_item(db.session, event, key)
+    audit("program.remove", event.slug, {"key": key, "title": title, "outcome": outcome})
     db.session.commit()
     flash(
         f"{title} is out of the program"

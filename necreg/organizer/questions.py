@@ -20,6 +20,7 @@ from ..question_settings import (
 )
 from ..questions import QuestionError
 from . import bp
+from .audit import audit
 from .forms import ActionForm, QuestionForm
 
 
@@ -82,6 +83,7 @@ def questions():
     except QuestionError as exc:
         db.session.rollback()
         return _list_page(event, form, roles, 400, str(exc))
+    audit("question.add", event.slug, {"key": question.key, "label": question.label})
     db.session.commit()
     flash(f"The question “{question.label}” is asked now, last on the form.", "success")
     return redirect(url_for(".questions"), 303)
@@ -121,13 +123,16 @@ def question(question_id: int):
     except QuestionError as exc:
         db.session.rollback()
         return page(400, str(exc))
+    if changes:
+        audit("question.change", event.slug, {"key": question.key, "changes": changes})
     db.session.commit()
     flash(f"Saved: {', '.join(sorted(changes))}." if changes else "Nothing changed.", "success")
     return redirect(url_for(".questions"), 303)
 
 
-def _act(question_id: int, action, done: str):
-    """A button of the list: run ``action(session, question)``, say ``done`` if it did."""
+def _act(question_id: int, action, done: str, audited: str):
+    """A button of the list: run ``action(session, question)``, say ``done`` if it did (and
+    record it in the audit trail as ``audited``)."""
     event = current_event_or_404()
     question = _question_or_404(event, question_id)
     if not ActionForm().validate():
@@ -138,6 +143,8 @@ def _act(question_id: int, action, done: str):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".questions"), 303)
+    if acted:
+        audit(audited, event.slug, {"key": question.key})
     db.session.commit()
     if acted:
         flash(done.format(label=question.label), "success")
@@ -147,22 +154,33 @@ def _act(question_id: int, action, done: str):
 @bp.post("/questions/<int:question_id>/up")
 @organizer_required(admin=True)
 def question_up(question_id: int):
-    return _act(question_id, lambda s, q: move_question(s, q, -1), "“{label}” moved up.")
+    return _act(
+        question_id, lambda s, q: move_question(s, q, -1), "“{label}” moved up.", "question.move"
+    )
 
 
 @bp.post("/questions/<int:question_id>/down")
 @organizer_required(admin=True)
 def question_down(question_id: int):
-    return _act(question_id, lambda s, q: move_question(s, q, 1), "“{label}” moved down.")
+    return _act(
+        question_id, lambda s, q: move_question(s, q, 1), "“{label}” moved down.", "question.move"
+    )
 
 
 @bp.post("/questions/<int:question_id>/retire")
 @organizer_required(admin=True)
 def question_retire(question_id: int):
-    return _act(question_id, retire_question, "“{label}” is no longer asked; its answers are kept.")
+    return _act(
+        question_id,
+        retire_question,
+        "“{label}” is no longer asked; its answers are kept.",
+        "question.retire",
+    )
 
 
 @bp.post("/questions/<int:question_id>/ask-again")
 @organizer_required(admin=True)
 def question_ask_again(question_id: int):
-    return _act(question_id, ask_again, "“{label}” is asked again, last on the form.")
+    return _act(
+        question_id, ask_again, "“{label}” is asked again, last on the form.", "question.ask_again"
+    )

@@ -12,6 +12,7 @@ from ..models import ROLES, Event
 from ..pages import current_event_or_404
 from ..payments import payment_terms
 from . import bp
+from .audit import audit
 from .fees import price_rows, render_fees
 from .forms import SettingsForm, role_cap_name
 
@@ -76,6 +77,8 @@ def settings():
     except EventFileError as exc:
         db.session.rollback()
         return page(400, str(exc))
+    if changes:
+        audit("settings.update", event.slug, changes)
     db.session.commit()
     flash(f"Saved: {', '.join(sorted(changes))}." if changes else "Nothing changed.", "success")
     return redirect(url_for(".settings"), 303)

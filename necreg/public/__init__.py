@@ -24,6 +24,7 @@ def code_prefix() -> str:
 from . import (  # noqa: E402, F401
     card,
     certificates,
+    data,
     interest,
     landing,
     lost_link,
