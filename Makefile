@@ -6,6 +6,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 EVENT_FILE ?= events/nec-symposium.toml
+# The first administrator's e-mail, used only while the database has no organizer. Left
+# empty, `make run` asks for it on a terminal (make run ADMIN_EMAIL=you@example.org elsewhere).
+ADMIN_EMAIL ?=
 PYTEST_ARGS ?=
 
 BENCH_ARGS ?=
@@ -27,7 +30,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/necreg db upgrade
 	$(BIN)/necreg load-event --if-empty $(EVENT_FILE)
-	$(BIN)/necreg ensure-organizer
+	$(BIN)/necreg ensure-organizer $(if $(ADMIN_EMAIL),--email '$(ADMIN_EMAIL)')
 	BIN=$(BIN) scripts/run.sh $(HOST) $(PORT) $(WORKERS)
 
 test: $(VENV)/.installed-test

@@ -13,7 +13,15 @@ from sqlalchemy import func, select
 
 from .api.tokens import TOKEN_COMMANDS
 from .attendee_search import FilterError, count_select, parse_filters
-from .auth import FIRST_ADMIN_EMAIL, AccountError, create_organizer, ensure_organizer
+from .auth import (
+    AccountError,
+    create_organizer,
+    deactivate_organizer,
+    ensure_organizer,
+    get_organizer,
+    list_organizers,
+    set_password,
+)
 from .badges import exported_questions, for_printing, iter_badge_csv, iter_badges
 from .badges_pdf import LAYOUTS, write_badges
 from .events import EventFileError, load_event, read_event_file
@@ -21,8 +29,9 @@ from .extensions import db
 from .fees import FeeError, code_summary, create_code
 from .interest import InterestError, notify_opened
 from .mail.worker import mail_worker_command
-from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Attendee, Event
+from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Attendee, Event, Organizer
 from .payments import payment_terms
+from .privacy import PRIVACY_COMMANDS
 from .questions import event_questions
 from .registration import current_event
 from .seed import seed_demo
@@ -90,11 +99,30 @@ def create_organizer_command(email: str, role: str) -> None:
     click.echo(f"Created {ORGANIZER_ROLES[organizer.role].lower()} account {organizer.email}.")
 
 
+def _read_email() -> str:
+    """The first administrator's e-mail: asked for on a terminal, else one line of stdin."""
+    if _stdin_is_terminal():
+        return click.prompt("E-mail of the first administrator").strip()
+    return sys.stdin.readline().strip()
+
+
 @click.command("ensure-organizer")
-@click.option("--email", default=FIRST_ADMIN_EMAIL, show_default=True)
+@click.option(
+    "--email",
+    help="E-mail of the first administrator (asked for on a terminal, else read from stdin).",
+)
 @with_appcontext
-def ensure_organizer_command(email: str) -> None:
+def ensure_organizer_command(email: str | None) -> None:
     """On a database without organizers, create an administrator and print its password once."""
+    if db.session.execute(select(func.count()).select_from(Organizer)).scalar_one():
+        click.echo("An organizer account exists already; none created.")
+        return
+    email = email or _read_email()
+    if not email:
+        raise click.ClickException(
+            "No organizer account yet: give the first administrator's e-mail with --email "
+            "(make run ADMIN_EMAIL=you@example.org)."
+        )
     try:
         created = ensure_organizer(db.session, email)
     except AccountError as exc:
@@ -109,8 +137,81 @@ def ensure_organizer_command(email: str) -> None:
         "Created the first organizer account (administrator); this password is shown only once:\n"
         f"  e-mail:   {address}\n"
         f"  password: {password}\n"
-        "Sign in at /organizer/login."
+        "Sign in at /organizer/login, then change it on your account page."
     )
+
+
+def _account(email: str) -> Organizer:
+    try:
+        return get_organizer(db.session, email)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _record_account_change(action: str, organizer: Organizer) -> None:
+    from .audit import record
+
+    record(
+        db.session,
+        organizer_id=None,
+        action=action,
+        target=organizer.email,
+        details={"via": "command line"},
+    )
+
+
+@click.command("set-password")
+@click.argument("email")
+@with_appcontext
+def set_password_command(email: str) -> None:
+    """Set an organizer's password (asked for twice, or read from stdin); ends their sessions."""
+    organizer = _account(email)
+    password = _read_password()
+    try:
+        set_password(db.session, organizer, password)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    _record_account_change("organizer.set_password", organizer)
+    db.session.commit()
+    click.echo(f"Set the password of {organizer.email}; their sessions have ended.")
+
+
+@click.command("deactivate-organizer")
+@click.argument("email")
+@with_appcontext
+def deactivate_organizer_command(email: str) -> None:
+    """Stop an organizer account from signing in, and end its sessions."""
+    organizer = _account(email)
+    try:
+        deactivate_organizer(db.session, organizer)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    _record_account_change("organizer.deactivate", organizer)
+    db.session.commit()
+    click.echo(f"Deactivated {organizer.email}; their sessions have ended.")
+
+
+@click.command("list-organizers")
+@with_appcontext
+def list_organizers_command() -> None:
+    """Every organizer account: e-mail, role, status, authenticator, last sign-in (UTC)."""
+    rows = [("E-MAIL", "ROLE", "STATUS", "AUTHENTICATOR", "LAST SIGN-IN")]
+    for organizer in list_organizers(db.session):
+        rows.append(
+            (
+                organizer.email,
+                organizer.role,
+                "active" if organizer.is_active else "deactivated",
+                "on" if organizer.totp_enabled_at else "off",
+                f"{organizer.last_login_at:%Y-%m-%d %H:%M}" if organizer.last_login_at else "never",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
 
 
 def _event_for(slug: str | None) -> Event:
@@ -189,9 +290,25 @@ def export_badges_command(
         filters = parse_filters(filter_args, asked)
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
+    if pdf and out is None:
+        raise click.UsageError("--pdf needs --out FILE.pdf")
+    from .audit import record
+
+    record(
+        db.session,
+        organizer_id=None,
+        action="export.badges",
+        target=event.slug,
+        details={
+            "format": "pdf" if pdf else "csv",
+            "email": include_email and not pdf,
+            "sensitive": include_sensitive and not pdf,
+            "filters": {key: value for key, value in filter_args.items() if value},
+            "via": "command line",
+        },
+    )
+    db.session.commit()
     if pdf:
-        if out is None:
-            raise click.UsageError("--pdf needs --out FILE.pdf")
         with out.open("wb") as fh:
             badges = iter_badges(db.session, event, for_printing(filters))
             count = write_badges(badges, fh, layout=layout, event_name=event.name)
@@ -360,12 +477,15 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(mail_worker_command)
     app.cli.add_command(create_organizer_command)
     app.cli.add_command(ensure_organizer_command)
+    app.cli.add_command(set_password_command)
+    app.cli.add_command(deactivate_organizer_command)
+    app.cli.add_command(list_organizers_command)
     app.cli.add_command(export_badges_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_code_command)
     app.cli.add_command(export_certificates_command)
     app.cli.add_command(notify_interest_command)
-    for command in TOKEN_COMMANDS:
+    for command in (*TOKEN_COMMANDS, *PRIVACY_COMMANDS):
         app.cli.add_command(command)
 
 

@@ -25,7 +25,7 @@ def test_organizer_day(app, runner, make_event, make_attendee):
     make_attendee(event, institution="Far Away", status="cancelled")
 
     # make run's first step prints an e-mail and a generated password once.
-    output = runner.invoke(args=["ensure-organizer"]).output
+    output = runner.invoke(args=["ensure-organizer", "--email", "admin@example.org"]).output
     email = re.search(r"e-mail:\s+(\S+)", output).group(1)
     password = re.search(r"password:\s+(\S+)", output).group(1)
     admin = app.test_client()

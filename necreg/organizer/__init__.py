@@ -11,8 +11,10 @@ bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
 # Importing the modules registers their views on bp.
 from . import (  # noqa: E402, F401
+    account,
     attendee,
     attendees,
+    audit,
     auth,
     checkin,
     codes,
@@ -20,6 +22,7 @@ from . import (  # noqa: E402, F401
     exports,
     fees,
     messages,
+    organizers,
     program,
     questions,
     settings,

@@ -20,6 +20,7 @@ from wtforms import (
 from wtforms.validators import (
     URL,
     DataRequired,
+    EqualTo,
     InputRequired,
     Length,
     NumberRange,
@@ -27,18 +28,73 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from ..auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..checkin import MAX_PAYLOAD
 from ..fees import MAX_CODE_USES
-from ..forms import country_field, email_field, normalised_email, strip, text_field
+from ..forms import (
+    country_field,
+    email_field,
+    no_control_characters,
+    no_control_characters_but_lines,
+    normalised_email,
+    strip,
+    text_field,
+)
 from ..models import (
     EVENT_MAX_LENGTHS,
     MAX_GUESTS_LIMIT,
     MAX_LENGTHS,
+    ORGANIZER_ROLES,
     QUESTION_TYPES,
     ROLES,
     Attendee,
 )
 from ..question_settings import choices_from_text
+
+#: What an authenticator or recovery code field says under its label.
+OTP_HINT = "The 6-digit code your authenticator app shows now, or one of your recovery codes."
+
+
+def _otp_field(label: str = "Authenticator code", required: bool = True) -> StringField:
+    presence = (
+        DataRequired(message="Please enter the code from your authenticator app.")
+        if required
+        else Optional()
+    )
+    return StringField(
+        label,
+        description=OTP_HINT,
+        filters=[strip],
+        validators=[
+            presence,
+            Length(max=32, message="That is too long to be a code."),
+            no_control_characters,
+        ],
+    )
+
+
+def _new_password_field(label: str = "New password") -> PasswordField:
+    return PasswordField(
+        label,
+        description=(
+            f"At least {MIN_PASSWORD_LENGTH} characters and hard to guess: "
+            "a few unrelated words work well."
+        ),
+        validators=[
+            DataRequired(message="Please enter the new password."),
+            Length(max=MAX_PASSWORD_LENGTH),
+        ],
+    )
+
+
+def _confirm_field() -> PasswordField:
+    return PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(message="Please enter the new password a second time."),
+            EqualTo("new_password", message="The two new passwords are not the same."),
+        ],
+    )
 
 
 class LoginForm(FlaskForm):
@@ -48,11 +104,81 @@ class LoginForm(FlaskForm):
         validators=[
             DataRequired(message="Please enter your e-mail address."),
             Length(max=MAX_LENGTHS["email"]),
+            no_control_characters,
         ],
     )
     password = PasswordField(
         "Password",
-        validators=[DataRequired(message="Please enter your password."), Length(max=1024)],
+        validators=[
+            DataRequired(message="Please enter your password."),
+            Length(max=MAX_PASSWORD_LENGTH),
+        ],
+    )
+    #: Sent with the password by a client that knows the account has an authenticator;
+    #: the page asks for it in a second step otherwise (OtpForm).
+    otp = _otp_field(required=False)
+
+
+class OtpForm(FlaskForm):
+    """The second step of signing in, for an account with an authenticator."""
+
+    otp = _otp_field()
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[
+            DataRequired(message="Please enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH),
+        ],
+    )
+    new_password = _new_password_field()
+    confirm_password = _confirm_field()
+
+
+class SetPasswordForm(FlaskForm):
+    """A set-password link's page: a new password, twice."""
+
+    new_password = _new_password_field("Password")
+    confirm_password = _confirm_field()
+
+
+class TotpCodeForm(FlaskForm):
+    """Confirming or turning off the authenticator, or new recovery codes: a current code."""
+
+    otp = _otp_field()
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(
+        "E-mail",
+        filters=[strip],
+        validators=[
+            DataRequired(message="Please enter the new organizer's e-mail address."),
+            Length(max=MAX_LENGTHS["email"]),
+            no_control_characters,
+        ],
+    )
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice(key, label) for key, label in ORGANIZER_ROLES.items()],
+        default="staff",
+    )
+
+
+#: What an administrator may do to another account (organizers.py).
+ACCOUNT_ACTIONS = ("deactivate", "reactivate", "reset", "role", "remove_authenticator")
+
+
+class AccountActionForm(FlaskForm):
+    """One button on the list of accounts: what to do, and the new role for "role"."""
+
+    action = SelectField(choices=[SelectChoice(a, a) for a in ACCOUNT_ACTIONS])
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice(key, label) for key, label in ORGANIZER_ROLES.items()],
+        validate_choice=False,
     )
 
 
@@ -111,13 +237,17 @@ class SettingsForm(FlaskForm):
             Length(
                 max=EVENT_MAX_LENGTHS["tagline"],
                 message=f"At most {EVENT_MAX_LENGTHS['tagline']} characters.",
-            )
+            ),
+            no_control_characters,
         ],
     )
     description = TextAreaField(
         "Landing page text",
         description="Markdown: **bold**, *italic*, lists, links.",
-        validators=[Length(max=50_000, message="At most 50,000 characters.")],
+        validators=[
+            Length(max=50_000, message="At most 50,000 characters."),
+            no_control_characters_but_lines,
+        ],
     )
     virtual = BooleanField("Also attended online: people choose in person or online")
     virtual_capacity = _count_field("Capacity online", "Leave empty for no limit.", required=False)
@@ -128,6 +258,7 @@ class SettingsForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=EVENT_MAX_LENGTHS["join_url"]),
+            no_control_characters,
             URL(require_tld=False, message="Please enter a web address such as https://…"),
         ],
     )
@@ -138,6 +269,7 @@ class SettingsForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=EVENT_MAX_LENGTHS["highlights_url"]),
+            no_control_characters,
             URL(require_tld=False, message="Please enter a web address such as https://…"),
         ],
     )
@@ -154,7 +286,7 @@ class SettingsForm(FlaskForm):
         "Version of the consent texts",
         filters=[strip],
         description="Stored with each consent given; change it when the texts change.",
-        validators=[Length(max=EVENT_MAX_LENGTHS["consent_version"])],
+        validators=[Length(max=EVENT_MAX_LENGTHS["consent_version"]), no_control_characters],
     )
 
     def validate_registration_closes_at(self, field) -> None:
@@ -226,9 +358,15 @@ class QuestionForm(FlaskForm):
         filters=[strip],
         description="a-z, 0-9 and _, e.g. dietary: the CSV column is q_<key>. It stays once "
         "the question has answers.",
+        validators=[no_control_characters],
     )
-    label = StringField("Question", filters=[strip])
-    help = TextAreaField("Help under the question", filters=[strip], description="Optional.")
+    label = StringField("Question", filters=[strip], validators=[no_control_characters])
+    help = TextAreaField(
+        "Help under the question",
+        filters=[strip],
+        description="Optional.",
+        validators=[no_control_characters_but_lines],
+    )
     type = SelectField(
         "Type", choices=[SelectChoice(v, label) for v, label in QUESTION_TYPES.items()]
     )
@@ -236,6 +374,7 @@ class QuestionForm(FlaskForm):
         "Choices",
         description="For one or several choices: one per line, as the form shows it, or "
         "value | label to keep a short value in exports.",
+        validators=[no_control_characters_but_lines],
     )
     other = BooleanField("Offer “Other”, with a text of the person’s own")
     required = BooleanField("An answer is required")
@@ -264,7 +403,10 @@ class CodeForm(FlaskForm):
     """A new registration code (fees.create_code checks it)."""
 
     code = StringField(
-        "Code", filters=[strip], description="3 to 40 letters, digits, - and _, e.g. FACULTY25."
+        "Code",
+        filters=[strip],
+        description="3 to 40 letters, digits, - and _, e.g. FACULTY25.",
+        validators=[no_control_characters],
     )
     percent = IntegerField(
         "Percentage off",
@@ -275,6 +417,7 @@ class CodeForm(FlaskForm):
         "Amount off",
         filters=[strip],
         description="In the event's currency, e.g. 100.00. Leave empty for a percentage.",
+        validators=[no_control_characters],
     )
     max_uses = IntegerField(
         "Use limit",
@@ -307,6 +450,7 @@ class PaymentForm(FlaskForm):
         validators=[Optional()],
         description="Leave empty for today.",
     )
+    #: Amount and reference are checked by payments.record_payment (control characters too).
     reference = StringField(
         "Reference", filters=[strip], description="The transfer's reference, a cheque number …"
     )

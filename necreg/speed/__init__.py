@@ -11,7 +11,9 @@ builders directly) and every page says the same; it would only cost more.
 - ``api.stats``: the /api/stats answer, replayed before Flask by ``wsgi.ReplayLastAnswer``;
   kept while nothing changes (``api.stats.body`` per snapshot, for when there is no watch).
 - ``attendee_list`` (the organizer list's content for the 64 latest searches) and
-  ``organizer`` (the signed-in organizer's row, 256 accounts): kept while nothing changes.
+  ``organizer`` (per session token, 256 of them: the session's row and its organizer's, so a
+  signed-in page seen again costs no query): kept while nothing changes. A revoked session
+  announces itself on PostgreSQL (sessions.py), as the triggers do for their tables.
 - ``organizer.dashboard``, ``.html``, ``.json`` and ``.page``: the dashboard's figures, their
   HTML and JSON, kept per snapshot; the whole page per snapshot and organizer (16), with a
   slot for each request's CSRF token.
