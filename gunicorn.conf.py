@@ -6,6 +6,9 @@ the environment here are named NECREG_*. See the README, "Running in production"
 
 import multiprocessing
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("NECREG_BIND", "127.0.0.1:8000")
 # The usual (2 x cores) + 1 sync workers: requests are short and wait on the database.
@@ -24,6 +27,34 @@ accesslog = os.environ.get("NECREG_ACCESS_LOG", "-") or None  # "" turns it off
 errorlog = "-"
 loglevel = os.environ.get("NECREG_GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+#: The secret part of the paths that a personal link opens (the link is the key to a
+#: registration, an unsubscription, a certificate): kept out of the access log.
+TOKEN_IN_PATH = re.compile(
+    r"(/(?:registration|interest/confirm|unsubscribe|certificates|api/registrations"
+    r"|organizer/set-password)/)"
+    r"(?!lost-link(?:[/?#\s]|$))[^/?#\s]+"
+)
+MASK = "<masked>"
+
+
+def mask_tokens(text):
+    """``text`` (a request line, a path, a Referer) with every token of TOKEN_IN_PATH masked."""
+    return TOKEN_IN_PATH.sub(r"\1" + MASK, text) if isinstance(text, str) else text
+
+
+class TokenMaskingLogger(Logger):
+    """gunicorn's logger, writing the access log without the tokens of personal links."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "f", "{referer}i"):
+            if key in atoms:
+                atoms[key] = mask_tokens(atoms[key])
+        return atoms
+
+
+logger_class = TokenMaskingLogger
 # Client addresses behind a reverse proxy are handled by the app (PROXY_FIX_* settings), so
 # gunicorn trusts forwarded headers only from these addresses.
 forwarded_allow_ips = os.environ.get("NECREG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

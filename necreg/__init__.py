@@ -38,10 +38,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config))
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config["SESSION_COOKIE_SECURE"] = app.config["ENV"] == "production"
+    production = app.config["ENV"] == "production"
+    app.config["SESSION_COOKIE_SECURE"] = production
+    if production:
+        # The __Host- prefix: browsers take the cookie only if it is Secure, for Path=/ and
+        # without a Domain, so no other host (a subdomain) can set or overwrite it.
+        app.config["SESSION_COOKIE_NAME"] = web.SESSION_COOKIE_PRODUCTION
+        app.config["SESSION_COOKIE_PATH"] = "/"
+        app.config["SESSION_COOKIE_DOMAIN"] = None
     app.json.sort_keys = False  # JSON keys in the order the contract lists them
     app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO))
 
+    database.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     db.init_app(app)
     database.init_app(app)
     faults.init_app(app)
@@ -52,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     webhooks.init_app(app)
     speed.init_app(app, replayed={"/api/stats": STATS_ANSWER})
+    app.wsgi_app = web.PolicyHeaders(app.wsgi_app, production=production)  # type: ignore[method-assign]
     register_commands(app)
 
     proxies = {

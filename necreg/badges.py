@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -65,13 +66,32 @@ def exported_questions(
     return tuple(q for q in questions if include_sensitive or not q.sensitive)
 
 
+#: What a spreadsheet may take for the end of a cell: the separators of the CSV dialects it
+#: guesses (``;`` where the decimal mark is a comma, ``|``, tab) and ours. A cell of ours that
+#: holds ``x;=HYPERLINK(...)`` is one cell to a reader of "," files, and two, the second a
+#: formula, to a reader of ";" files.
+SEPARATORS = (";", ",", "|", "\t")
+
+
 def neutralised(values: Iterable[Any]) -> list[Any]:
-    """A row's cells, each that a spreadsheet would run as a formula shown as text (prefix
-    ``'``); other values (None, numbers) as they are. It runs for every cell of an export."""
-    return ["'" + v if v.__class__ is str and v and v[0] in _FORMULA_FIRST else v for v in values]
+    """A row's cells, each that a spreadsheet would run as a formula shown as text: ``'``
+    before the cell that starts with one of FORMULA_STARTS, and before each formula character
+    that follows a separator (and spaces); other values (None, numbers) as they are. It runs
+    for every cell of an export."""
+    return [_text_cell(v) if v.__class__ is str and v else v for v in values]
 
 
 _FORMULA_FIRST = "".join(FORMULA_STARTS)
+#: A formula character after a separator (and spaces): where a separated piece would start.
+_AFTER_SEPARATOR = re.compile("([" + "".join(SEPARATORS) + "][ \t\r]*)([=+@-])")
+
+
+def _text_cell(value: str) -> str:
+    if value[0] in _FORMULA_FIRST:
+        value = "'" + value
+    if _AFTER_SEPARATOR.search(value) is None:  # the usual case: nothing to change
+        return value
+    return _AFTER_SEPARATOR.sub(r"\1'\2", value)
 
 
 def _chunks(

@@ -5,6 +5,7 @@ Every setting has a default here and one line in config.example.toml. Later laye
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -45,7 +46,8 @@ DEFAULTS: dict[str, Any] = {
     # Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0"
     # (shared by every worker and machine).
     "RATELIMIT_STORAGE_URI": "memory://",
-    # Login attempts allowed per client address and per account.
+    # Sign-in attempts one client address may make (a flood limit; failed sign-ins also slow
+    # the next ones down per account and address, see login_limits.py).
     "LOGIN_RATE_LIMIT": "10 per minute",
     # Lost-link e-mails one client address, and one e-mail address, may ask for.
     "LOST_LINK_RATE_LIMIT": "5 per hour",
@@ -58,7 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_BACKEND": "file",
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,
+    # TLS to the mail server: STARTTLS after connecting (MAIL_USE_TLS, port 587), or TLS from
+    # the start (MAIL_USE_SSL, port 465, which implies it). A login needs one of them.
     "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
     "MAIL_USERNAME": "",
     "MAIL_PASSWORD": "",
     "MAIL_SENDER": "NEC Symposium <registration@localhost>",
@@ -128,6 +133,11 @@ WEBHOOK_EVENTS = (
 WEBHOOK_KEYS = ("url", "secret", "events")
 #: Longest receiver address (the column ``webhook_deliveries.url``).
 WEBHOOK_URL_LENGTH = 500
+
+#: The port of SMTP over TLS from the start (RFC 8314 "implicit TLS").
+SMTPS_PORT = 465
+#: The shortest SECRET_KEY production accepts, in bytes (as HMAC-SHA256 wants its key).
+SECRET_KEY_MIN_BYTES = 32
 
 ENV_PREFIX = "NECREG_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -260,7 +270,9 @@ def load(
         for name in ("STRIPE_API_BASE", "STRIPE_JS_URL"):
             if not str(settings[name]).startswith(("https://", "http://127.0.0.1:")):
                 raise ConfigError(f"{name} must be an https:// address, not {settings[name]!r}")
-    for name in ("PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS"):
+    for name in (
+        "PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS", "SESSION_IDLE_MINUTES", "SESSION_MAX_HOURS",
+    ):  # fmt: skip
         if not _positive(settings[name]):
             raise ConfigError(f"{name} must be a number above 0, not {settings[name]!r}")
     settings["WEBHOOKS"] = webhook_receivers(settings["WEBHOOKS"])
@@ -271,9 +283,82 @@ def load(
         )
     # A wrong time zone stops the app at start-up, not at the first scan at the door.
     display_timezone(str(settings["DISPLAY_TIMEZONE"]))
+    _check_mail_security(settings)
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance_path, settings["ENV"])
+    if settings["ENV"] == "production":
+        _check_production(settings)
     return settings
+
+
+def smtp_implicit_tls(config: Mapping[str, Any]) -> bool:
+    """TLS from the start of the SMTP connection: MAIL_USE_SSL, or MAIL_PORT 465."""
+    return bool(config["MAIL_USE_SSL"]) or _int_or_none(config["MAIL_PORT"]) == SMTPS_PORT
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_mail_security(settings: Mapping[str, Any]) -> None:
+    """A password is sent to the mail server only inside TLS."""
+    if str(settings["MAIL_BACKEND"]).lower() != "smtp":
+        return
+    if settings["MAIL_USE_TLS"] and smtp_implicit_tls(settings):
+        raise ConfigError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start, port 465) exclude"
+            " each other: set the one your mail server speaks on MAIL_PORT"
+        )
+    if settings["MAIL_USERNAME"] and not (settings["MAIL_USE_TLS"] or smtp_implicit_tls(settings)):
+        raise ConfigError(
+            "MAIL_USERNAME is set but neither MAIL_USE_TLS (STARTTLS) nor MAIL_USE_SSL (port"
+            " 465) is: the mail password would cross the network in clear text"
+        )
+
+
+def _check_production(settings: Mapping[str, Any]) -> None:
+    """What production refuses to start with; each message names the setting."""
+    secret = str(settings["SECRET_KEY"])
+    if len(secret.encode()) < SECRET_KEY_MIN_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY must be at least {SECRET_KEY_MIN_BYTES} bytes in production (it signs"
+            " sessions and links); generate one with: python -c 'import secrets;"
+            " print(secrets.token_hex(32))'"
+        )
+    site = str(settings["SITE_URL"])
+    parts = urlsplit(site)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"SITE_URL must be the https:// address attendees reach in production, not {site!r}"
+        )
+    if _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"SITE_URL {site!r} is this machine's own (loopback) address: links in e-mails"
+            " would lead nowhere; set the public https:// address"
+        )
+    if str(settings["MAIL_BACKEND"]).lower() == "file":
+        raise ConfigError(
+            'MAIL_BACKEND "file" only writes e-mails to instance/outbox/: in production set'
+            ' MAIL_BACKEND = "smtp" and MAIL_SERVER'
+        )
+    if str(settings["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        raise ConfigError(
+            'RATELIMIT_STORAGE_URI "memory://" counts in each worker alone (every worker'
+            " would allow the whole limit): in production set redis://host:6379/0"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def display_timezone(name: str) -> tzinfo:
@@ -295,7 +380,7 @@ def _instance_secret(instance_path: Path, env: str) -> str:
             "(or SECRET_KEY in the config file) to a long random value."
         )
     path = instance_path / SECRET_FILE
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # its own, when made here
     if not path.exists():
         # Write a private temporary file, then link it into place: link() fails if the
         # name exists, so when several workers start at once exactly one key wins and

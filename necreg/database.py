@@ -3,13 +3,15 @@ row locks, and the indexes that exist on one of them only."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Select, Table, Update, bindparam, event, inspect, select
+from sqlalchemy import Select, Table, Update, bindparam, event, inspect, make_url, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,6 +40,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # add an fsync to every registration, made while holding the single writer lock.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def sqlite_path(url: str, instance_path: str | Path) -> Path | None:
+    """The file of a SQLite database URL (a relative one inside the instance folder, as
+    Flask-SQLAlchemy takes it); None for another database or one in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name in ("", ":memory:") or name.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else Path(instance_path) / path
+
+
+def create_private_sqlite_file(url: str, instance_path: str | Path) -> None:
+    """Create the SQLite file (and its folder) readable by the site's user only, 0600 (0700),
+    before SQLite would create it with the usual 0644; its -wal and -shm files take the same
+    mode. An existing file is left as it is. Call before Flask-SQLAlchemy, which would create
+    the instance folder 0755."""
+    path = sqlite_path(url, instance_path)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # No O_EXCL or O_TRUNC: a file another worker made meanwhile is opened and left as it is.
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def init_app(app: Flask) -> None:

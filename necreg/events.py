@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .fees import FeeError, price_definitions, sync_prices
-from .formats import time_zone, toml_moment
+from .formats import LINE_CONTROLS, has_control_characters, nfc, time_zone, toml_moment
 from .models import EVENT_MAX_LENGTHS, MAX_GUESTS_LIMIT, ROLES, Event, utcnow
 from .money import MoneyError, currency_known, parse_amount, to_minor
 from .payments import PaymentTerms
@@ -85,6 +85,14 @@ def _money(data: dict[str, Any], key: str, currency: str) -> int | None:
         raise EventFileError(f"{key}: {exc}") from None
 
 
+def _text(key: str, value: str, allowed: str = "") -> str:
+    """``value`` trimmed, in NFC; EventFileError if it holds a control or format character
+    (but those ``allowed``, e.g. the line breaks of a description)."""
+    if has_control_characters(value, allowed):
+        raise EventFileError(f"{key} holds a control or invisible character; please retype it")
+    return nfc(value.strip())
+
+
 def _check_web_address(key: str, value: str) -> None:
     if value and not value.startswith(("https://", "http://")):
         raise EventFileError(f"{key} must be a web address starting with https://")
@@ -103,7 +111,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(key, "")
         if not isinstance(value, str) or len(value) > limit:
             raise EventFileError(f"{key} must be text of at most {limit} characters")
-        values[key] = value.strip()
+        values[key] = _text(key, value)
     if not values["name"]:
         raise EventFileError("name is required")
     for key in ("starts_on", "ends_on"):
@@ -116,7 +124,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     hosts = data.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
         raise EventFileError("hosts must be a list of names")
-    values["hosts"] = [h.strip() for h in hosts]
+    values["hosts"] = [_text("hosts", h) for h in hosts]
     values["is_current"] = _flag(data, "current")
     values["virtual"] = _flag(data, "virtual")
     values["virtual_capacity"] = _count(data, "virtual_capacity", None)
@@ -146,7 +154,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         raise EventFileError(
             f"cme_statement must be text of at most {CME_STATEMENT_MAX} characters"
         )
-    values["cme_statement"] = statement.strip()
+    values["cme_statement"] = _text("cme_statement", statement, LINE_CONTROLS)
     values["sessions"] = _count(data, "sessions", 0)
     values["faculty"] = _count(data, "faculty", 0)
     values["capacity"] = _count(data, "capacity", None)
@@ -158,7 +166,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise EventFileError("description must be text (Markdown)")
-    values["description"] = description.strip()
+    values["description"] = _text("description", description, LINE_CONTROLS)
     caps = data.get("capacity_by_role", {})
     if not isinstance(caps, dict):
         raise EventFileError("capacity_by_role must be a table of role = number")
@@ -178,7 +186,10 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         ):
             raise EventFileError(f"testimonial {number} needs a quote and a name")
         values["testimonials"].append(
-            {k: str(item.get(k, "")).strip() for k in ("quote", "name", "title")}
+            {
+                k: _text(f"testimonial {number} {k}", str(item.get(k, "")), LINE_CONTROLS)
+                for k in ("quote", "name", "title")
+            }
         )
     return values
 

@@ -1,8 +1,10 @@
 """Values as people type them and as files and JSON carry them, each read or written in one
-place: e-mail addresses, yes/no answers, timestamps and control characters in text."""
+place: e-mail addresses, yes/no answers, timestamps, and control and invisible characters in
+text."""
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -13,11 +15,23 @@ from sqlalchemy import ColumnElement, func
 
 #: Control characters a text of several lines may hold: line breaks and tabs.
 LINE_CONTROLS = "\n\r\t"
+#: Unicode categories refused in every text people type: control characters (Cc: NUL, escape,
+#: line breaks where one line is asked for) and format characters (Cf: the bidi overrides
+#: U+202A-202E and isolates U+2066-2069 that show a text in another order than it is stored,
+#: the zero-width U+200B-200D and U+FEFF that make two names look alike, the soft hyphen).
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf"})
 
 
 def has_control_characters(text: str, allowed: str = "") -> bool:
-    """Whether ``text`` holds a control character (Unicode category Cc) not in ``allowed``."""
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+    """Whether ``text`` holds a control or format character (REFUSED_CATEGORIES) not in
+    ``allowed``."""
+    return any(unicodedata.category(ch) in REFUSED_CATEGORIES and ch not in allowed for ch in text)
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC): an "é" typed as e + accent is stored as the
+    one letter, so that it is found, compared and counted as the same name."""
+    return unicodedata.normalize("NFC", text)
 
 
 class InvalidEmail(ValueError):
@@ -46,6 +60,16 @@ def email_key(address: str) -> str:
     """What two addresses are compared by: letter case and surrounding spaces do not count (as
     the unique indexes on ``lower(email)`` say)."""
     return address.strip().lower()
+
+
+def email_limit_key(address: str) -> str:
+    """What rate limits count an address by: its normalised form (as ``normalise_email`` would
+    deliver to it, e.g. a full-width domain in ASCII) in compatibility form (NFKC) and case
+    folded, so that no other spelling of one mailbox gets a count of its own. Never raises:
+    what is not an address is keyed as it is, folded the same way."""
+    with contextlib.suppress(InvalidEmail, ValueError):
+        address = normalise_email(address)
+    return unicodedata.normalize("NFKC", address).strip().casefold()
 
 
 def same_email(column: Any, address: str) -> ColumnElement[bool]:

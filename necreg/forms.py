@@ -1,5 +1,6 @@
 """Form fields that the public and the organizer forms share, built from the one definition of
-each fact: lengths (models.MAX_LENGTHS), e-mail normalisation (formats.py), countries."""
+each fact: lengths (models.MAX_LENGTHS), e-mail normalisation and the characters refused in text
+(formats.py), countries."""
 
 from __future__ import annotations
 
@@ -10,18 +11,37 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from wtforms.widgets import html_params
 
 from .countries import countries, country_names, country_options
-from .formats import InvalidEmail, has_control_characters, normalise_email
+from .formats import LINE_CONTROLS, InvalidEmail, has_control_characters, nfc, normalise_email
 from .models import MAX_LENGTHS
 from .speed.memo import kept
 
+#: Why a text with control or invisible formatting characters is refused.
+CONTROL_CHARACTERS_MESSAGE = (
+    "Please remove line breaks, tabs, control characters and invisible formatting characters"
+    " (such as direction marks or zero-width spaces)."
+)
+
 
 def strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
+    """The filter of every text field (public and organizer forms): the text in NFC (one way
+    of writing each accented letter), without surrounding spaces."""
+    return nfc(value).strip() if isinstance(value, str) else value
 
 
 def no_control_characters(form, field: Field) -> None:
+    """Refuse control characters (line breaks and tabs too) and invisible formatting ones."""
     if field.data and has_control_characters(field.data):
-        raise ValidationError("Please remove line breaks, tabs and other control characters.")
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE)
+
+
+def no_control_characters_but_lines(form, field: Field) -> None:
+    """As ``no_control_characters``, but a text of several lines keeps its line breaks and
+    tabs."""
+    if field.data and has_control_characters(field.data, LINE_CONTROLS):
+        raise ValidationError(
+            "Please remove control characters and invisible formatting characters"
+            " (such as direction marks or zero-width spaces)."
+        )
 
 
 def _at_most(name: str) -> Length:

@@ -54,6 +54,15 @@ def is_postgres(database_url: str) -> bool:
     return database_url.startswith("postgresql")
 
 
+#: Tests register and change registrations many times from one address, straight after
+#: reading the form: the abuse limits are tested with their own settings (test_abuse.py).
+TEST_ABUSE_SETTINGS: dict[str, Any] = {
+    "REGISTER_MIN_SECONDS": 0,
+    "REGISTER_RATE_LIMIT": "1000 per minute",
+    "SELF_SERVICE_RATE_LIMIT": "1000 per minute",
+}
+
+
 @pytest.fixture
 def app_config(database_url: str, tmp_path) -> dict[str, Any]:
     return {
@@ -61,6 +70,7 @@ def app_config(database_url: str, tmp_path) -> dict[str, Any]:
         "SECRET_KEY": "test-secret",
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(tmp_path / "instance"),
+        **TEST_ABUSE_SETTINGS,
     }
 
 
@@ -247,6 +257,7 @@ def serving(tmp_path, workers: int = 2, **extra: Any) -> Iterator[Site]:
         "SECRET_KEY": "browser-test-secret",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "STATS_REFRESH_SECONDS": 1,
+        **TEST_ABUSE_SETTINGS,
         **extra,
     }
     app = create_app(settings)

@@ -67,6 +67,9 @@ def test_production_sets_secure_cookies(tmp_path):
             "SECRET_KEY": "s" * 40,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
             "INSTANCE_PATH": str(tmp_path),
+            "SITE_URL": "https://reg.example.org",
+            "MAIL_BACKEND": "smtp",
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0",  # refused: counts in memory
         }
     )
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -104,3 +107,11 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(tmp_path):
     assert _remote_addr_seen(tmp_path) == ("127.0.0.1", "http")
     trusted = _remote_addr_seen(tmp_path, PROXY_FIX_X_FOR=1, PROXY_FIX_X_PROTO=1)
     assert trusted == ("203.0.113.9", "https")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("SESSION_IDLE_MINUTES", 0), ("SESSION_MAX_HOURS", "forever")]
+)
+def test_session_timeouts_must_be_numbers_above_zero(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be a number above 0"):
+        load(tmp_path, {name: value}, environ={})

@@ -55,6 +55,12 @@ def test_the_time_zone_and_highlights_are_checked_like_every_event_key():
         validate({**base, "timezone": "Chicago"})
     with pytest.raises(EventFileError, match="highlights_url must be a web address"):
         validate({**base, "highlights_url": "javascript:alert(1)"})
+    # Control and invisible characters (a NUL PostgreSQL would refuse, a bidi override) are
+    # refused with the file's own error; line breaks stay allowed in the description.
+    for key, value in [("name", "NEC\x00"), ("tagline", "a\u202eb"), ("hosts", ["x\u200b"])]:
+        with pytest.raises(EventFileError, match=f"{key} holds a control"):
+            validate({**base, key: value})
+    assert validate({**base, "description": "One.\n\nTwo."})["description"] == "One.\n\nTwo."
 
 
 def test_a_wrong_time_zone_in_a_file_stores_nothing(app, runner, tmp_path):

@@ -3,13 +3,17 @@
 import json
 import time
 
-from conftest import registration_form
+from conftest import TEST_ABUSE_SETTINGS, registration_form
 from servers import Browserless, GunicornServer
 
 
 def test_two_instances_share_registrations_counters_and_sessions(app, database_url, make_event):
     make_event()
-    settings = {"DATABASE_URL": database_url, "SECRET_KEY": "shared-secret-of-the-deployment"}
+    settings = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "shared-secret-of-the-deployment",
+        **TEST_ABUSE_SETTINGS,  # a form sent back at once, by a script
+    }
     with GunicornServer(settings) as one, GunicornServer(settings) as two:
         person = Browserless()
         for server in (one, two):  # both have computed the counters before the registration

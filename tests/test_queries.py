@@ -14,8 +14,10 @@ from necreg.registration import lock_event
 
 
 def without_token(page: bytes) -> bytes:
-    """The page without its CSRF token (signed with the time, so it changes every second)."""
-    return re.sub(rb'name="csrf_token" type="hidden" value="[^"]+"', b"", page)
+    """The page without its CSRF token (signed with the time, so it changes every second) and
+    the registration form's stamp (the moment it was shown)."""
+    page = re.sub(rb'name="csrf_token" type="hidden" value="[^"]+"', b"", page)
+    return re.sub(rb'name="form_shown" value="[^"]+"', b"", page)
 
 
 def queries_for(client, path: str) -> int:

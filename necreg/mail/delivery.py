@@ -15,6 +15,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config import smtp_implicit_tls
 from ..models import OutboxMessage, utcnow
 from ..qr import qr_png
 
@@ -114,7 +115,8 @@ class FileBackend:
         return self.directory / f"{message.id}-{message.kind}.eml"
 
     def send(self, msg: EmailMessage, message: OutboxMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # Private to the site's user, as each message (mkstemp makes its file 0600).
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Write a temporary file beside the target, then rename: a reader never sees half a
         # message, and a crash leaves no partial .eml behind.
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
@@ -141,21 +143,43 @@ class SMTPBackend:
         port: int,
         *,
         use_tls: bool = False,
+        implicit_tls: bool = False,
         username: str = "",
         password: str = "",
         timeout: float = SMTP_TIMEOUT_SECONDS,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``use_tls``: STARTTLS after connecting; ``implicit_tls``: TLS from the start (port
+        465). A ``username`` needs one of them: a password never crosses the network in clear.
+        ``tls_context``: how the server's certificate is checked (the system's CAs)."""
+        if use_tls and implicit_tls:
+            raise ValueError("STARTTLS and implicit TLS exclude each other")
+        if username and not (use_tls or implicit_tls):
+            raise ValueError("an SMTP login needs STARTTLS or implicit TLS")
         self.host, self.port = host, int(port)
-        self.use_tls, self.username, self.password = use_tls, username, password
+        self.use_tls, self.implicit_tls = use_tls, implicit_tls
+        self.username, self.password = username, password
         self.timeout = timeout
+        self.tls_context = tls_context
         self._connection: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        context = self.tls_context or ssl.create_default_context()
+        if self.implicit_tls:
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        if self.use_tls:
+            try:
+                connection.starttls(context=context)
+            except BaseException:
+                connection.close()
+                raise
+        return connection
 
     def _connect(self) -> smtplib.SMTP:
         if self._connection is None:
-            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            connection = self._open()
             try:
-                if self.use_tls:
-                    connection.starttls(context=ssl.create_default_context())
                 if self.username:
                     connection.login(self.username, self.password)
             except BaseException:
@@ -193,6 +217,7 @@ def backend_from_config(config: Mapping[str, Any], instance_path: str | Path) ->
             config["MAIL_SERVER"],
             int(config["MAIL_PORT"]),
             use_tls=bool(config["MAIL_USE_TLS"]),
+            implicit_tls=smtp_implicit_tls(config),
             username=config["MAIL_USERNAME"],
             password=config["MAIL_PASSWORD"],
         )

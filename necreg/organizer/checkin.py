@@ -4,6 +4,8 @@ the page after the redirect shows the scan's result, read back from the door's l
 
 from __future__ import annotations
 
+import logging
+
 from flask import (
     abort,
     current_app,
@@ -16,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from limits import parse_many
 from wtforms.fields.choices import SelectChoice
 
 from ..auth import organizer_required, wants_machine_answer
@@ -32,8 +35,9 @@ from ..checkin import (
     undo_check_in,
 )
 from ..config import display_timezone
-from ..extensions import db
-from ..pages import current_event_or_404, event_attendee_or_404
+from ..extensions import db, limiter
+from ..models import Attendee
+from ..pages import current_event_or_404
 from ..program import event_program
 from . import bp
 from .forms import ActionForm, CheckInForm
@@ -51,6 +55,31 @@ CHECK_IN_STATUS = {
 #: Session key of the scan whose result the next check-in page shows (once): an id of the
 #: organizer's own scan in the door's log, never the result itself.
 SHOWN_SCAN = "organizer_shown_scan"
+#: The answer of a code tried past CHECK_IN_RATE_LIMIT (JSON ``outcome``).
+LIMITED = "limited"
+#: What undo says when there was nothing to undo: the same for an id nobody has and for a
+#: person who was not checked in, so that no name is read by trying ids.
+NOTHING_TO_UNDO = "There was no check-in to undo."
+
+log = logging.getLogger("necreg.security")
+
+
+def _another_code_allowed() -> bool:
+    """Whether the signed-in account may try one more code (CHECK_IN_RATE_LIMIT, counted per
+    account wherever it scans from, in the limiter's storage: shared by the workers with
+    Redis). Counts this try."""
+    if not limiter.enabled:
+        return True
+    identity = (current_app.config["RATELIMIT_KEY_PREFIX"], "check-in", str(current_user.id))
+    limits = parse_many(current_app.config["CHECK_IN_RATE_LIMIT"])
+    allowed = True
+    try:
+        for limit in limits:  # each limit counts the try, even past one that is reached
+            allowed = limiter.limiter.hit(limit, *identity) and allowed
+    except Exception as exc:  # the storage (Redis) is unreachable: the door goes on
+        log.warning("check-in limit not counted (storage: %s)", exc)
+        return True
+    return allowed
 
 
 def door_settings() -> dict[str, object]:
@@ -87,6 +116,19 @@ def check_in_page():
         return render_template(
             "organizer/check_in.html", event=event, form=form, result=result, undo=ActionForm()
         )
+    if not _another_code_allowed():
+        message = (
+            "Too many codes tried from this account (at most "
+            f"{current_app.config['CHECK_IN_RATE_LIMIT']}). Please wait a minute."
+        )
+        log.warning("check-in limit reached: account=%s", current_user.id)
+        if wants_json:
+            return jsonify(outcome=LIMITED, message=message, code=None, attendee=None), 429
+        form.code.errors = [message]
+        page = render_template(
+            "organizer/check_in.html", event=event, form=form, result=None, undo=ActionForm()
+        )
+        return page, 429
     if not form.validate():
         message = "; ".join(e for errors in form.errors.values() for e in errors)
         if wants_json:
@@ -113,16 +155,23 @@ def check_in_page():
 @bp.post("/attendees/<int:attendee_id>/undo-check-in")
 @organizer_required()
 def undo_check_in_attendee(attendee_id: int):
-    """Undo a check-in (staff may: a wrong scan at the door must be put right there)."""
-    attendee = event_attendee_or_404(attendee_id)
+    """Undo a check-in (staff may: a wrong scan at the door must be put right there). Only a
+    check-in undone names the person: an id nobody has and a person not checked in get the
+    same answer."""
+    event = current_event_or_404()
     if not ActionForm().validate():
         abort(400)
-    done = undo_check_in(db.session, attendee, organizer_id=current_user.id)
+    attendee = db.session.get(Attendee, attendee_id)
+    if attendee is not None and attendee.event_id != event.id:
+        attendee = None
+    done = attendee is not None and undo_check_in(
+        db.session, attendee, organizer_id=current_user.id
+    )
     db.session.commit()
     if done:
         flash(f"Check-in of {attendee.full_name} ({attendee.code}) undone.", "success")
     else:
-        flash(f"{attendee.full_name} was not checked in; nothing to undo.", "error")
-    if current_user.is_admin and request.form.get("back") != "check-in":
+        flash(NOTHING_TO_UNDO, "error")
+    if current_user.is_admin and attendee is not None and request.form.get("back") != "check-in":
         return redirect(url_for(".attendee", attendee_id=attendee.id), 303)
     return redirect(url_for(".check_in"), 303)

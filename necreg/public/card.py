@@ -17,12 +17,13 @@ from ..card_payments import (
 from ..extensions import csrf, db
 from ..payments import PaymentError
 from . import bp
-from .selfservice import attendee_or_404, pay_page
+from .selfservice import attendee_or_404, pay_page, self_service_limit
 
 log = logging.getLogger("necreg.payments")
 
 
 @bp.post("/registration/<token>/pay")
+@self_service_limit
 def pay_card(token: str):
     """Charge the card Stripe.js made ``stripe_token`` of: done, back to the registration;
     a card that asks for 3-D Secure, the page again for Stripe.js to finish; refused, the

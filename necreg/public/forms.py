@@ -212,7 +212,10 @@ class RegistrationForm(_DetailsChecks, FlaskForm):
         "Registration code",
         filters=[strip],
         description="Optional: a code from the organizers lowers or waives your fee.",
-        validators=[Length(max=CODE_LENGTH_MAX, message="That is too long to be a code.")],
+        validators=[
+            Length(max=CODE_LENGTH_MAX, message="That is too long to be a code."),
+            no_control_characters,
+        ],
     )
     support_request = BooleanField("I ask for support to come (a travel grant or a fee waiver)")
     support_statement = TextAreaField(

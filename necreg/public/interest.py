@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, current_app, redirect, render_template, request, url_for
 
 from ..extensions import csrf, db, limiter
-from ..formats import email_key
+from ..formats import email_limit_key
 from ..interest import confirm, find_by_token, sign_up
 from ..mail.lists import read_token, unsubscribe
 from ..models import MAX_LENGTHS
@@ -21,7 +21,8 @@ def _interest_limit() -> str:
 
 def _interest_email_key() -> str:
     """Rate-limit key of the address signed up, whoever signs it up from wherever."""
-    return "interest-email:" + email_key(request.form.get("email", ""))[: MAX_LENGTHS["email"]]
+    address = request.form.get("email", "")[: 4 * MAX_LENGTHS["email"]]
+    return "interest-email:" + email_limit_key(address)[: MAX_LENGTHS["email"]]
 
 
 def _event_or_404():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 from flask import abort, current_app, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
 
 from ..events import past_editions
-from ..extensions import db
+from ..extensions import db, limiter
 from ..fees import FeeError, offered, prices_json, tiers
 from ..models import Event, utcnow
 from ..pages import (
@@ -113,11 +116,14 @@ def _render_form_page(
     companions: CompanionRows | None = None,
     chosen_program: Sequence[str] = (),
     program_error: str = "",
+    shown_stamp: str | None = None,
+    failure: str = "",
 ):
     """The form page; ``answers``: what to show in the questions' inputs (input name ->
     values), ``answer_errors``: a message per question key; ``companions``: the companion
     rows as sent; ``chosen_program``, ``program_error``: the workshops ticked, and why they
-    were refused."""
+    were refused; ``shown_stamp``: the form's signed time of showing (``form_stamp``; by
+    default the one sent back, else now); ``failure``: why nothing was taken (a limit)."""
     if is_open is None:
         is_open = event.registration_open(utcnow())
     room = room_left(db.session, event)
@@ -142,6 +148,10 @@ def _render_form_page(
         zone=event.zone,
         chosen_program=list(chosen_program),
         program_error=program_error,
+        honeypot=HONEYPOT_FIELD,
+        stamp_field=STAMP_FIELD,
+        shown_stamp=shown_stamp or _stamp_sent_back() or form_stamp(),
+        failure=failure,
         more_errors=error_links(questions, answer_errors or {})
         + companions.errors
         + ([("program", "Workshops", program_error)] if program_error else []),
@@ -160,15 +170,90 @@ def _blank_form():
         form = RegistrationForm()
         form.csrf_token.current_token = CSRF_SLOT
         event = db.session.get(Event, snapshot.event_id)
-        page, _status = _render_form_page(form, event, is_open=snapshot.registration_open)
+        page, _status = _render_form_page(
+            form, event, is_open=snapshot.registration_open, shown_stamp=STAMP_SLOT
+        )
         return page
 
     key = (snapshot, offered(prices_of(snapshot), utcnow()))
     page = kept("register_form", key, render, watched=False)
-    return with_visitor_csrf(page)
+    return with_visitor_csrf(page).replace(STAMP_SLOT, form_stamp())
+
+
+# --- What tells a script from a person ------------------------------------------------------
+#: A text input people never see or reach (hidden by the style sheet, aria-hidden, out of the
+#: tab order, labelled "leave empty"); scripts that fill in every input fill it.
+HONEYPOT_FIELD = "website"
+#: The hidden input with the signed moment the form was shown (``form_stamp``).
+STAMP_FIELD = "form_shown"
+#: Stands for the visitor's stamp in the blank form rendered once for many visitors.
+STAMP_SLOT = "form-shown-stamp-of-this-visitor"
+_STAMP_SALT = "necreg.register-form-shown"
+
+security_log = logging.getLogger("necreg.security")
+
+
+def _stamp_signer() -> Signer:
+    return Signer(current_app.secret_key, salt=_STAMP_SALT)
+
+
+def form_stamp(at: float | None = None) -> str:
+    """The moment the form is shown (``at``, default now, seconds since the epoch), signed:
+    the form sends it back, and a form sent back sooner than REGISTER_MIN_SECONDS after it
+    was shown is a script's."""
+    moment = time.time() if at is None else at
+    return _stamp_signer().sign(f"{moment:.3f}").decode()
+
+
+def _shown_at(stamp: str) -> float | None:
+    """When the form with ``stamp`` was shown; None for a stamp not made here."""
+    try:
+        return float(_stamp_signer().unsign(stamp))
+    except (BadSignature, ValueError):
+        return None
+
+
+def _stamp_sent_back() -> str | None:
+    """The stamp the form was sent back with, if it is one of ours (a form shown again with
+    its errors keeps the moment it was first shown)."""
+    if request.method != "POST":
+        return None
+    stamp = request.form.get(STAMP_FIELD, "")
+    return stamp if _shown_at(stamp) is not None else None
+
+
+def scripted_reason() -> str | None:
+    """Why the registration sent looks like a script's (None: it does not): the honeypot is
+    filled in, or the form came back sooner than REGISTER_MIN_SECONDS after it was shown (or
+    without a stamp of ours)."""
+    if request.form.get(HONEYPOT_FIELD, ""):
+        return "honeypot filled in"
+    least = float(current_app.config["REGISTER_MIN_SECONDS"])
+    if least <= 0:
+        return None
+    shown = _shown_at(request.form.get(STAMP_FIELD, ""))
+    if shown is None:
+        return "no form stamp"
+    if time.time() - shown < least:
+        return "sent too soon after the form was shown"
+    return None
+
+
+def registration_form_limited(limit: str):
+    """The form, as sent, saying that registrations were sent too often from here (429)."""
+    failure = (
+        f"Registrations were sent too often from here (at most {limit}). Nothing was stored;"
+        " please try again later, or write to the organizers."
+    )
+    return _render_form_page(RegistrationForm(), current_event_or_404(), 429, failure=failure)
+
+
+def _register_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, methods=["POST"])
 def register_page():
     if request.method in ("GET", "HEAD"):
         return _blank_form()
@@ -176,6 +261,14 @@ def register_page():
     form = RegistrationForm()
     if not event.registration_open(utcnow()):
         return _render_form_page(form, event, 403)
+    reason = scripted_reason()
+    if reason is not None:
+        # Answered as a registration taken, so that the script learns nothing; nothing is
+        # stored and no e-mail is sent.
+        security_log.info(
+            "registration refused as scripted (%s): address=%s", reason, request.remote_addr
+        )
+        return redirect(url_for(".registration_received"), 303)
     questions = questions_of(event)
     answers, answer_errors = clean_answers(questions, form.role.data, request.form)
     sent = sent_values(questions, request.form)
@@ -226,6 +319,18 @@ def register_page():
     return redirect(url_for(".registration", token=token), 303)
 
 
+@bp.get("/register/received")
+def registration_received():
+    """Where a registration refused as a script's ends: a plain thank-you."""
+    return render_template("public/register_received.html", event=current_event_or_404())
+
+
 @bp.get("/privacy")
 def privacy():
-    return render_template("public/privacy.html", event=current_event(db.session))
+    config = current_app.config
+    return render_template(
+        "public/privacy.html",
+        event=current_event(db.session),
+        retention_days=int(config["RETENTION_DAYS_AFTER_EVENT"]),
+        outbox_days=int(config["OUTBOX_RETENTION_DAYS"]),
+    )

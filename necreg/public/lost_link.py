@@ -6,12 +6,14 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 
 from ..extensions import db, limiter
-from ..formats import email_key
+from ..formats import email_limit_key
 from ..models import MAX_LENGTHS
 from ..pages import current_event_or_404
 from ..registration import resend_links
 from . import bp
 from .forms import InterestForm, LostLinkForm
+from .landing import registration_form_limited
+from .selfservice import limited_page
 
 
 def _lost_link_limit() -> str:
@@ -20,7 +22,8 @@ def _lost_link_limit() -> str:
 
 def _lost_link_email_key() -> str:
     """Rate-limit key of the address asked about, whoever asks from wherever."""
-    return "lost-link-email:" + email_key(request.form.get("email", ""))[: MAX_LENGTHS["email"]]
+    address = request.form.get("email", "")[: 4 * MAX_LENGTHS["email"]]
+    return "lost-link-email:" + email_limit_key(address)[: MAX_LENGTHS["email"]]
 
 
 @bp.route("/registration/lost-link", methods=["GET", "POST"])
@@ -41,8 +44,13 @@ def lost_link():
 
 @bp.errorhandler(RateLimitExceeded)
 def too_many_requests(exc: RateLimitExceeded):
-    """The same answer whether or not the address is known, as for every lost link or
-    interest sign-up."""
+    """Each limited page answers with itself, saying why (429): the form, the registration's
+    page; for a lost link or an interest sign-up, the same answer whether or not the address
+    is known."""
+    if request.endpoint == "public.register_page":
+        return registration_form_limited(exc.description)
+    if "token" in (request.view_args or {}):  # a change sent from a personal link
+        return limited_page(exc.description)
     if request.endpoint == "public.interest":
         message = (
             "Sign-ups were made too often from here or for this address "

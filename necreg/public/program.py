@@ -24,7 +24,7 @@ from ..support import (
 )
 from . import bp
 from .forms import CancelForm
-from .selfservice import PRIVATE, attendee_or_404, registration_page
+from .selfservice import PRIVATE, attendee_or_404, registration_page, self_service_limit
 
 
 def program_view(attendee: Attendee) -> dict[str, object]:
@@ -61,6 +61,7 @@ def program_view(attendee: Attendee) -> dict[str, object]:
 
 
 @bp.post("/registration/<token>/program")
+@self_service_limit
 def change_program(token: str):
     """Choose the workshops again: new ones get a place or a place in line, dropped ones
     free theirs."""
@@ -120,6 +121,7 @@ def agenda_ics(token: str):
 
 
 @bp.post("/registration/<token>/support")
+@self_service_limit
 def ask_support(token: str):
     """Ask for support (a travel grant, a fee waiver) after registering, while registration
     is open; the statement of a request not yet decided can be rewritten."""

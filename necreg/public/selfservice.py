@@ -17,7 +17,7 @@ from flask import (
 
 from ..card_payments import CardPaymentError, card_page_policy, refund_cancelled, stripe_gateway
 from ..countries import country_name
-from ..extensions import db
+from ..extensions import db, limiter
 from ..mail.outbox import payment_instructions
 from ..models import STATUS_CANCELLED, SUPPORT_DECISIONS, Attendee
 from ..pages import questions_of
@@ -44,6 +44,17 @@ from .forms import CancelForm, DetailsForm
 
 #: Headers of every page reached through a personal link: never cached, never indexed.
 PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+def _self_service_limit() -> str:
+    return current_app.config["SELF_SERVICE_RATE_LIMIT"]
+
+
+#: Changes sent from personal links (details, party, cancellation, workshops, support,
+#: payment): SELF_SERVICE_RATE_LIMIT per client address, all of them together.
+self_service_limit = limiter.shared_limit(
+    _self_service_limit, scope="self-service", methods=["POST"]
+)
 
 
 def attendee_or_404(token: str) -> Attendee:
@@ -105,6 +116,16 @@ def registration_page(
     return page, status, PRIVATE
 
 
+def limited_page(limit: str):
+    """The registration's page, saying that changes were sent too often (429)."""
+    attendee = attendee_or_404(str((request.view_args or {}).get("token", "")))
+    flash(
+        f"Changes were sent too often from here (at most {limit}). Nothing was changed;"
+        " please try again in a minute."
+    )
+    return registration_page(attendee, status=429)
+
+
 def _party_of(attendee: Attendee) -> list[Attendee]:
     """The companions a lead brings, those still coming first (none for a companion)."""
     if attendee.is_companion:
@@ -122,6 +143,7 @@ def _can_add_companion(attendee: Attendee, party: list[Attendee]) -> bool:
 
 
 @bp.route("/registration/<token>", methods=["GET", "POST"])
+@self_service_limit
 def registration(token: str):
     """The confirmation and self-service page; POST corrects the details."""
     attendee = attendee_or_404(token)
@@ -155,6 +177,7 @@ def registration(token: str):
 
 
 @bp.post("/registration/<token>/companions")
+@self_service_limit
 def add_companion_page(token: str):
     """The lead registrant adds a companion to their party (one row, ``guests-0-*``)."""
     attendee = attendee_or_404(token)
@@ -181,6 +204,7 @@ def add_companion_page(token: str):
 
 
 @bp.post("/registration/<token>/companions/<int:companion_id>/remove")
+@self_service_limit
 def remove_companion(token: str, companion_id: int):
     """The lead registrant cancels one companion's place; the rest of the party stays."""
     attendee = attendee_or_404(token)
@@ -201,6 +225,7 @@ def remove_companion(token: str, companion_id: int):
 
 
 @bp.route("/registration/<token>/cancel", methods=["GET", "POST"])
+@self_service_limit
 def cancel_registration(token: str):
     """Are you sure? GET asks, POST cancels; a cancelled registration stays cancelled."""
     attendee = attendee_or_404(token)
