@@ -9,7 +9,6 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
-    EmailField,
     IntegerField,
     PasswordField,
     SelectChoice,
@@ -43,7 +42,6 @@ from ..forms import (
 from ..models import (
     EVENT_MAX_LENGTHS,
     MAX_GUESTS_LIMIT,
-    MAX_LENGTHS,
     ORGANIZER_ROLES,
     QUESTION_TYPES,
     ROLES,
@@ -98,15 +96,7 @@ def _confirm_field() -> PasswordField:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(
-        "E-mail",
-        filters=[strip],
-        validators=[
-            DataRequired(message="Please enter your e-mail address."),
-            Length(max=MAX_LENGTHS["email"]),
-            no_control_characters,
-        ],
-    )
+    email = email_field(required="Please enter your e-mail address.")
     password = PasswordField(
         "Password",
         validators=[
@@ -151,15 +141,7 @@ class TotpCodeForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
-    email = EmailField(
-        "E-mail",
-        filters=[strip],
-        validators=[
-            DataRequired(message="Please enter the new organizer's e-mail address."),
-            Length(max=MAX_LENGTHS["email"]),
-            no_control_characters,
-        ],
-    )
+    email = email_field(required="Please enter the new organizer's e-mail address.")
     role = SelectField(
         "Role",
         choices=[SelectChoice(key, label) for key, label in ORGANIZER_ROLES.items()],
