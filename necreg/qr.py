@@ -1,4 +1,5 @@
-"""QR codes of attendee codes, as the badge, the self-service page and the e-mail show them.
+"""QR codes of attendee codes, as the badge, the self-service page and the e-mail show them
+(and of an authenticator's enrolment address on the organizer's account page).
 
 The payload is the bare attendee code, which the check-in page accepts as typed or scanned.
 """
@@ -8,15 +9,17 @@ from __future__ import annotations
 import io
 
 import segno
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 def _make(code: str) -> segno.QRCode:
     return segno.make(code, error="m", micro=False)
 
 
-def qr_svg(code: str, *, scale: int = 6) -> Markup:
-    """Inline SVG (no script, no external reference), labelled for screen readers."""
+def qr_svg(code: str, *, scale: int = 6, label: str | None = None) -> Markup:
+    """Inline SVG (no script, no external reference), labelled for screen readers: ``label``,
+    or "QR code of <code>" for an attendee code."""
+    label = label or f"QR code of {code}"
     out = io.BytesIO()
     _make(code).save(
         out,
@@ -26,10 +29,11 @@ def qr_svg(code: str, *, scale: int = 6) -> Markup:
         xmldecl=False,
         svgclass="qr",
         lineclass=None,
-        title=f"QR code of attendee code {code}",
+        title=label,
     )
     svg = out.getvalue().decode()
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code of ' + code + '" ', 1))  # noqa: S704 - segno's own SVG; code is [A-Z0-9-]
+    named = f'<svg role="img" aria-label="{escape(label)}" '
+    return Markup(svg.replace("<svg ", named, 1))  # noqa: S704 - segno's own SVG, label escaped
 
 
 def qr_png(code: str, *, scale: int = 8) -> bytes:

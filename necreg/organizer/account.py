@@ -5,9 +5,6 @@ authenticator (TOTP_REQUIRED_FOR_ADMINS) reaches nothing else first."""
 
 from __future__ import annotations
 
-import io
-
-import segno
 from flask import current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_user, logout_user
 from markupsafe import Markup
@@ -16,6 +13,7 @@ from .. import sessions, totp
 from ..auth import AccountError, change_password, organizer_required, security_log, signed_in
 from ..extensions import db
 from ..models import Organizer
+from ..qr import qr_svg
 from . import bp
 from .audit import audit
 from .auth import client_address
@@ -24,13 +22,7 @@ from .forms import ActionForm, PasswordChangeForm, TotpCodeForm
 
 def _authenticator_qr(uri: str) -> Markup:
     """The otpauth address as an inline SVG QR code (no script, no outside reference)."""
-    out = io.BytesIO()
-    segno.make(uri, error="m", micro=False).save(
-        out, kind="svg", scale=5, border=4, xmldecl=False, svgclass="qr", lineclass=None
-    )
-    svg = out.getvalue().decode()
-    label = 'role="img" aria-label="QR code to scan with your authenticator app" '
-    return Markup(svg.replace("<svg ", "<svg " + label, 1))  # noqa: S704 - segno's own SVG
+    return qr_svg(uri, scale=5, label="QR code to scan with your authenticator app")
 
 
 def _organizer() -> Organizer:
