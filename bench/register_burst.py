@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 "NECREG_INSTANCE_PATH": str(Path(tmp) / "instance"),
                 "NECREG_SECRET_KEY": secrets.token_hex(32),
                 "NECREG_LOG_LEVEL": "WARNING",
+                "NECREG_REGISTER_RATE_LIMIT": "1000000 per second",
+                "NECREG_REGISTER_MIN_SECONDS": "0",
             }
             event_file = Path(tmp) / "event.toml"
             event_file.write_text(
