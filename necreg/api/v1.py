@@ -13,7 +13,6 @@ import base64
 import hashlib
 import math
 import time
-from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask_limiter import RequestLimit
@@ -25,6 +24,7 @@ from ..extensions import db, limiter
 from ..models import Attendee, Event
 from ..pages import questions_of
 from ..registration import current_event
+from ..speed.memo import kept
 from .openapi import (
     CODE_MAX,
     DEFAULT_LIMIT,
@@ -230,10 +230,13 @@ def attendee(code: str):
 
 @bp.get("/openapi.json")
 def openapi():
-    document = _openapi_bytes(request.script_root + bp.url_prefix)
+    server_url = request.script_root + bp.url_prefix
+    # The description changes only with the code: kept per address the app is mounted at.
+    document = kept(
+        "api.openapi",
+        server_url,
+        lambda: current_app.json.dumps(openapi_document(server_url)).encode(),
+        size=8,
+        watched=False,
+    )
     return Response(document, mimetype="application/json")
-
-
-@lru_cache(maxsize=8)
-def _openapi_bytes(server_url: str) -> bytes:
-    return current_app.json.dumps(openapi_document(server_url)).encode()
