@@ -39,6 +39,16 @@ DEFAULTS: dict[str, Any] = {
     "CHANGE_WATCH": True,
     # Log level of the application logger.
     "LOG_LEVEL": "INFO",
+    # "text" (one readable line per record) or "json" (one JSON object per line, for a log
+    # collector); each record carries the request id (X-Request-ID, taken or made).
+    "LOG_FORMAT": "text",
+    # Errors are reported to Sentry when this is set (personal data scrubbed).
+    "SENTRY_DSN": "",
+    # /metrics needs this as a Bearer token; empty: /metrics answers the loopback only.
+    "METRICS_TOKEN": "",
+    # A folder holding the fonts badges and certificates are printed with (empty: the fonts
+    # shipped in the package, then the system's).
+    "FONT_DIR": "",
     # Address of the site as attendees reach it, for links in e-mails.
     "SITE_URL": "http://127.0.0.1:5000",
     # Say "N places left" on the landing page and form once fewer than this remain.
