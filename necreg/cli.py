@@ -490,9 +490,19 @@ def register_commands(app: Flask) -> None:
 
 
 def _create_app():
+    """The app of every command. A configuration error stops the command with its one-line
+    message on stderr and status 1, not a traceback: `make run` starts with `necreg db
+    upgrade`, and that line is what the operator who made a typo must read. SystemExit, not
+    a click exception, because Flask's group turns any Exception from here into a traceback
+    while it lists the commands."""
     from . import create_app
+    from .config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        click.echo(f"necreg: configuration error: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app)

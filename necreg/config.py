@@ -1,132 +1,44 @@
 """Configuration: defaults -> TOML file -> NECREG_* environment -> the mapping passed in.
 
-Every setting has a default here and one line in config.example.toml. Later layers win.
+SETTINGS below is the one list of settings: each with its default (whose type is the
+setting's type) and what else its value must be; config.example.toml shows each with one line
+on what it does (a test holds the two together). Later layers win.
+
+Strict, because a typo must not pass silently: ``DATABSE_URL`` in the file would otherwise
+leave the site running on SQLite. A name in the file or a NECREG_* variable that is no setting
+(nor one of TOOLING_VARIABLES) stops the start, naming the nearest setting; every value given is
+checked against its setting's type, choices and range, and the message names the setting, what
+it must be, what was given and where it came from. The mapping passed in by code (create_app's
+argument) may also carry Flask's own keys (TESTING, SQLALCHEMY_*, SERVER_NAME ...): those pass
+through, while the settings in it are checked like the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import difflib
 import ipaddress
 import json
+import math
 import os
 import secrets
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
+
+from limits import parse_many
+from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from .formats import parse_yes_no, time_zone
 
-DEFAULTS: dict[str, Any] = {
-    # "development" or "production". Production refuses to start without SECRET_KEY.
-    "ENV": "development",
-    "SECRET_KEY": "",
-    # Relative SQLite paths are resolved inside the instance folder.
-    "DATABASE_URL": "sqlite:///necreg.db",
-    # Largest request body accepted, in bytes; larger bodies get 413.
-    "MAX_CONTENT_LENGTH": 64 * 1024,
-    # Ask DNS whether an e-mail domain can receive mail (off: no network look-ups).
-    "EMAIL_CHECK_DELIVERABILITY": False,
-    # Prefix of the short attendee codes, e.g. NEC-7K3QXA.
-    "ATTENDEE_CODE_PREFIX": "NEC",
-    # Seconds between refreshes of the public counters in the browser.
-    "STATS_REFRESH_SECONDS": 15,
-    # Know without a query whether the public counters changed (SQLite: data_version;
-    # PostgreSQL: LISTEN, one more connection per worker). Off behind a transaction-pooling
-    # PgBouncer, where LISTEN gets nothing: every request then reads the counters' version.
-    "CHANGE_WATCH": True,
-    # Log level of the application logger.
-    "LOG_LEVEL": "INFO",
-    # "text" (one readable line per record) or "json" (one JSON object per line, for a log
-    # collector); each record carries the request id (X-Request-ID, taken or made).
-    "LOG_FORMAT": "text",
-    # Errors are reported to Sentry when this is set (personal data scrubbed).
-    "SENTRY_DSN": "",
-    # /metrics needs this as a Bearer token; empty: /metrics answers the loopback only.
-    "METRICS_TOKEN": "",
-    # A folder holding the fonts badges and certificates are printed with (empty: the fonts
-    # shipped in the package, then the system's).
-    "FONT_DIR": "",
-    # Address of the site as attendees reach it, for links in e-mails.
-    "SITE_URL": "http://127.0.0.1:5000",
-    # Say "N places left" on the landing page and form once fewer than this remain.
-    "PLACES_LEFT_THRESHOLD": 20,
-    # Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0"
-    # (shared by every worker and machine).
-    "RATELIMIT_STORAGE_URI": "memory://",
-    # Sign-in attempts one client address may make (a flood limit; failed sign-ins also slow
-    # the next ones down per account and address, see login_limits.py).
-    "LOGIN_RATE_LIMIT": "10 per minute",
-    # Lost-link e-mails one client address, and one e-mail address, may ask for.
-    "LOST_LINK_RATE_LIMIT": "5 per hour",
-    # Rate limiting on or off, and a prefix for its keys (to share one Redis between sites).
-    "RATELIMIT_ENABLED": True,
-    "RATELIMIT_KEY_PREFIX": "",
-    # The time zone that times are shown in to organizers, e.g. "America/Chicago".
-    "DISPLAY_TIMEZONE": "UTC",
-    # "file" writes .eml files under instance/outbox/; "smtp" sends through MAIL_SERVER.
-    "MAIL_BACKEND": "file",
-    "MAIL_SERVER": "localhost",
-    "MAIL_PORT": 25,
-    # TLS to the mail server: STARTTLS after connecting (MAIL_USE_TLS, port 587), or TLS from
-    # the start (MAIL_USE_SSL, port 465, which implies it). A login needs one of them.
-    "MAIL_USE_TLS": False,
-    "MAIL_USE_SSL": False,
-    "MAIL_USERNAME": "",
-    "MAIL_PASSWORD": "",
-    "MAIL_SENDER": "NEC Symposium <registration@localhost>",
-    # Delivery attempts of one message before it is marked failed (back-off 1, 2, 4 ... min).
-    "MAIL_MAX_ATTEMPTS": 8,
-    # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host in front of
-    # the app (0 = none: the headers are ignored, as they must be when anyone can send them).
-    "PROXY_FIX_X_FOR": 0,
-    "PROXY_FIX_X_PROTO": 0,
-    "PROXY_FIX_X_HOST": 0,
-    # How fees are paid: "none" (prices shown, nothing collected), "offline" (instructions;
-    # organizers record payments), "stripe" (by card); PAYMENT_INSTRUCTIONS says how to pay,
-    # offline.
-    "PAYMENT_PROVIDER": "none",
-    "PAYMENT_INSTRUCTIONS": "",
-    # How long a registration that owes money holds its place unpaid, and how long a place
-    # offered from the waiting list waits for its payment (with a provider other than "none").
-    "PAYMENT_HOLD_MINUTES": 60,
-    "PAYMENT_OFFER_HOURS": 48,
-    # Stripe (PAYMENT_PROVIDER = "stripe"): the account's keys, the webhook endpoint's signing
-    # secret, and where the API and Stripe.js are (Stripe's own unless testing).
-    "STRIPE_SECRET_KEY": "",
-    "STRIPE_PUBLISHABLE_KEY": "",
-    "STRIPE_WEBHOOK_SECRET": "",
-    "STRIPE_API_BASE": "https://api.stripe.com",
-    "STRIPE_JS_URL": "https://js.stripe.com/v3/",
-    # At most this many e-mails a minute leave each mail worker (0: no limit), so a message
-    # to every attendee does not trip the mail provider's limits.
-    "MAIL_RATE_PER_MINUTE": 300,
-    # Interest-list sign-ups one client address, and one e-mail address, may make.
-    "INTEREST_RATE_LIMIT": "5 per hour",
-    # Receivers told of registrations: a list of {url, secret, events} (events: the event
-    # types wanted, all when left out). In the environment, NECREG_WEBHOOKS holds JSON.
-    "WEBHOOKS": [],
-    # Requests one API token may make (``necreg create-api-token``).
-    "API_RATE_LIMIT": "120 per minute",
-    # An organizer's session ends after this long without use, and this long after sign-in.
-    "SESSION_IDLE_MINUTES": 60,
-    "SESSION_MAX_HOURS": 12,
-    # Administrators must sign in with an authenticator code (TOTP) too.
-    "TOTP_REQUIRED_FOR_ADMINS": False,
-    # Registrations, and changes from private links, one client address may send.
-    "REGISTER_RATE_LIMIT": "10 per minute; 100 per hour",
-    "SELF_SERVICE_RATE_LIMIT": "30 per minute",
-    # Codes one check-in account may try (scans and typed codes).
-    "CHECK_IN_RATE_LIMIT": "120 per minute",
-    # A registration form sent back sooner than this after it was shown is a script's.
-    "REGISTER_MIN_SECONDS": 3,
-    # Attendees of an event this many days over, and cancelled ones, are anonymised by
-    # ``necreg purge``; delivered e-mails lose their bodies after OUTBOX_RETENTION_DAYS.
-    "RETENTION_DAYS_AFTER_EVENT": 365,
-    "OUTBOX_RETENTION_DAYS": 30,
-}
 #: The payment providers there are.
 PAYMENT_PROVIDERS = ("none", "offline", "stripe")
 #: What the Stripe provider cannot work without.
@@ -143,6 +55,8 @@ WEBHOOK_EVENTS = (
 WEBHOOK_KEYS = ("url", "secret", "events")
 #: Longest receiver address (the column ``webhook_deliveries.url``).
 WEBHOOK_URL_LENGTH = 500
+#: The levels LOG_LEVEL may name (in any letter case), as the logging module spells them.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: The port of SMTP over TLS from the start (RFC 8314 "implicit TLS").
 SMTPS_PORT = 465
@@ -152,29 +66,156 @@ SECRET_KEY_MIN_BYTES = 32
 ENV_PREFIX = "NECREG_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
+#: NECREG_* environment variables that are not settings but are read by the tooling around
+#: the app. Every other NECREG_ name must be a setting: anything else is refused as a typo.
+#: A test reads the repository for NECREG_ names, so a new one must be added here.
+TOOLING_VARIABLES = frozenset(
+    {
+        f"{ENV_PREFIX}CONFIG",  # the TOML file to read (_toml_path below)
+        f"{ENV_PREFIX}INSTANCE_PATH",  # the instance folder (create_app)
+        # gunicorn.conf.py
+        f"{ENV_PREFIX}BIND",
+        f"{ENV_PREFIX}WORKERS",
+        f"{ENV_PREFIX}WORKER_TIMEOUT",
+        f"{ENV_PREFIX}ACCESS_LOG",
+        f"{ENV_PREFIX}GUNICORN_LOG_LEVEL",
+        f"{ENV_PREFIX}FORWARDED_ALLOW_IPS",
+        # bench/instructions.py hands its database to the process it measures
+        f"{ENV_PREFIX}INSTRUCTIONS_URL",
+    }
+)
+#: Whole families of tooling variables: the test suite's and the benchmarks' own.
+TOOLING_PREFIXES = (f"{ENV_PREFIX}TEST_", f"{ENV_PREFIX}BENCH_")
+
 
 class ConfigError(RuntimeError):
-    """The configuration cannot be used; the message says which setting and why."""
+    """The configuration cannot be used; the message (one line) says which setting and why."""
 
 
-def _coerce(name: str, raw: str, default: Any) -> Any:
-    """Turn an environment string into the type of the setting's default."""
-    if isinstance(default, bool):
-        try:
-            return parse_yes_no(raw, default=False)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}") from None
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
-    if isinstance(default, list):
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be JSON (a list): {exc}") from None
-    return raw
+class Range(NamedTuple):
+    """The numbers a numeric setting allows, and how a message says so."""
+
+    words: str
+    holds: Callable[[float], bool]
+
+
+ABOVE_ZERO = Range("above 0", lambda n: n > 0)
+ZERO_OR_MORE = Range("0 or more", lambda n: n >= 0)
+PORT = Range("from 1 to 65535", lambda n: 1 <= n <= 65535)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name and default, and what a value must be besides being of the
+    default's type (true/false, a whole number, a string or a list)."""
+
+    name: str
+    default: Any
+    #: The words the value must be one of, in any letter case (kept as spelled here).
+    choices: tuple[str, ...] = ()
+    #: The numbers allowed.
+    range: Range | None = None
+    #: Fractions allowed too (the code reads it with float()); else whole numbers only.
+    fraction: bool = False
+    #: A further check of a value of the right type: returns the value to keep, or raises
+    #: ValueError whose text follows the setting's name ("must be ...", "names ...").
+    check: Callable[[Any], Any] | None = None
+    #: A password, key or token: its value is never repeated in a message.
+    secret: bool = False
+    #: What a value must be, when the type alone says too little.
+    expected: str = ""
+
+
+# --- the checks of single values (ValueError: the text after the setting's name) ----------
+
+
+def _rate_limit(value: str) -> str:
+    """A rate-limit string as flask-limiter reads it, parsed now rather than at the first
+    request it would have limited."""
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ValueError(
+            "must be a rate limit such as '10 per minute' or '10 per minute; 100 per hour',"
+            f" not {value!r} ({exc})"
+        ) from None
+    return value
+
+
+def _database_url(value: str) -> str:
+    """An address SQLAlchemy can connect with: parsed, of a known kind, its driver installed.
+    The value is shown with the password hidden."""
+    examples = "sqlite:///necreg.db or postgresql+psycopg://USER:PASSWORD@HOST/NAME"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"must be a database address such as {examples}") from None
+    shown = url.render_as_string(hide_password=True)
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(
+            f"{shown!r} names the database kind {url.drivername!r}, which SQLAlchemy does not"
+            f" know; use an address such as {examples}"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        raise ValueError(
+            f"{shown!r} needs the database driver {url.get_driver_name()!r}, which is not"
+            f" installed; use an address such as {examples}"
+        ) from None
+    return value
+
+
+def _site_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"must be the http:// or https:// address attendees reach the site at, not {value!r}"
+        )
+    return value
+
+
+def _ratelimit_storage(value: str) -> str:
+    """A storage flask-limiter knows; only the scheme is shown (the rest may hold a password)."""
+    scheme = urlsplit(value).scheme
+    if scheme not in RATELIMIT_STORAGE_SCHEMES:
+        raise ValueError(
+            f"must be memory:// or redis://HOST:6379/0 (a storage flask-limiter knows),"
+            f" not an address of the kind {scheme + '://' if scheme else 'without a scheme'}"
+        )
+    return value
+
+
+def _sentry_dsn(value: str) -> str:
+    """Empty (no reporting), or a DSN as Sentry's project settings show it. Not shown: it
+    carries the project's key."""
+    if value:
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.username
+            or not parts.hostname
+            or not parts.path.strip("/")
+        ):
+            raise ValueError(
+                "must be empty or a DSN such as https://KEY@o123.ingest.sentry.io/456"
+                " (Sentry shows it in the project's settings, under Client Keys)"
+            )
+    return value
+
+
+def _font_dir(value: str) -> str:
+    if value and not Path(value).is_dir():
+        raise ValueError(f"names {value}, which is not a folder (empty: the shipped fonts)")
+    return value
+
+
+def _time_zone_name(value: str) -> str:
+    if time_zone(value) is None:
+        raise ValueError(f"{value!r} is not a time zone; use a name such as America/Chicago")
+    return value
 
 
 def webhook_receivers(value: Any) -> list[dict[str, Any]]:
@@ -222,11 +263,288 @@ def webhook_receivers(value: Any) -> list[dict[str, Any]]:
     return receivers
 
 
-def _positive(value: Any) -> bool:
+# --- the settings -------------------------------------------------------------------------
+
+SETTINGS: tuple[Setting, ...] = (
+    # "development" or "production". Production refuses to start without SECRET_KEY.
+    Setting("ENV", "development", choices=("development", "production")),
+    Setting("SECRET_KEY", "", secret=True),
+    # Relative SQLite paths are resolved inside the instance folder.
+    Setting("DATABASE_URL", "sqlite:///necreg.db", check=_database_url),
+    # Largest request body accepted, in bytes; larger bodies get 413.
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024, range=ABOVE_ZERO),
+    # Ask DNS whether an e-mail domain can receive mail (off: no network look-ups).
+    Setting("EMAIL_CHECK_DELIVERABILITY", False),
+    # Prefix of the short attendee codes, e.g. NEC-7K3QXA.
+    Setting("ATTENDEE_CODE_PREFIX", "NEC"),
+    # Seconds between refreshes of the public counters in the browser.
+    Setting("STATS_REFRESH_SECONDS", 15, range=ABOVE_ZERO),
+    # Know without a query whether the public counters changed (SQLite: data_version;
+    # PostgreSQL: LISTEN, one more connection per worker). Off behind a transaction-pooling
+    # PgBouncer, where LISTEN gets nothing: every request then reads the counters' version.
+    Setting("CHANGE_WATCH", True),
+    # Log level of the application logger.
+    Setting("LOG_LEVEL", "INFO", choices=LOG_LEVELS),
+    # "text" (one readable line per record) or "json" (one JSON object per line, for a log
+    # collector); each record carries the request id (X-Request-ID, taken or made).
+    Setting("LOG_FORMAT", "text", choices=("text", "json")),
+    # Errors are reported to Sentry when this is set (personal data scrubbed).
+    Setting("SENTRY_DSN", "", check=_sentry_dsn, secret=True),
+    # /metrics needs this as a Bearer token; empty: /metrics answers the loopback only.
+    Setting("METRICS_TOKEN", "", secret=True),
+    # A folder holding the fonts badges and certificates are printed with (empty: the fonts
+    # shipped in the package, then the system's).
+    Setting("FONT_DIR", "", check=_font_dir),
+    # Address of the site as attendees reach it, for links in e-mails.
+    Setting("SITE_URL", "http://127.0.0.1:5000", check=_site_url),
+    # Say "N places left" on the landing page and form once fewer than this remain.
+    Setting("PLACES_LEFT_THRESHOLD", 20, range=ZERO_OR_MORE),
+    # Where rate-limit counters live: "memory://" (per process) or "redis://host:6379/0"
+    # (shared by every worker and machine).
+    Setting("RATELIMIT_STORAGE_URI", "memory://", check=_ratelimit_storage),
+    # Sign-in attempts one client address may make (a flood limit; failed sign-ins also slow
+    # the next ones down per account and address, see login_limits.py).
+    Setting("LOGIN_RATE_LIMIT", "10 per minute", check=_rate_limit),
+    # Lost-link e-mails one client address, and one e-mail address, may ask for.
+    Setting("LOST_LINK_RATE_LIMIT", "5 per hour", check=_rate_limit),
+    # Rate limiting on or off, and a prefix for its keys (to share one Redis between sites).
+    Setting("RATELIMIT_ENABLED", True),
+    Setting("RATELIMIT_KEY_PREFIX", ""),
+    # The time zone that times are shown in to organizers, e.g. "America/Chicago".
+    Setting("DISPLAY_TIMEZONE", "UTC", check=_time_zone_name),
+    # "file" writes .eml files under instance/outbox/; "smtp" sends through MAIL_SERVER.
+    Setting("MAIL_BACKEND", "file", choices=("file", "smtp")),
+    Setting("MAIL_SERVER", "localhost"),
+    Setting("MAIL_PORT", 25, range=PORT),
+    # TLS to the mail server: STARTTLS after connecting (MAIL_USE_TLS, port 587), or TLS from
+    # the start (MAIL_USE_SSL, port 465, which implies it). A login needs one of them.
+    Setting("MAIL_USE_TLS", False),
+    Setting("MAIL_USE_SSL", False),
+    Setting("MAIL_USERNAME", ""),
+    Setting("MAIL_PASSWORD", "", secret=True),
+    Setting("MAIL_SENDER", "NEC Symposium <registration@localhost>"),
+    # Delivery attempts of one message before it is marked failed (back-off 1, 2, 4 ... min).
+    Setting("MAIL_MAX_ATTEMPTS", 8, range=ABOVE_ZERO),
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host in front of
+    # the app (0 = none: the headers are ignored, as they must be when anyone can send them).
+    Setting("PROXY_FIX_X_FOR", 0, range=ZERO_OR_MORE),
+    Setting("PROXY_FIX_X_PROTO", 0, range=ZERO_OR_MORE),
+    Setting("PROXY_FIX_X_HOST", 0, range=ZERO_OR_MORE),
+    # How fees are paid: "none" (prices shown, nothing collected), "offline" (instructions;
+    # organizers record payments), "stripe" (by card); PAYMENT_INSTRUCTIONS says how to pay,
+    # offline.
+    Setting("PAYMENT_PROVIDER", "none", choices=PAYMENT_PROVIDERS),
+    Setting("PAYMENT_INSTRUCTIONS", ""),
+    # How long a registration that owes money holds its place unpaid, and how long a place
+    # offered from the waiting list waits for its payment (with a provider other than "none").
+    Setting("PAYMENT_HOLD_MINUTES", 60, range=ABOVE_ZERO, fraction=True),
+    Setting("PAYMENT_OFFER_HOURS", 48, range=ABOVE_ZERO, fraction=True),
+    # Stripe (PAYMENT_PROVIDER = "stripe"): the account's keys, the webhook endpoint's signing
+    # secret, and where the API and Stripe.js are (Stripe's own unless testing).
+    Setting("STRIPE_SECRET_KEY", "", secret=True),
+    Setting("STRIPE_PUBLISHABLE_KEY", ""),
+    Setting("STRIPE_WEBHOOK_SECRET", "", secret=True),
+    Setting("STRIPE_API_BASE", "https://api.stripe.com"),
+    Setting("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+    # At most this many e-mails a minute leave each mail worker (0: no limit), so a message
+    # to every attendee does not trip the mail provider's limits.
+    Setting("MAIL_RATE_PER_MINUTE", 300, range=ZERO_OR_MORE),
+    # Interest-list sign-ups one client address, and one e-mail address, may make.
+    Setting("INTEREST_RATE_LIMIT", "5 per hour", check=_rate_limit),
+    # Receivers told of registrations: a list of {url, secret, events} (events: the event
+    # types wanted, all when left out). In the environment, NECREG_WEBHOOKS holds JSON.
+    Setting(
+        "WEBHOOKS",
+        [],
+        check=webhook_receivers,
+        secret=True,
+        expected="a list of receivers ({url, secret, events})",
+    ),
+    # Requests one API token may make (``necreg create-api-token``).
+    Setting("API_RATE_LIMIT", "120 per minute", check=_rate_limit),
+    # An organizer's session ends after this long without use, and this long after sign-in.
+    Setting("SESSION_IDLE_MINUTES", 60, range=ABOVE_ZERO),
+    Setting("SESSION_MAX_HOURS", 12, range=ABOVE_ZERO),
+    # Administrators must sign in with an authenticator code (TOTP) too.
+    Setting("TOTP_REQUIRED_FOR_ADMINS", False),
+    # Registrations, and changes from private links, one client address may send.
+    Setting("REGISTER_RATE_LIMIT", "10 per minute; 100 per hour", check=_rate_limit),
+    Setting("SELF_SERVICE_RATE_LIMIT", "30 per minute", check=_rate_limit),
+    # Codes one check-in account may try (scans and typed codes).
+    Setting("CHECK_IN_RATE_LIMIT", "120 per minute", check=_rate_limit),
+    # A registration form sent back sooner than this after it was shown is a script's.
+    Setting("REGISTER_MIN_SECONDS", 3, range=ZERO_OR_MORE, fraction=True),
+    # Attendees of an event this many days over, and cancelled ones, are anonymised by
+    # ``necreg purge``; delivered e-mails lose their bodies after OUTBOX_RETENTION_DAYS.
+    Setting("RETENTION_DAYS_AFTER_EVENT", 365, range=ZERO_OR_MORE),
+    Setting("OUTBOX_RETENTION_DAYS", 30, range=ZERO_OR_MORE),
+)
+#: Each setting by name.
+SETTING: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+#: Each setting's default by name (what other modules and config.example.toml's test read).
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
+
+
+# --- checking what is given ---------------------------------------------------------------
+
+
+def _expected(setting: Setting) -> str:
+    """What a value of ``setting`` must be, in words: "a whole number above 0"."""
+    if setting.expected:
+        return setting.expected
+    if setting.choices:
+        return f"one of {', '.join(setting.choices)}"
+    default = setting.default
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        words = "a number" if setting.fraction else "a whole number"
+        if setting.range is not None:
+            joint = ", " if setting.range.words[0].isdigit() else " "
+            words += joint + setting.range.words
+        return words
+    if isinstance(default, list):
+        return "a list"
+    return "a string"
+
+
+def _is_of_type(setting: Setting, value: Any) -> bool:
+    default = setting.default
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        kinds = (int, float) if setting.fraction else (int,)
+        finite = not isinstance(value, float) or math.isfinite(value)
+        return isinstance(value, kinds) and not isinstance(value, bool) and finite
+    if isinstance(default, list):
+        return isinstance(value, list | tuple)
+    return isinstance(value, str)
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """What was given, for a message: the value and its kind, or only its kind when the value
+    is secret or a whole structure."""
+    kind = {
+        bool: "a boolean",
+        str: "a string",
+        int: "a whole number",
+        float: "a fraction",
+        list: "a list",
+        tuple: "a list",
+        dict: "a table",
+    }.get(type(value), f"a value of type {type(value).__name__}")
+    if secret or isinstance(value, list | tuple | dict):
+        return kind
+    if isinstance(value, bool):
+        return f"{str(value).lower()} ({kind})"
+    if isinstance(value, str):
+        return f"{value!r} ({kind})"
+    return repr(value)
+
+
+def _checked(setting: Setting, value: Any, label: str) -> Any:
+    """``value`` as ``setting`` keeps it (a choice in its own spelling, receivers made
+    whole), or ConfigError whose message starts with ``label``."""
+    if not _is_of_type(setting, value):
+        raise ConfigError(
+            f"{label} must be {_expected(setting)}, not {_shown(value, setting.secret)}"
+        )
+    if setting.choices:
+        for choice in setting.choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{label} must be {_expected(setting)}, not {value!r}")
+    if setting.range is not None and not setting.range.holds(value):
+        raise ConfigError(f"{label} must be {_expected(setting)}, not {value!r}")
+    if setting.check is not None:
+        try:
+            return setting.check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{label} {exc}") from None
+    return value
+
+
+def _parsed(setting: Setting, raw: str, label: str) -> Any:
+    """An environment variable's text as a value of ``setting``'s type (then _checked)."""
+    default = setting.default
+    if isinstance(default, bool):
+        try:
+            return parse_yes_no(raw, default=False)
+        except ValueError:
+            raise ConfigError(f"{label} must be true or false, not {raw!r}") from None
+    if isinstance(default, int):
+        for read in (int, float) if setting.fraction else (int,):
+            with contextlib.suppress(ValueError):
+                return read(raw.strip())
+        raise ConfigError(f"{label} must be {_expected(setting)}, not {raw!r}")
+    if isinstance(default, list):
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{label} must be JSON (a list): {exc}") from None
+    return raw
+
+
+def _unknown(name: str, candidates: list[str], prefix: str = "") -> str:
+    """``name`` refused, with the nearest known name when one is near."""
+    near = difflib.get_close_matches(name.upper(), candidates, n=1)
+    if near:
+        return f"{prefix}{name} (did you mean {prefix}{near[0]}?)"
+    return f"{prefix}{name} (config.example.toml lists every setting)"
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    """The settings of the TOML file at ``path``, checked; unknown names refused together."""
     try:
-        return not isinstance(value, bool) and float(value) > 0
-    except (TypeError, ValueError):
-        return False
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = [key for key in data if key.upper() not in SETTING]
+    if unknown:
+        names = "; ".join(_unknown(key, list(SETTING)) for key in unknown)
+        setting = "setting" if len(unknown) == 1 else "settings"
+        raise ConfigError(f"{path}: unknown {setting} {names}")
+    settings = {}
+    for key, value in data.items():
+        setting = SETTING[key.upper()]
+        try:
+            settings[setting.name] = _checked(setting, value, setting.name)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return settings
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of NECREG_* variables, parsed and checked; a NECREG_ name that is
+    neither a setting nor a tooling variable is refused (all such names together)."""
+    ours = {
+        key: raw
+        for key, raw in environ.items()
+        if key.startswith(ENV_PREFIX)
+        and key not in TOOLING_VARIABLES
+        and not key.startswith(TOOLING_PREFIXES)
+    }
+    unknown = sorted(key for key in ours if key[len(ENV_PREFIX) :] not in SETTING)
+    if unknown:
+        known = [*SETTING, *(name[len(ENV_PREFIX) :] for name in sorted(TOOLING_VARIABLES))]
+        names = "; ".join(_unknown(key[len(ENV_PREFIX) :], known, ENV_PREFIX) for key in unknown)
+        variable = "variable" if len(unknown) == 1 else "variables"
+        raise ConfigError(f"unknown environment {variable} {names}")
+    settings = {}
+    for key, raw in ours.items():
+        setting = SETTING[key[len(ENV_PREFIX) :]]
+        settings[setting.name] = _checked(setting, _parsed(setting, raw, key), key)
+    return settings
+
+
+def _from_code(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping passed to create_app: its settings checked, any other key (Flask's own:
+    TESTING, SQLALCHEMY_*, SERVER_NAME, INSTANCE_PATH ...) passed through as it is."""
+    return {
+        key: _checked(SETTING[key], value, key) if key in SETTING else value
+        for key, value in overrides.items()
+    }
 
 
 def _toml_path(instance_path: Path, environ: Mapping[str, str]) -> Path | None:
@@ -245,34 +563,18 @@ def load(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Return the merged settings. Unknown keys from the file or mapping pass through."""
+    """Return the merged settings, each layer checked as it is read (module docstring);
+    ConfigError, one line naming the setting and where it came from, if any is wrong."""
     environ = os.environ if environ is None else environ
-    settings: dict[str, Any] = dict(DEFAULTS)
-
+    settings: dict[str, Any] = copy.deepcopy(DEFAULTS)  # WEBHOOKS' list is the app's own
     path = _toml_path(instance_path, environ)
     if path is not None:
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        settings.update({key.upper(): value for key, value in data.items()})
-
-    for key, raw in environ.items():
-        if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG":
-            name = key[len(ENV_PREFIX) :]
-            settings[name] = _coerce(name, raw, DEFAULTS.get(name, settings.get(name, "")))
-
+        settings.update(_from_file(path))
+    settings.update(_from_environment(environ))
     if overrides:
-        settings.update(overrides)
+        settings.update(_from_code(overrides))
 
-    if settings["ENV"] not in {"development", "production"}:
-        raise ConfigError(f"ENV must be 'development' or 'production', not {settings['ENV']!r}")
-    if settings["PAYMENT_PROVIDER"] not in PAYMENT_PROVIDERS:
-        raise ConfigError(
-            f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)},"
-            f" not {settings['PAYMENT_PROVIDER']!r}"
-        )
+    # What no single value shows: settings that need each other.
     if settings["PAYMENT_PROVIDER"] == "stripe":
         missing = [name for name in STRIPE_REQUIRED if not settings[name]]
         if missing:
@@ -280,19 +582,6 @@ def load(
         for name in ("STRIPE_API_BASE", "STRIPE_JS_URL"):
             if not str(settings[name]).startswith(("https://", "http://127.0.0.1:")):
                 raise ConfigError(f"{name} must be an https:// address, not {settings[name]!r}")
-    for name in (
-        "PAYMENT_HOLD_MINUTES", "PAYMENT_OFFER_HOURS", "SESSION_IDLE_MINUTES", "SESSION_MAX_HOURS",
-    ):  # fmt: skip
-        if not _positive(settings[name]):
-            raise ConfigError(f"{name} must be a number above 0, not {settings[name]!r}")
-    settings["WEBHOOKS"] = webhook_receivers(settings["WEBHOOKS"])
-    rate = settings["MAIL_RATE_PER_MINUTE"]
-    if not isinstance(rate, int) or isinstance(rate, bool) or rate < 0:
-        raise ConfigError(
-            f"MAIL_RATE_PER_MINUTE must be a whole number, 0 or more (0: no limit), not {rate!r}"
-        )
-    # A wrong time zone stops the app at start-up, not at the first scan at the door.
-    display_timezone(str(settings["DISPLAY_TIMEZONE"]))
     _check_mail_security(settings)
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance_path, settings["ENV"])

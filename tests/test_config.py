@@ -112,6 +112,6 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(tmp_path):
 @pytest.mark.parametrize(
     ("name", "value"), [("SESSION_IDLE_MINUTES", 0), ("SESSION_MAX_HOURS", "forever")]
 )
-def test_session_timeouts_must_be_numbers_above_zero(tmp_path, name, value):
-    with pytest.raises(ConfigError, match=f"{name} must be a number above 0"):
+def test_session_timeouts_must_be_whole_numbers_above_zero(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be a whole number above 0"):
         load(tmp_path, {name: value}, environ={})
