@@ -41,7 +41,7 @@ def count_inside(requests: int) -> None:
     from necreg.seed import seed_demo
 
     folder = tempfile.mkdtemp(prefix="necreg-instructions-")
-    url = os.environ.get("NECREG_INSTRUCTIONS_URL") or f"sqlite:///{folder}/i.db"
+    url = os.environ.get("NECREG_BENCH_INSTRUCTIONS_URL") or f"sqlite:///{folder}/i.db"
     settings = {"DATABASE_URL": url, "INSTANCE_PATH": folder, "SECRET_KEY": "x"}
     app = create_app({**settings, "RATELIMIT_ENABLED": False, "REGISTER_MIN_SECONDS": 0})
     with app.app_context():
@@ -99,7 +99,7 @@ def count(checkout: Path, requests: int, database_url: str | None) -> dict[str, 
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         scoped = make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        env["NECREG_INSTRUCTIONS_URL"] = scoped.render_as_string(hide_password=False)
+        env["NECREG_BENCH_INSTRUCTIONS_URL"] = scoped.render_as_string(hide_password=False)
     try:
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no",

@@ -80,8 +80,6 @@ TOOLING_VARIABLES = frozenset(
         f"{ENV_PREFIX}ACCESS_LOG",
         f"{ENV_PREFIX}GUNICORN_LOG_LEVEL",
         f"{ENV_PREFIX}FORWARDED_ALLOW_IPS",
-        # bench/instructions.py hands its database to the process it measures
-        f"{ENV_PREFIX}INSTRUCTIONS_URL",
     }
 )
 #: Whole families of tooling variables: the test suite's and the benchmarks' own.
