@@ -132,3 +132,44 @@ def time_zone(name: str) -> tzinfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The name a form or a page gives ``zone``: its IANA key (America/Chicago), else UTC."""
+    return getattr(zone, "key", None) or "UTC"
+
+
+def clock_text(moment: datetime, zone: tzinfo = UTC, *, seconds: bool = False) -> str:
+    """A moment in a table of organizers' pages, on the clock of ``zone`` with the zone's
+    abbreviation: "2025-09-07 09:12 CDT" (``seconds``: "09:12:05")."""
+    local = moment.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S " if seconds else "%Y-%m-%d %H:%M ") + (
+        local.tzname() or "UTC"
+    )
+
+
+def local_input(moment: datetime | None, zone: tzinfo) -> str:
+    """``moment`` as an ``<input type="datetime-local">`` shows it: the wall clock of ``zone``
+    (``2025-03-01T00:00``); empty for None."""
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if moment is not None else ""
+
+
+def local_moment(wall: datetime, zone: tzinfo) -> datetime:
+    """The UTC moment at which a clock in ``zone`` reads ``wall`` (a naive date and time, as a
+    form sends it). An aware ``wall`` is only converted.
+
+    When the clocks go back, a time of the hour that comes twice is taken as the first of the
+    two (still on summer time): the settings form says so. When they go forward, the times
+    skipped never happen: ValueError, with a message for the person who typed one.
+    """
+    if wall.tzinfo is not None:
+        return wall.astimezone(UTC)
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        after = wall.replace(tzinfo=zone, fold=1)
+        raise ValueError(
+            f"{wall:%H:%M} on {wall:%B %d, %Y} does not happen in {zone_name(zone)}: the clocks"
+            f" go forward that night, from {first.tzname()} to {after.tzname()}. Please choose"
+            " another time."
+        )
+    return first.astimezone(UTC)

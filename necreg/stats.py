@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Integer, Row, bindparam, column, func, select, values
 from sqlalchemy.orm import Session
 
 from .counters import PLACE_KINDS, Places, institutions, places_from, tallied
-from .formats import json_timestamp
+from .formats import clock_text, json_timestamp, time_zone
 from .models import (
     IN_PERSON,
     ROLES,
     STATUSES,
     VIRTUAL,
+    Attendee,
     Event,
     Tally,
     event_over_at,
@@ -119,19 +121,28 @@ def snapshot_at(row: Row[Any] | None, now: datetime) -> Snapshot | None:
 
 @dataclass(frozen=True)
 class EventHeading:
-    """What a page shows of the current event around its content: the layout's name and hosts."""
+    """What a page shows of the current event around its content: the layout's name and hosts,
+    and the time zone its times are shown in."""
 
     id: int
     name: str
     hosts: tuple[str, ...]
+    #: The event's time zone (IANA name): the times of a page about it are on its clock.
+    timezone: str = "UTC"
+
+    @property
+    def zone(self) -> tzinfo:
+        return time_zone(self.timezone) or UTC
 
 
-_HEADING = select(_events.c.name, _events.c.hosts).where(_events.c.id == bindparam("event"))
+_HEADING = select(_events.c.name, _events.c.hosts, _events.c.timezone).where(
+    _events.c.id == bindparam("event")
+)
 
 
 def read_event_heading(session: Session, event_id: int) -> EventHeading:
-    name, hosts = session.connection().execute(_HEADING, {"event": event_id}).one()
-    return EventHeading(event_id, name, tuple(hosts or ()))
+    name, hosts, timezone = session.connection().execute(_HEADING, {"event": event_id}).one()
+    return EventHeading(event_id, name, tuple(hosts or ()), timezone)
 
 
 _INSTITUTIONS = select(func.count()).select_from(institutions().subquery()).scalar_subquery()
@@ -188,7 +199,8 @@ class DashboardStats:
     top_institutions: list[tuple[str, int]]
     #: [(ISO country code, active attendees)], most first.
     top_countries: list[tuple[str, int]]
-    #: [(day in UTC, registrations made that day, whatever their status now)], oldest first.
+    #: [(day in the event's time zone, registrations made that day, whatever their status
+    #: now)], oldest first.
     per_day: list[tuple[date, int]]
     #: How full each cap is, the event's first.
     caps: list[CapFill] = field(default_factory=list)
@@ -200,10 +212,14 @@ class DashboardStats:
     #: [(program item key, title, people checked in at its door, its places or None)], in
     #: time order.
     attendance: list[tuple[str, str, int, int | None]] = field(default_factory=list)
+    #: The event's time zone: the days above are its days, and times are shown on its clock.
+    zone: tzinfo = UTC
 
     def as_json(self) -> dict[str, object]:
         return {
             **self.public.as_json(),
+            # The last change as the page shows it (the script puts it in as it is).
+            "updated_at_text": clock_text(self.public.updated_at, self.zone),
             "by_status": dict(self.by_status),
             "early_career": self.early_career,
             "checked_in": self.checked_in,
@@ -270,6 +286,91 @@ def answer_totals(
     }
 
 
+#: A part of a UTC day: (start, end, n), ``n`` being all the registrations of that UTC day,
+#: so that a caller may keep what it counted in a part while the day's figure stands.
+DayPart = tuple[datetime, datetime, int]
+#: How many registrations were made in each part: ``count(parts)`` gives a number per part.
+PartCount = Callable[[list[DayPart]], list[int]]
+
+
+def _day_starts(day: date, zone: tzinfo) -> list[datetime]:
+    """The moments (UTC) at which a day of ``zone`` begins inside the UTC day ``day``: one
+    where the zone is not on UTC then, none where it is (its days and UTC's begin together),
+    two at most (a day of 23 hours). A midnight that the clocks skip begins its day when they
+    jump; one that comes twice, at the first."""
+    start = datetime.combine(day, time(0), UTC)
+    end = start + timedelta(days=1)
+    first = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    starts = []
+    for i in range(1, (last - first).days + 1):
+        midnight = datetime.combine(first + timedelta(days=i), time(0), zone).astimezone(UTC)
+        if start < midnight < end:
+            starts.append(midnight)
+    return starts
+
+
+def local_days(
+    per_utc_day: Iterable[tuple[date, int]], zone: tzinfo, count: PartCount
+) -> list[tuple[date, int]]:
+    """Registrations per day of ``zone`` (the event's), oldest first, from the figures per UTC
+    day that the database tallies.
+
+    A UTC day lies on one day of the zone, or a day of the zone begins inside it (Chicago's at
+    05:00 or 06:00 UTC, following summer time, Tokyo's at 15:00): then ``count`` says, in one
+    call for all days, how many of its registrations were made in its shorter parts, and the
+    longest part has the rest. So only the registrations of those shorter parts are read, by
+    the index on (event, created_at), and none at all for an event on UTC.
+    """
+    days: Counter[date] = Counter()
+    counted: list[DayPart] = []
+    #: Per part counted, the day of its UTC day's longest part, which has the rest.
+    rest_on: list[date] = []
+    for day, n in per_utc_day:
+        start = datetime.combine(day, time(0), UTC)
+        bounds = [start, *_day_starts(day, zone), start + timedelta(days=1)]
+        parts = list(zip(bounds, bounds[1:], strict=False))
+        longest = max(parts, key=lambda part: part[1] - part[0])
+        longest_day = longest[0].astimezone(zone).date()
+        days[longest_day] += n
+        for begin, end in parts:
+            if (begin, end) != longest:
+                counted.append((begin, end, n))
+                rest_on.append(longest_day)
+    made = count(counted) if counted else []
+    for (begin, _end, _n), rest_day, k in zip(counted, rest_on, made, strict=True):
+        days[begin.astimezone(zone).date()] += k
+        days[rest_day] -= k
+    return sorted((day, n) for day, n in days.items() if n)
+
+
+def made_between(session: Session, event_id: int) -> PartCount:
+    """The PartCount of ``event_id``, read from the attendees in one statement: a count per
+    part, each an index range of (event, created_at)."""
+
+    def count(parts: list[DayPart]) -> list[int]:
+        moment = Attendee.created_at.type
+        table = (
+            values(column("i", Integer), column("a", moment), column("b", moment), name="parts")
+            .data([(i, begin, end) for i, (begin, end, _n) in enumerate(parts)])
+            .cte("parts")
+        )
+        made = (
+            select(func.count())
+            .select_from(Attendee)
+            .where(
+                Attendee.event_id == event_id,
+                Attendee.created_at >= table.c.a,
+                Attendee.created_at < table.c.b,
+            )
+            .scalar_subquery()
+        )
+        found = dict(session.execute(select(table.c.i, made)).all())
+        return [int(found[i]) for i in range(len(parts))]
+
+    return count
+
+
 _DASHBOARD_KINDS = (
     "status", "day", "role", "country", "early_career", "checked_in", "virtual", "hold", "answer",
     "attended",
@@ -289,10 +390,13 @@ def dashboard_stats(
     program: Sequence[ItemSpec] = (),
     *,
     top: int = TOP_N,
+    count: PartCount | None = None,
 ) -> DashboardStats:
     """The public counters plus the breakdowns organizers see, with the totals per choice of
     ``questions``, all read from the tallies the database keeps (counters.py): a few hundred
-    rows however many registrations there are."""
+    rows however many registrations there are. The registrations per day are by the event's
+    time zone: ``count`` reads the days that straddle two of its days (``local_days``; by
+    default ``made_between``)."""
     public = event_stats(session, event)
     figures = tallied(session, event.id, _DASHBOARD_KINDS)
     by_status = dict.fromkeys(STATUSES, 0)
@@ -306,7 +410,11 @@ def dashboard_stats(
         checked_in=figures["checked_in"].get("", 0),
         top_institutions=[(name, int(n)) for name, n in top_institutions],
         top_countries=countries[:top],
-        per_day=sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
+        per_day=local_days(
+            sorted((date.fromisoformat(day), n) for day, n in figures["day"].items()),
+            event.zone,
+            count or made_between(session, event.id),
+        ),
         caps=cap_fills(event, places_from(figures)),
         answer_totals=answer_totals(questions, figures["answer"]),
         revenue=event_revenue(session, event.id) if event.currency else None,
@@ -314,4 +422,5 @@ def dashboard_stats(
             (item.key, item.title, figures["attended"].get(item.key, 0), item.capacity)
             for item in program
         ],
+        zone=event.zone,
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, tzinfo
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markdown_it import MarkdownIt
@@ -16,7 +16,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
-from .formats import moment_text
+from .formats import clock_text, local_input, moment_text, zone_name
 from .models import (
     AGE_BANDS,
     ATTENDANCE,
@@ -169,8 +169,20 @@ def _error_response(code: int, message: str):
 
 def init_app(app: Flask) -> None:
     # fees and program read the database module, which imports this one
+    from .config import display_timezone
+    from .extensions import db
     from .fees import price_terms
     from .program import credits_text
+    from .registration import current_event
+
+    def shown_zone() -> tzinfo:
+        """The time zone of a page that is about no one event (accounts, the audit log, the
+        webhooks' deliveries): the current event's, as everywhere else, or the setting
+        DISPLAY_TIMEZONE while there is no event."""
+        event = current_event(db.session)
+        if event is not None:
+            return event.zone
+        return display_timezone(current_app.config["DISPLAY_TIMEZONE"])
 
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     app.before_request(refuse_control_characters)
@@ -184,7 +196,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["QUESTION_TYPES"] = QUESTION_TYPES
     app.jinja_env.globals["format_money"] = format_money
     app.jinja_env.globals["format_amount"] = format_amount
+    # Times are stored in UTC and shown on the clock of the event's time zone (its file's
+    # ``timezone``), named by its abbreviation: moment_text in sentences, clock_text in tables.
     app.jinja_env.globals["moment_text"] = moment_text
+    app.jinja_env.globals["clock_text"] = clock_text
+    app.jinja_env.globals["local_input"] = local_input
+    app.jinja_env.globals["zone_name"] = zone_name
+    app.jinja_env.globals["shown_zone"] = shown_zone
     app.jinja_env.globals["PROGRAM_KINDS"] = PROGRAM_KINDS
     app.jinja_env.globals["credits_text"] = credits_text
     app.jinja_env.globals["price_terms"] = price_terms

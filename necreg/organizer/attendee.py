@@ -196,7 +196,7 @@ def check_in_attendee(attendee_id: int):
             attendee.event,
             attendee.code,
             organizer_id=current_user.id,
-            **door_settings(),
+            **door_settings(attendee.event),
         )
         if result.outcome not in {CHECKED_IN, ALREADY}:
             raise RegistrationError(result.message)
@@ -216,10 +216,11 @@ def record_attendee_payment(attendee_id: int):
         return _render_attendee_page(attendee, form, 400, payment_form=payment_form)
     paid_on = payment_form.paid_on.data
     paid_at = None
-    if paid_on:  # a day's payment at its noon (UTC); today's before noon, now
+    if paid_on:  # a day's payment at its noon where the event is; today's before noon, now
         now = utcnow()
-        paid_at = datetime.combine(paid_on, time(12), tzinfo=UTC)
-        if paid_on == now.date():
+        zone = attendee.event.zone
+        paid_at = datetime.combine(paid_on, time(12), zone).astimezone(UTC)
+        if paid_on == now.astimezone(zone).date():
             paid_at = min(paid_at, now)
     try:
         payment = record_payment(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 from flask import abort, render_template, request, url_for
 from markupsafe import Markup, escape
@@ -21,6 +22,7 @@ from ..attendee_search import (
 from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
+from ..formats import clock_text
 from ..forms import country_menu
 from ..models import ATTENDEE_ROLES, STATUS_LABELS
 from ..pages import current_snapshot, event_heading, program_of, questions_of
@@ -110,14 +112,15 @@ def _list_frame(
     return kept("attendee_list_frame", key, build, size=LIST_RENDERINGS_KEPT, watched=False)
 
 
-def _rows_html(rows, attendee_url: str) -> Markup:
+def _rows_html(rows, attendee_url: str, zone: tzinfo) -> Markup:
     """The table's rows, written here rather than by the template: 50 rows of 9 cells are most
-    of a list's rendering. Every value is escaped."""
+    of a list's rendering. Every value is escaped; times and days are on the clock of ``zone``
+    (the event's)."""
     url = escape(attendee_url)
     out = []
     for a in rows:
         early = ' <abbr title="early career">EC</abbr>' if a.early_career else ""
-        checked = a.checked_in_at.strftime("%Y-%m-%d %H:%M") if a.checked_in_at else ""
+        checked = clock_text(a.checked_in_at, zone) if a.checked_in_at else ""
         out.append(
             "\n    <tr>"
             f'\n      <td class="nowrap"><a href="{url}{a.id}">{escape(a.code)}</a></td>'
@@ -128,7 +131,7 @@ def _rows_html(rows, attendee_url: str) -> Markup:
             f"\n      <td>{escape(country_name(a.country))}</td>"
             f'\n      <td class="status-{escape(a.status)}">{escape(STATUS_LABELS[a.status])}</td>'
             f"\n      <td>{checked}</td>"
-            f'\n      <td class="nowrap">{a.created_at.date()}</td>'
+            f'\n      <td class="nowrap">{a.created_at.astimezone(zone).date()}</td>'
             "\n    </tr>"
         )
     return Markup("".join(out))  # noqa: S704 - every value above is escaped
@@ -138,6 +141,7 @@ def _render_list_content(
     filters: AttendeeFilters,
     questions: tuple[QuestionSpec, ...],
     workshops: tuple[ItemSpec, ...],
+    zone: tzinfo = UTC,
     page: ListPage | None = None,
     count_all: bool = False,
     error=None,
@@ -150,7 +154,7 @@ def _render_list_content(
         filters=filters,
         page=page,
         count_all=count_all,
-        rows=_rows_html(page.items, frame.attendee_url) if page else Markup(),
+        rows=_rows_html(page.items, frame.attendee_url, zone) if page else Markup(),
     )
     return Markup(html)  # noqa: S704 - rendered by Jinja with autoescaping
 
@@ -174,7 +178,7 @@ def attendees():
 
     def render() -> Markup:
         page = list_page(db.session, event, filters, page_number, PER_PAGE, exact_total=count_all)
-        return _render_list_content(filters, questions, workshops, page, count_all)
+        return _render_list_content(filters, questions, workshops, event.zone, page, count_all)
 
     # Kept while nothing changes: a list looked at again (a reload, paging or sorting back)
     # costs no query and no rendering. Its links depend on where the app is mounted; nothing

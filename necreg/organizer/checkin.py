@@ -34,9 +34,8 @@ from ..checkin import (
     shown_scan,
     undo_check_in,
 )
-from ..config import display_timezone
 from ..extensions import db, limiter
-from ..models import Attendee
+from ..models import Attendee, Event
 from ..pages import current_event_or_404
 from ..program import event_program
 from . import bp
@@ -82,13 +81,10 @@ def _another_code_allowed() -> bool:
     return allowed
 
 
-def door_settings() -> dict[str, object]:
-    """How codes are read and times shown at the door (settings)."""
-    config = current_app.config
-    return {
-        "prefix": config["ATTENDEE_CODE_PREFIX"],
-        "tz": display_timezone(config["DISPLAY_TIMEZONE"]),
-    }
+def door_settings(event: Event) -> dict[str, object]:
+    """How codes are read (a setting) and times shown at the door of ``event``: on its clock,
+    as every time about an event is (DISPLAY_TIMEZONE serves only pages with no event)."""
+    return {"prefix": current_app.config["ATTENDEE_CODE_PREFIX"], "tz": event.zone}
 
 
 @bp.route("/check-in", methods=["GET", "POST"], endpoint="check_in")
@@ -97,7 +93,7 @@ def check_in_page():
     event = current_event_or_404()
     form = CheckInForm()
     items = {item.key: item for item in event_program(db.session, event.id)}
-    tz = door_settings()["tz"]
+    tz = event.zone
     form.program.choices = [SelectChoice("", "Registration desk")] + [
         SelectChoice(
             item.key, f"{item.title} ({item.starts_at.astimezone(tz):%a %H:%M}, {item.room})"
@@ -111,7 +107,7 @@ def check_in_page():
         result = None
         if isinstance(scan_id, int):
             result = shown_scan(
-                db.session, scan_id, organizer_id=current_user.id, **door_settings()
+                db.session, scan_id, organizer_id=current_user.id, **door_settings(event)
             )
         return render_template(
             "organizer/check_in.html", event=event, form=form, result=result, undo=ActionForm()
@@ -142,7 +138,7 @@ def check_in_page():
         form.code.data or "",
         organizer_id=current_user.id,
         item=items.get(form.program.data or ""),
-        **door_settings(),
+        **door_settings(event),
     )
     db.session.commit()
     if wants_json:

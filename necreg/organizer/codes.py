@@ -12,14 +12,14 @@ from ..models import DiscountCode
 from ..pages import current_event_or_404
 from . import bp
 from .audit import audit
-from .forms import CodeForm
+from .forms import CodeForm, on_clock_of
 
 
 @bp.route("/codes", methods=["GET", "POST"])
 @organizer_required(admin=True)
 def codes():
     event = current_event_or_404()
-    form = CodeForm()
+    form = on_clock_of(CodeForm(), event.zone)  # "usable until" on the event's clock
     roles = request.form.getlist("roles") if form.is_submitted() else []
 
     def page(status: int = 200, error: str = ""):

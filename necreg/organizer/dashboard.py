@@ -24,15 +24,55 @@ from ..pages import (
     with_visitor_csrf,
 )
 from ..speed.memo import kept
-from ..stats import COUNTERS, DashboardStats, Snapshot, dashboard_stats
+from ..stats import (
+    COUNTERS,
+    DashboardStats,
+    DayPart,
+    PartCount,
+    Snapshot,
+    dashboard_stats,
+    made_between,
+)
 from . import bp
 from .charts import daily_bars, per_day_rows
+
+
+def _part_count(event_id: int) -> PartCount:
+    """stats.made_between, what it counted in each part of a UTC day kept while that day's
+    figure stays the same (the part's key holds the figure).
+
+    Registrations are made at the moment they are stored, so a UTC day whose figure has not
+    moved holds the same registrations as when its parts were counted: when the figures
+    change, only the day registrations are being made on (and a day whose figure a removal
+    moved) is read again. What is kept is what the last count asked for, no more.
+    """
+    known: dict[DayPart, int] = kept(
+        "organizer.dashboard.day_parts", event_id, dict, size=4, watched=False
+    )
+    count = made_between(db.session, event_id)
+
+    def kept_count(parts: list[DayPart]) -> list[int]:
+        found = {part: known.get(part) for part in parts}
+        missing = [part for part, n in found.items() if n is None]
+        if missing:
+            found.update(zip(missing, count(missing), strict=True))
+        known.clear()
+        known.update(found)
+        return [found[part] for part in parts]
+
+    return kept_count
 
 
 def _figures(snapshot: Snapshot) -> DashboardStats:
     def build() -> DashboardStats:
         event = db.session.get(Event, snapshot.event_id)
-        return dashboard_stats(db.session, event, questions_of(snapshot), program_of(snapshot))
+        return dashboard_stats(
+            db.session,
+            event,
+            questions_of(snapshot),
+            program_of(snapshot),
+            count=_part_count(event.id),
+        )
 
     return kept("organizer.dashboard", snapshot, build, watched=False)
 
@@ -43,12 +83,13 @@ def _figures_html(snapshot: Snapshot) -> Markup:
 
     def build() -> Markup:
         figures = _figures(snapshot)
+        event = db.session.get(Event, snapshot.event_id)
         return Markup(  # noqa: S704 - the output of an autoescaped template
             render_template(
                 "organizer/_dashboard_figures.html",
                 figures=figures,
                 questions=questions_of(snapshot),
-                currency=db.session.get(Event, snapshot.event_id).currency,
+                currency=event.currency,
                 counters=COUNTERS,
                 chart=daily_bars(figures.per_day),
                 per_day_rows=per_day_rows,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from flask import flash, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -12,6 +12,7 @@ from markupsafe import Markup
 from ..auth import organizer_required
 from ..extensions import db
 from ..fees import FeeError, PriceSpec, update_fees
+from ..formats import local_input, local_moment
 from ..models import ATTENDANCE, ATTENDEE_ROLES, Event
 from ..money import from_minor
 from ..pages import current_event_or_404
@@ -24,8 +25,11 @@ BLANK_ROWS = 2
 _FLAGS = {"yes": True, "no": False}
 
 
-def price_rows(prices: tuple[PriceSpec, ...], currency: str) -> list[dict[str, object]]:
-    """The event's prices as the form's rows show them, and BLANK_ROWS empty ones."""
+def price_rows(
+    prices: tuple[PriceSpec, ...], currency: str, zone: tzinfo = UTC
+) -> list[dict[str, object]]:
+    """The event's prices as the form's rows show them, and BLANK_ROWS empty ones; a price's
+    end on the clock of ``zone`` (the event's)."""
     rows: list[dict[str, object]] = [
         {
             "name": p.name,
@@ -33,7 +37,7 @@ def price_rows(prices: tuple[PriceSpec, ...], currency: str) -> list[dict[str, o
             "roles": list(p.roles),
             "early_career": {True: "yes", False: "no", None: ""}[p.early_career],
             "attendance": p.attendance or "",
-            "until": p.until.strftime("%Y-%m-%dT%H:%M") if p.until else "",
+            "until": local_input(p.until, zone),
         }
         for p in prices
     ]
@@ -61,8 +65,9 @@ def rows_sent(form: Mapping[str, str], getlist) -> list[dict[str, object]]:
     return rows
 
 
-def as_items(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The filled rows as ``[[prices]]`` tables (an empty row is no price)."""
+def as_items(rows: list[dict[str, object]], zone: tzinfo = UTC) -> list[dict[str, object]]:
+    """The filled rows as ``[[prices]]`` tables (an empty row is no price), a price's end typed
+    on the clock of ``zone`` (the event's) and given in UTC."""
     items = []
     for number, row in enumerate(rows, start=1):
         if not row["name"] and not row["amount"]:
@@ -77,9 +82,12 @@ def as_items(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         if row["until"]:
             try:
                 until = datetime.fromisoformat(str(row["until"]))
-                item["until"] = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
             except ValueError:
                 raise FeeError(f"price {number}: until must be a date and time") from None
+            try:
+                item["until"] = local_moment(until, zone)
+            except ValueError as exc:
+                raise FeeError(f"price {number}: {exc}") from None
         items.append(item)
     return items
 
@@ -112,11 +120,12 @@ def settings_fees():
     if not ActionForm().validate():
         return _refused(event, rows, currency, "This form has expired. Please send it again.")
     try:
-        changed = update_fees(db.session, event, currency, as_items(rows))
+        items = as_items(rows, event.zone)
+        changed = update_fees(db.session, event, currency, items)
     except FeeError as exc:
         return _refused(event, rows, currency, str(exc))
     if changed:
-        audit("settings.fees", event.slug, {"currency": currency, "prices": as_items(rows)})
+        audit("settings.fees", event.slug, {"currency": currency, "prices": items})
     db.session.commit()
     flash("Fees saved." if changed else "Nothing changed.", "success")
     return redirect(url_for(".settings") + "#fees", 303)

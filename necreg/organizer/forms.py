@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -30,6 +30,7 @@ from wtforms.validators import (
 from ..auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..checkin import MAX_PAYLOAD
 from ..fees import MAX_CODE_USES
+from ..formats import local_input, local_moment, zone_name
 from ..forms import (
     country_field,
     email_field,
@@ -178,8 +179,39 @@ class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token is sent."""
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+class LocalMomentField(DateTimeLocalField):
+    """A date and time typed on the clock of the event's time zone (``zone``, which
+    ``on_clock_of`` sets), shown back on that clock; once validated, ``data`` is the moment
+    in UTC, as it is stored. A time the clocks skip is refused with a message; one of the hour
+    that comes twice is the first of the two (formats.local_moment)."""
+
+    zone: tzinfo = UTC
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label, format="%Y-%m-%dT%H:%M", **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return local_input(self.data, self.zone)
+
+    def pre_validate(self, form) -> None:
+        if self.data is not None and self.data.tzinfo is None:
+            try:
+                self.data = local_moment(self.data, self.zone)
+            except ValueError as exc:
+                self.data = None  # no moment, for the checks that compare it with another
+                raise ValidationError(str(exc)) from None
+
+
+def on_clock_of(form: FlaskForm, zone: tzinfo) -> FlaskForm:
+    """``form`` with each of its LocalMomentFields on the clock of ``zone`` (the event's), the
+    zone named in its label. Before ``validate``: that is when what was typed becomes UTC."""
+    for field in form:
+        if isinstance(field, LocalMomentField):
+            field.zone = zone
+            field.label.text = f"{field.label.text} ({zone_name(zone)})"
+    return form
 
 
 def _count_field(label: str, description: str = "", required: bool = True) -> IntegerField:
@@ -198,17 +230,13 @@ class SettingsForm(FlaskForm):
     sessions = _count_field("Educational sessions", "Shown on the landing page counters.")
     faculty = _count_field("Faculty", "Shown on the landing page counters.")
     capacity = _count_field("Capacity (all attendees)", "Leave empty for no limit.", required=False)
-    registration_opens_at = DateTimeLocalField(
-        "Registration opens (UTC)",
-        format="%Y-%m-%dT%H:%M",
-        filters=[_utc],
+    registration_opens_at = LocalMomentField(
+        "Registration opens",
         validators=[Optional()],
         description="Leave empty to open at once.",
     )
-    registration_closes_at = DateTimeLocalField(
-        "Registration closes (UTC)",
-        format="%Y-%m-%dT%H:%M",
-        filters=[_utc],
+    registration_closes_at = LocalMomentField(
+        "Registration closes",
         validators=[Optional()],
         description="Leave empty to keep registration open.",
     )
@@ -409,10 +437,8 @@ class CodeForm(FlaskForm):
             NumberRange(min=1, max=MAX_CODE_USES, message="From 1 to 1,000,000."),
         ],
     )
-    expires_at = DateTimeLocalField(
-        "Usable until (UTC)",
-        format="%Y-%m-%dT%H:%M",
-        filters=[_utc],
+    expires_at = LocalMomentField(
+        "Usable until",
         validators=[Optional()],
         description="Leave empty to keep it usable.",
     )

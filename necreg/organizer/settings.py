@@ -14,7 +14,7 @@ from ..payments import payment_terms
 from . import bp
 from .audit import audit
 from .fees import price_rows, render_fees
-from .forms import SettingsForm, role_cap_name
+from .forms import SettingsForm, on_clock_of, role_cap_name
 
 
 def _settings_as_form_data(event: Event) -> dict[str, object]:
@@ -49,10 +49,12 @@ def _settings_from_form(form: SettingsForm) -> dict[str, object]:
 def settings():
     event = current_event_or_404()
     form = SettingsForm(data=None if request.method == "POST" else _settings_as_form_data(event))
+    # The window is typed and shown on the event's clock, and stored in UTC.
+    on_clock_of(form, event.zone)
 
     def page(status: int = 200, error: str = ""):
         cap_fields = [form[role_cap_name(role)] for role in ROLES]
-        prices = price_rows(event_prices(db.session, event.id), event.currency)
+        prices = price_rows(event_prices(db.session, event.id), event.currency, event.zone)
         html = render_template(
             "organizer/settings.html",
             event=event,
