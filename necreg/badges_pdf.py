@@ -2,21 +2,22 @@
 code of the attendee code that the check-in page accepts.
 
 The role is shown by a coloured band *and* its name, never by colour alone. Names of any
-script fit: the text shrinks to the badge's width, and glyphs missing from DejaVu Sans come
-from Noto Sans CJK (Debian: fonts-dejavu-core, fonts-noto-cjk).
+script fit: the text, shaped (Arabic joined, right-to-left in visual order), shrinks to the
+badge's width and wraps when even the smallest size is too wide; letters missing from DejaVu
+Sans come from the fallbacks pdf_fonts finds (Noto Sans Arabic, Hebrew, CJK).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import segno
-from fpdf import FPDF
 
 from .models import ATTENDEE_ROLES
+from .pdf_fonts import needs_shaping, pdf_with_fonts
 
 INCH = 25.4
 
@@ -57,29 +58,6 @@ ROLE_COLOURS: dict[str, tuple[int, int, int]] = {
     "guest": (64, 64, 64),
 }
 
-FONT_CANDIDATES = {
-    ("sans", ""): [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    ],
-    ("sans", "B"): [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
-    ],
-    ("cjk", ""): [
-        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-        "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    ],
-    ("cjk", "B"): [
-        "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
-        "/usr/share/fonts/noto-cjk/NotoSansCJK-Bold.ttc",
-    ],
-}
-
-
-class BadgeFontsMissing(RuntimeError):
-    """No font with the glyphs badges need was found on this machine."""
-
 
 @dataclass(frozen=True)
 class Badge:
@@ -97,45 +75,28 @@ class Badge:
     photo_consent: bool = True
 
 
-def _find(family: str, style: str) -> str | None:
-    return next((p for p in FONT_CANDIDATES[(family, style)] if Path(p).is_file()), None)
-
-
-def pdf_with_fonts(page: tuple[float, float] | str, title: str) -> FPDF:
-    """A PDF (mm) with the fonts names of any script need: ``sans`` (DejaVu Sans, regular and
-    bold), falling back to Noto Sans CJK where it is installed. Badges and receipts use it."""
-    pdf = FPDF(unit="mm", format=page)
-    pdf.set_creator("necreg")
-    pdf.set_title(title)
-    for style in ("", "B"):
-        path = _find("sans", style)
-        if path is None:
-            raise BadgeFontsMissing(
-                "DejaVu Sans is needed for badges and receipts"
-                " (Debian: apt-get install fonts-dejavu-core)"
-            )
-        pdf.add_font("sans", style, path)
-    fallbacks = []
-    for style in ("", "B"):
-        if path := _find("cjk", style):
-            pdf.add_font("cjk", style, path)
-            fallbacks = ["cjk"]
-    if fallbacks:
-        pdf.set_fallback_fonts(fallbacks, exact_match=False)
-    return pdf
-
-
 class BadgeSheet:
     """Lays badges out on pages; ``add`` one at a time, then ``output``."""
 
     margin = 5.0  # mm inside each badge
     band = 12.0  # height of the role band
 
-    def __init__(self, layout: Layout, event_name: str) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        event_name: str,
+        *,
+        font_dir: str | os.PathLike[str] | None = None,
+        shaping: bool | None = None,
+    ) -> None:
+        """``shaping``: None shapes the badges whose text needs it; True or False every badge
+        or none (for comparison: tests, bench/badges_shaping.py)."""
         self.layout = layout
         self.event_name = event_name
         self.count = 0
-        pdf = pdf_with_fonts(layout.page, f"{event_name} badges")
+        self.shaping = shaping
+        pdf = pdf_with_fonts(layout.page, f"{event_name} badges", font_dir=font_dir)
+        pdf.set_text_shaping(shaping is not False)
         pdf.set_auto_page_break(False)
         pdf.set_margins(0, 0, 0)
         self.pdf = pdf
@@ -169,6 +130,10 @@ class BadgeSheet:
 
     def _draw(self, badge: Badge, x: float, y: float) -> None:
         pdf, margin = self.pdf, self.margin
+        if self.shaping is None:
+            # Shaped only when its text needs it: faster, and smaller, for the rest.
+            texts = (self.event_name, badge.badge_name, badge.institution, badge.country)
+            pdf.set_text_shaping(any(needs_shaping(text) for text in texts))
         width, height = self.layout.badge
         inner = width - 2 * margin
 
@@ -290,10 +255,17 @@ class BadgeSheet:
 
 
 def write_badges(
-    badges: Iterable[Badge], out: BinaryIO, *, layout: str = "a4", event_name: str = ""
+    badges: Iterable[Badge],
+    out: BinaryIO,
+    *,
+    layout: str = "a4",
+    event_name: str = "",
+    font_dir: str | os.PathLike[str] | None = None,
 ) -> int:
-    """Write a PDF of ``badges`` to ``out``; return how many badges it holds."""
-    sheet = BadgeSheet(LAYOUTS[layout], event_name)
+    """Write a PDF of ``badges`` to ``out``; return how many badges it holds. FontsMissing
+    (pdf_fonts) before anything is written when DejaVu Sans is nowhere to be found;
+    ``font_dir`` overrides the FONT_DIR setting."""
+    sheet = BadgeSheet(LAYOUTS[layout], event_name, font_dir=font_dir)
     for badge in badges:
         sheet.add(badge)
     sheet.output(out)

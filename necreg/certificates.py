@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .badges_pdf import pdf_with_fonts
 from .models import (
     CODE_ALPHABET,
     CREDENTIALS,
@@ -31,6 +30,7 @@ from .models import (
     ProgramItem,
     utcnow,
 )
+from .pdf_fonts import pdf_with_fonts
 from .program import credits_text
 from .qr import qr_png
 

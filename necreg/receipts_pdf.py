@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .badges_pdf import pdf_with_fonts
 from .models import PAYMENT_METHODS
 from .money import format_amount
+from .pdf_fonts import pdf_with_fonts
 
 
 def receipt_pdf(lines: dict[str, Any]) -> bytes:

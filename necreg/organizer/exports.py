@@ -4,9 +4,10 @@ and the attendee directory to share with attendees."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterable
 
-from flask import Response, abort, request, stream_with_context
+from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
 
 from ..attendee_search import AttendeeFilters, FilterError, parse_filters
 from ..auth import organizer_required
@@ -24,8 +25,11 @@ from ..extensions import db
 from ..formats import is_yes
 from ..models import Event, utcnow
 from ..pages import current_event_or_404, questions_of
+from ..pdf_fonts import FontsMissing
 from . import bp
 from .audit import audit
+
+log = logging.getLogger(__name__)
 
 
 def download(body: bytes | Iterable[str], filename: str, mimetype: str) -> Response:
@@ -110,7 +114,14 @@ def export_badges_pdf():
     _audited("export.badges", event, format="pdf", layout=layout, email=False, sensitive=False)
     out = io.BytesIO()
     badges = iter_badges(db.session, event, for_printing(filters))
-    write_badges(badges, out, layout=layout, event_name=event.name)
+    try:
+        write_badges(badges, out, layout=layout, event_name=event.name)
+    except FontsMissing as exc:
+        # The server lacks a font: say which, and how to fix it, on the list it came from.
+        log.error("badge PDF not made: %s", exc)
+        flash(f"The badge PDF cannot be made on this server. {exc}", "error")
+        kept = {key: request.args.getlist(key) for key in request.args if key not in _OPTIONS}
+        return redirect(url_for(".attendees", **kept))
     filename = f"badges-{event.slug}-{layout}-{_stamp()}.pdf"
     return download(out.getvalue(), filename, "application/pdf")
 
