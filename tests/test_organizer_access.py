@@ -70,6 +70,7 @@ def ids(app, attendee) -> dict[str, int]:
         "request_id": support.id,
         "delivery_id": 999_999,  # a webhook delivery's: like a payment's, never looked up
         "message_id": message.id,
+        "outbox_id": 999_999,  # an e-mail's in the outbox: access is decided before it is looked up
         "organizer_id": 999_999,  # an account's: access is decided before it is looked up
         "token": "not-a-link",  # a set-password link's (public: it answers 404)
     }
@@ -91,6 +92,9 @@ def test_url_map_has_the_organizer_routes(app, ids):
         "organizer.audit_log",
         "organizer.export_attendee_data",
         "organizer.erase_attendee",
+        "organizer.outbox",
+        "organizer.retry_outbox_message",
+        "organizer.retry_failed_outbox",
     } <= endpoints
 
 

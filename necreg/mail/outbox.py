@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import (
+    MAIL_FAILED,
+    MAIL_PENDING,
+    MAIL_SENT,
     STATUS_PENDING,
     STATUS_WAITLISTED,
     VIRTUAL,
@@ -456,3 +460,161 @@ def queue_status_message(
     if draft is None or not draft.says(attendee, position, party):
         draft = draft_status_message(event, attendee, position, now=now, party=party)
     session.execute(_INSERT, {**draft.row, "attendee_id": attendee.id})
+
+
+# --- Watching the outbox (the administrators' page, organizer/outbox.py) --------------------
+#
+# An outbox holds a message per registration and more (100,000 attendees: several hundred
+# thousand rows, megabytes of bodies), so what the page reads is bounded: the counts are one
+# grouped query, the list is one page of columns without the bodies, found newest first by id.
+
+#: A message whose bodies were emptied: by an erasure (privacy.erase: its pending mail is
+#: failed and emptied) or by OUTBOX_RETENTION_DAYS (privacy.purge, after it was sent).
+#: Nothing is left to send.
+BODIES_ERASED = (OutboxMessage.text_body == "") & (OutboxMessage.html_body == "")
+
+
+@dataclass(frozen=True)
+class OutboxFigures:
+    """How many messages are in each state, and when the oldest still pending was queued."""
+
+    pending: int
+    failed: int
+    sent: int
+    oldest_pending_at: datetime | None
+
+    def age_of_oldest(self, now: datetime | None = None) -> timedelta | None:
+        """How long the oldest pending message has waited (None: nothing is pending)."""
+        if self.oldest_pending_at is None:
+            return None
+        return max((now or utcnow()) - self.oldest_pending_at, timedelta())
+
+
+def outbox_figures(session: Session) -> OutboxFigures:
+    """The counts by status, in one grouped query, and the oldest pending message.
+
+    The counts read the status alone, which PostgreSQL finds in the index on (status,
+    next_attempt_at) without reading the rows; the oldest pending message is then looked for
+    among the pending ones only (the same index), which are few unless mail is stuck."""
+    counts = dict(
+        session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    )
+    oldest = None
+    if counts.get(MAIL_PENDING):
+        oldest = session.execute(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == MAIL_PENDING)
+        ).scalar_one()
+    return OutboxFigures(
+        pending=counts.get(MAIL_PENDING, 0),
+        failed=counts.get(MAIL_FAILED, 0),
+        sent=counts.get(MAIL_SENT, 0),
+        oldest_pending_at=oldest,
+    )
+
+
+#: What the list shows of a message: never its bodies or attachments, only whether they
+#: were erased.
+LISTED = (
+    OutboxMessage.id,
+    OutboxMessage.kind,
+    OutboxMessage.to_address,
+    OutboxMessage.subject,
+    OutboxMessage.status,
+    OutboxMessage.attempts,
+    OutboxMessage.next_attempt_at,
+    OutboxMessage.created_at,
+    OutboxMessage.sent_at,
+    OutboxMessage.last_error,
+    BODIES_ERASED.label("erased"),
+)
+
+
+def outbox_listing(
+    session: Session,
+    *,
+    status: str = "",
+    recipient: str = "",
+    before: int | None = None,
+    limit: int = 50,
+) -> list[Row[Any]]:
+    """Up to ``limit`` messages (the columns of LISTED), newest first: only those in
+    ``status`` (empty: any), whose address holds ``recipient`` in any case (empty: any), with
+    an id below ``before`` (None: from the newest). A page is found by id, not by an OFFSET
+    that would read every row before it."""
+    query = select(*LISTED).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    if recipient:
+        query = query.where(OutboxMessage.to_address.icontains(recipient, autoescape=True))
+    if before is not None:
+        query = query.where(OutboxMessage.id < before)
+    return list(session.execute(query).all())
+
+
+#: What a retry did: put the message back in the queue, or nothing, and why.
+RETRY_QUEUED = "queued"
+RETRY_NOT_FAILED = "not failed"
+RETRY_ERASED = "erased"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The outcome of ``retry_message`` (one of the RETRY_* values), with what the message was
+    before it: its status and the attempts it had made."""
+
+    outcome: str
+    status: str
+    kind: str
+    attempts: int
+
+
+def _requeue(now: datetime | None):
+    """Failed messages that still have something to send back in the queue: due at once, not
+    claimed, their attempts started over, so the worker tries again with the whole back-off
+    of MAIL_MAX_ATTEMPTS (kept, they would fail for good on the first error). The last error
+    stays until an attempt replaces or clears it."""
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.status == MAIL_FAILED, ~BODIES_ERASED)
+        .values(status=MAIL_PENDING, attempts=0, next_attempt_at=now or utcnow())
+        .values(claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def retry_message(
+    session: Session, message_id: int, *, now: datetime | None = None
+) -> Retry | None:
+    """Put a failed message back in the queue, to be sent at once (None: no such message).
+    A message pending or sent already, or whose bodies were erased, is left as it is. Does
+    not commit."""
+    found = session.execute(
+        select(
+            OutboxMessage.status, OutboxMessage.kind, OutboxMessage.attempts, BODIES_ERASED
+        ).where(OutboxMessage.id == message_id)
+    ).one_or_none()
+    if found is None:
+        return None
+    status, kind, attempts, erased = found
+    if status != MAIL_FAILED:
+        return Retry(RETRY_NOT_FAILED, status, kind, attempts)
+    if erased:
+        return Retry(RETRY_ERASED, status, kind, attempts)
+    # Conditional, as the worker's claim: a message retried twice at once is queued once.
+    done = session.execute(_requeue(now).where(OutboxMessage.id == message_id)).rowcount
+    return Retry(RETRY_QUEUED if done == 1 else RETRY_NOT_FAILED, status, kind, attempts)
+
+
+def retry_all_failed(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
+    """``retry_message`` for every failed message, in one statement: (how many were queued
+    again, how many failed ones were left because their bodies were erased). Does not
+    commit."""
+    queued = session.execute(_requeue(now)).rowcount
+    erased = session.execute(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.status == MAIL_FAILED, BODIES_ERASED)
+    ).scalar_one()
+    return queued, erased

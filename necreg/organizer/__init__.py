@@ -1,6 +1,6 @@
 """The organizer side of the site, one module per job: signing in (``auth``), the dashboard,
 the attendee list and each attendee's page, check-in at the door, exports, the event's
-settings, its questions and its registration codes.
+settings, its questions and its registration codes, the e-mail outbox.
 
 Every view is registered on the one blueprint ``bp``, so its endpoints are ``organizer.<view>``.
 """
@@ -23,6 +23,7 @@ from . import (  # noqa: E402, F401
     fees,
     messages,
     organizers,
+    outbox,
     program,
     questions,
     settings,
