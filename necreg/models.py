@@ -832,6 +832,15 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         CheckConstraint(_in("status", MAIL_STATUSES), name="status_known"),
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        # A person's mail, found when their data is exported or erased (privacy.py).
+        Index("ix_outbox_messages_attendee", "attendee_id"),
+        # The outbox page's search by part of the recipient's address (migration 0021).
+        Index(
+            "ix_outbox_messages_to_address_trgm",
+            "to_address",
+            postgresql_using="gin",
+            postgresql_ops={"to_address": "public.gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql", callable_=_trigrams_in_public),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
