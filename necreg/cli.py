@@ -52,7 +52,10 @@ def load_event_command(file: Path, if_empty: bool) -> None:
         return
     try:
         event, created = load_event(
-            db.session, read_event_file(file), payment=payment_terms(current_app.config)
+            db.session,
+            read_event_file(file),
+            payment=payment_terms(current_app.config),
+            default_timezone=current_app.config["DISPLAY_TIMEZONE"],
         )
     except EventFileError as exc:
         db.session.rollback()
@@ -413,7 +416,8 @@ def create_code_command(
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Created code {row.code} for {event.slug}: {code_summary(row, event.currency)}.")
+    what = code_summary(row, event.currency, event.zone)
+    click.echo(f"Created code {row.code} for {event.slug}: {what}.")
 
 
 @click.command("export-certificates")

@@ -308,7 +308,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Rate limiting on or off, and a prefix for its keys (to share one Redis between sites).
     Setting("RATELIMIT_ENABLED", True),
     Setting("RATELIMIT_KEY_PREFIX", ""),
-    # The time zone that times are shown in to organizers, e.g. "America/Chicago".
+    # The time zone of an event whose file names no `timezone`, and of the pages about no
+    # event (account, audit log) when no event is current, e.g. "America/Chicago". Every
+    # time about an event is shown in the event's own zone.
     Setting("DISPLAY_TIMEZONE", "UTC", check=_time_zone_name),
     # "file" writes .eml files under instance/outbox/; "smtp" sends through MAIL_SERVER.
     Setting("MAIL_BACKEND", "file", choices=("file", "smtp")),
@@ -659,7 +661,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def display_timezone(name: str) -> tzinfo:
-    """The zone of the setting DISPLAY_TIMEZONE (times shown at the door); ConfigError if
+    """The zone of the setting DISPLAY_TIMEZONE; ConfigError if
     ``name`` is not one."""
     zone = time_zone(name)
     if zone is None:

@@ -98,8 +98,9 @@ def _check_web_address(key: str, value: str) -> None:
         raise EventFileError(f"{key} must be a web address starting with https://")
 
 
-def validate(data: dict[str, Any]) -> dict[str, Any]:
-    """Check an event description and return the values for the Event columns."""
+def validate(data: dict[str, Any], *, default_timezone: str = "UTC") -> dict[str, Any]:
+    """Check an event description and return the values for the Event columns; an event
+    that names no ``timezone`` is in ``default_timezone`` (the setting DISPLAY_TIMEZONE)."""
     unknown = sorted(set(data) - _KNOWN_KEYS)
     if unknown:
         raise EventFileError(f"unknown key(s): {', '.join(unknown)}")
@@ -132,7 +133,7 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
         raise EventFileError("virtual_capacity needs virtual = true")
     for key in ("join_url", "highlights_url"):
         _check_web_address(key, values[key])
-    values["timezone"] = values["timezone"] or "UTC"
+    values["timezone"] = values["timezone"] or default_timezone
     if time_zone(values["timezone"]) is None:
         raise EventFileError(
             f"timezone {values['timezone']!r} is not a time zone; use a name such as"
@@ -202,14 +203,19 @@ def past_editions(session: Session, now: datetime, *, but: int | None = None) ->
 
 
 def load_event(
-    session: Session, data: dict[str, Any], *, payment: PaymentTerms | None = None
+    session: Session,
+    data: dict[str, Any],
+    *,
+    payment: PaymentTerms | None = None,
+    default_timezone: str = "UTC",
 ) -> tuple[Event, bool]:
-    """Create or update (matched by slug) the event described by ``data``.
+    """Create or update (matched by slug) the event described by ``data``; with no
+    ``timezone`` of its own, it is in ``default_timezone``.
 
     Returns the event and whether it was created. Registrations are never touched. When the
     event is current, every other event stops being current (the last loaded wins).
     """
-    values = validate(data)
+    values = validate(data, default_timezone=default_timezone)
     try:
         questions = definitions(data.get("questions", []))
         prices = price_definitions(data.get("prices", []), values["currency"])

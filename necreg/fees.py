@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .database import lock_for_update
-from .formats import toml_moment
+from .formats import clock_text, toml_moment
 from .models import (
     ATTENDANCE,
     ATTENDEE_ROLES,
@@ -208,9 +208,10 @@ def prices_json(prices: Sequence[PriceSpec], currency: str) -> str:
     )
 
 
-def price_terms(price: PriceSpec) -> str:
-    """Whom a price is for and until when, as the pages say it: ``Clinicians, trainees and
-    early-career investigators, in person; until June 1, 2025 (UTC)``."""
+def price_terms(price: PriceSpec, zone: tzinfo = UTC) -> str:
+    """Whom a price is for and until when, on the clock of ``zone`` (the event's), as the
+    pages say it: ``Clinicians, trainees and early-career investigators, in person; until
+    June 1, 2025, 00:00 CDT``."""
     who = [ATTENDEE_ROLES[r] + "s" for r in price.roles]
     if price.early_career is True:
         who.append("trainees and early-career investigators")
@@ -220,7 +221,8 @@ def price_terms(price: PriceSpec) -> str:
         who.append(ATTENDANCE[price.attendance].lower())
     text = ", ".join(who) or "everyone"
     if price.until is not None:
-        text += f"; until {price.until.strftime('%B %-d, %Y, %H:%M')} UTC"
+        until = price.until.astimezone(zone)
+        text += f"; until {until.strftime('%B %-d, %Y, %H:%M')} {until.tzname() or 'UTC'}"
     return text
 
 
@@ -292,9 +294,10 @@ def create_code(
     return row
 
 
-def code_summary(code: DiscountCode, currency: str) -> str:
-    """What a code does, as the organizer pages and the CLI say it: ``100% off, 3 of 10
-    uses, for Patient-families, until 2025-06-01 00:00 UTC``."""
+def code_summary(code: DiscountCode, currency: str, zone: tzinfo = UTC) -> str:
+    """What a code does, as the organizer pages and the CLI say it, its end on the clock of
+    ``zone`` (the event's): ``100% off, 3 of 10 uses, for Patient-families, until 2025-06-01
+    00:00 CDT``."""
     off = (
         f"{code.percent}% off"
         if code.percent is not None
@@ -304,7 +307,7 @@ def code_summary(code: DiscountCode, currency: str) -> str:
     if code.roles:
         parts.append("for " + ", ".join(ATTENDEE_ROLES[r] + "s" for r in code.roles))
     if code.expires_at:
-        parts.append(f"until {code.expires_at:%Y-%m-%d %H:%M} UTC")
+        parts.append(f"until {clock_text(code.expires_at, zone)}")
     if code.bypass_caps:
         parts.append("a place even when full")
     return ", ".join(parts)

@@ -156,3 +156,25 @@ def test_a_missing_file_is_reported(runner, tmp_path):
     result = runner.invoke(args=["load-event", str(tmp_path / "nope.toml")])
     assert result.exit_code != 0
     assert "no such file" in result.output
+
+
+def test_an_event_without_a_timezone_takes_display_timezone(app_config, tmp_path):
+    from necreg import create_app
+
+    app = create_app({**app_config, "DISPLAY_TIMEZONE": "America/Chicago"})
+    with app.app_context():
+        db.create_all()
+    runner = app.test_cli_runner()
+    path = write(tmp_path, MINIMAL.format(slug="nec-2027", name="NEC 2027", current="true"))
+    assert runner.invoke(args=["load-event", str(path)]).exit_code == 0
+    named = write(
+        tmp_path,
+        MINIMAL.format(slug="nec-2029", name="NEC 2029", current="false")
+        + 'timezone = "Asia/Tokyo"\n',
+        name="named.toml",
+    )
+    assert runner.invoke(args=["load-event", str(named)]).exit_code == 0
+    zones = {event.slug: event.timezone for event in events(app)}
+    assert zones == {"nec-2027": "America/Chicago", "nec-2029": "Asia/Tokyo"}
+    with app.app_context():
+        db.engine.dispose()

@@ -319,3 +319,19 @@ def test_the_calendar_file_holds_the_events_own_days(app, make_event, make_atten
     assert "DTEND;VALUE=DATE:20990911\r\n" in text
     assert "DTSTAMP:20250501T160000Z\r\n" in text
     assert "TZID" not in text
+
+
+# --- Fees: a price's and a code's end -------------------------------------------------------
+
+
+def test_a_price_and_a_code_end_on_the_events_clock():
+    from necreg.fees import PriceSpec, code_summary, price_terms
+
+    price = PriceSpec(name="Early", amount=100, until=at(2025, 6, 1, 5, 0))
+    assert price_terms(price, CHICAGO).endswith("until June 1, 2025, 00:00 CDT")
+    assert price_terms(price, TOKYO).endswith("until June 1, 2025, 14:00 JST")
+    assert price_terms(price).endswith("until June 1, 2025, 05:00 UTC")
+    code = DiscountCode(code="FAMILY", percent=100, uses=0, max_uses=0, roles=[])
+    code.expires_at = at(2025, 1, 15, 6, 0)
+    assert "until 2025-01-15 00:00 CST" in code_summary(code, "USD", CHICAGO)
+    assert "UTC" not in code_summary(code, "USD", CHICAGO)

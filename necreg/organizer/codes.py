@@ -28,7 +28,7 @@ def codes():
             .where(DiscountCode.event_id == event.id)
             .order_by(DiscountCode.created_at.desc(), DiscountCode.id.desc())
         ).scalars()
-        listed = [(row, code_summary(row, event.currency)) for row in rows]
+        listed = [(row, code_summary(row, event.currency, event.zone)) for row in rows]
         html = render_template(
             "organizer/codes.html", event=event, codes=listed, form=form, roles=roles, error=error
         )
@@ -53,7 +53,8 @@ def codes():
     except FeeError as exc:
         db.session.rollback()
         return page(400, str(exc))
-    audit("code.create", event.slug, {"code": row.code, "what": code_summary(row, event.currency)})
+    what = code_summary(row, event.currency, event.zone)
+    audit("code.create", event.slug, {"code": row.code, "what": what})
     db.session.commit()
-    flash(f"The code {row.code} is ready: {code_summary(row, event.currency)}.", "success")
+    flash(f"The code {row.code} is ready: {what}.", "success")
     return redirect(url_for(".codes"), 303)

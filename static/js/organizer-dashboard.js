@@ -24,7 +24,6 @@
           var value = lookup(stats, el.getAttribute("data-stat"));
           if (value === undefined) return;
           if (el.tagName === "METER") { if (el.value !== Number(value)) { el.value = Number(value); changed += 1; } return; }
-          if (el.getAttribute("data-stat") === "updated_at") value = value.replace("T", " ").slice(0, 16) + " UTC";
           if (String(value) !== el.textContent) { el.textContent = String(value); changed += 1; }
         });
         if (status && changed) status.textContent = "Figures updated.";
