@@ -31,6 +31,7 @@ from .interest import InterestError, notify_opened
 from .mail.worker import mail_worker_command
 from .models import ATTENDEE_ROLES, ORGANIZER_ROLES, ROLES, STATUSES, Attendee, Event, Organizer
 from .payments import payment_terms
+from .pdf_fonts import FontsMissing
 from .privacy import PRIVACY_COMMANDS
 from .questions import event_questions
 from .registration import current_event
@@ -312,9 +313,13 @@ def export_badges_command(
     )
     db.session.commit()
     if pdf:
-        with out.open("wb") as fh:
-            badges = iter_badges(db.session, event, for_printing(filters))
-            count = write_badges(badges, fh, layout=layout, event_name=event.name)
+        try:
+            with out.open("wb") as fh:
+                badges = iter_badges(db.session, event, for_printing(filters))
+                count = write_badges(badges, fh, layout=layout, event_name=event.name)
+        except FontsMissing as exc:
+            out.unlink(missing_ok=True)  # no half-written file left to be printed
+            raise click.ClickException(str(exc)) from None
         click.echo(f"Wrote {count} badges ({LAYOUTS[layout].label}) to {out}.", err=True)
         return
     csv_options = {
@@ -455,7 +460,12 @@ def export_certificates_command(out: Path, slug: str | None) -> None:
             lines = certificate_lines(
                 db.session, attendee, issued, site_url=site_url(), dates=dates
             )
-            (out / f"certificate-{attendee.code}.pdf").write_bytes(certificate_pdf(lines))
+            try:
+                document = certificate_pdf(lines)
+            except FontsMissing as exc:
+                db.session.rollback()
+                raise click.ClickException(str(exc)) from None
+            (out / f"certificate-{attendee.code}.pdf").write_bytes(document)
             db.session.commit()
             written += 1
     click.echo(f"Wrote {written} certificates to {out}.")

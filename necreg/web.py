@@ -29,6 +29,7 @@ from .models import (
     utcnow,
 )
 from .money import format_amount, format_money
+from .pdf_fonts import FontsMissing
 from .qr import qr_svg
 from .questions import OTHER_TEXT_LABEL, answer_text
 
@@ -233,6 +234,19 @@ def init_app(app: Flask) -> None:
         # What the error says in its own headers stays (a 405's Allow, a 401's WWW-Authenticate).
         kept = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return body, status, kept
+
+    @app.errorhandler(FontsMissing)
+    def fonts_missing(exc: FontsMissing):
+        # The operator's fix (which file, where) goes to the log; organizers see it too, the
+        # public a plain message.
+        app.logger.error("a PDF could not be made: %s", exc)
+        if request.path.startswith("/organizer/"):
+            return _error_response(503, f"This PDF cannot be made: {exc}")
+        return _error_response(
+            503,
+            "This document cannot be made right now: the server lacks a font it needs."
+            " It has been logged; please try again later.",
+        )
 
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError):

@@ -174,3 +174,27 @@ def test_the_private_page_offers_the_certificate(app, client, event):
         attendee = db.session.execute(select(Attendee)).scalar_one()
         assert attendee.credential == "MD"
     assert PROGRAM  # the program these tests attend
+
+
+def test_without_fonts_the_certificate_is_a_plain_503_and_the_cli_a_clear_error(
+    app, client, runner, event, monkeypatch, tmp_path
+):
+    from necreg import pdf_fonts
+
+    token = attended(app, event, ["opening"])
+    monkeypatch.setattr(pdf_fonts, "PACKAGE_FONT_DIR", tmp_path / "no-package-fonts")
+    monkeypatch.setattr(pdf_fonts, "SYSTEM_FONT_DIRS", (tmp_path / "no-system-fonts",))
+    response = client.get(f"/registration/{token}/certificate.pdf")
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "lacks a font it needs" in page
+    assert "no-package-fonts" not in page  # the server's folders are for the log, not the public
+    result = runner.invoke(args=["export-certificates", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "DejaVuSans.ttf" in result.output and "FONT_DIR" in result.output
+    assert not any((tmp_path / "out").iterdir())
+    result = runner.invoke(args=["export-badges", "--pdf", "--out", str(tmp_path / "b.pdf")])
+    assert result.exit_code == 1 and "DejaVuSans.ttf" in result.output
+    assert not (tmp_path / "b.pdf").exists()  # nothing half-written to print
+    with app.app_context():  # issued once by the page (kept for the next try), not again
+        assert db.session.execute(select(func.count()).select_from(Certificate)).scalar_one() == 1
