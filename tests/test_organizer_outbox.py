@@ -423,3 +423,24 @@ def test_retry_needs_an_admin_and_the_csrf_token(app, admin_client, staff_client
         assert response.status_code in {302, 400}
     assert columns(fresh(app, message)) == before
     assert audit_actions(app) == []
+
+
+def test_postgresql_searches_recipients_with_the_trigram_index(app, is_postgres):
+    if not is_postgres:
+        pytest.skip("PostgreSQL's indexes")
+    from sqlalchemy import text
+
+    from necreg.mail.outbox import outbox_listing_select
+    from necreg.trigrams import trigram_schema
+
+    with app.app_context():
+        if trigram_schema(db.session.connection()) is None:
+            pytest.skip("pg_trgm cannot be installed in this database")
+        # A tiny table is read whole; without sequential scans (and walks of the id order)
+        # the plan shows the index a large outbox would use.
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
+        db.session.execute(text("SET LOCAL enable_indexscan = off"))
+        compiled = outbox_listing_select(recipient="Ana.Silva").compile(dialect=db.engine.dialect)
+        rows = db.session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+        found = "\n".join(row[0] for row in rows)
+        assert "Bitmap Index Scan on ix_outbox_messages_to_address_trgm" in found, found

@@ -12,8 +12,11 @@ Revision ID: 0021_outbox_indexes
 Revises: 0020_refold_search_text
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+# Finding (or installing) the extension is no rule of the data that could change under this
+# migration, so it is the code's own, as 0006 wrote it out.
+from necreg.trigrams import trigram_schema
 
 revision = "0021_outbox_indexes"
 down_revision = "0020_refold_search_text"
@@ -21,28 +24,11 @@ branch_labels = None
 depends_on = None
 
 
-def _trigram_schema(conn) -> str | None:
-    """The schema of pg_trgm, installed in public if missing and allowed; None without it."""
-    find = sa.text(
-        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
-        " WHERE e.extname = 'pg_trgm'"
-    )
-    schema = conn.execute(find).scalar()
-    if schema is None:
-        try:
-            with conn.begin_nested():
-                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
-        except sa.exc.DBAPIError:
-            pass  # no privilege, not installed, or created meanwhile by another session
-        schema = conn.execute(find).scalar()
-    return schema
-
-
 def upgrade():
     conn = op.get_bind()
     op.create_index("ix_outbox_messages_attendee", "outbox_messages", ["attendee_id"])
     if conn.dialect.name == "postgresql":
-        schema = _trigram_schema(conn)
+        schema = trigram_schema(conn)
         if schema is not None:
             quoted = conn.dialect.identifier_preparer.quote_schema(schema)
             op.execute(
