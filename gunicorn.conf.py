@@ -4,11 +4,45 @@ Each setting can be overridden on the command line or by GUNICORN_CMD_ARGS; the 
 the environment here are named NECREG_*. See the README, "Running in production".
 """
 
+import atexit
+import glob
 import multiprocessing
 import os
-import re
+import shutil
+import tempfile
 
 from gunicorn.glogging import Logger
+
+# --- metrics across workers ---------------------------------------------------------------
+# Each worker counts in files of its own in PROMETHEUS_MULTIPROC_DIR, and /metrics adds them
+# up (necreg/metrics.py). The variable must be set before anything imports prometheus_client,
+# so here, before the app is loaded: a folder of this master's own unless the operator names
+# one, which is then emptied of an earlier run's counts. The mark says whose folder it is, so
+# that a reload of these settings (SIGHUP) keeps the counts, and a new master started by this
+# one (USR2) makes its own.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Not NECREG_*: those are settings, and an unknown setting stops the app.
+METRICS_DIR_MARK = "PROMETHEUS_MULTIPROC_DIR_OF"  # "<master pid> made" or "... given"
+_pid, _, _how = os.environ.get(METRICS_DIR_MARK, "").partition(" ")
+if _pid != str(os.getpid()):
+    if _how == "made" or not os.environ.get(METRICS_DIR):
+        os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="necreg-metrics-")
+        _how = "made"
+    else:
+        for _stale in glob.glob(os.path.join(os.environ[METRICS_DIR], "*.db")):
+            os.remove(_stale)
+        _how = "given"
+    os.environ[METRICS_DIR_MARK] = f"{os.getpid()} {_how}"
+
+
+@atexit.register
+def _remove_metrics_dir():
+    """The counts of a folder this master made go with it, however the master ends (a stop,
+    or an app that fails to load: gunicorn's on_exit is not called then). Workers inherit
+    this; the mark names the master, so a worker's exit leaves the folder alone."""
+    if os.environ.get(METRICS_DIR_MARK) == f"{os.getpid()} made":
+        shutil.rmtree(os.environ[METRICS_DIR], ignore_errors=True)
+
 
 bind = os.environ.get("NECREG_BIND", "127.0.0.1:8000")
 # The usual (2 x cores) + 1 sync workers: requests are short and wait on the database.
@@ -26,27 +60,18 @@ preload_app = True
 accesslog = os.environ.get("NECREG_ACCESS_LOG", "-") or None  # "" turns it off
 errorlog = "-"
 loglevel = os.environ.get("NECREG_GUNICORN_LOG_LEVEL", "info")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-
-#: The secret part of the paths that a personal link opens (the link is the key to a
-#: registration, an unsubscription, a certificate): kept out of the access log.
-TOKEN_IN_PATH = re.compile(
-    r"(/(?:registration|interest/confirm|unsubscribe|certificates|api/registrations"
-    r"|organizer/set-password)/)"
-    r"(?!lost-link(?:[/?#\s]|$))[^/?#\s]+"
-)
-MASK = "<masked>"
-
-
-def mask_tokens(text):
-    """``text`` (a request line, a path, a Referer) with every token of TOKEN_IN_PATH masked."""
-    return TOKEN_IN_PATH.sub(r"\1" + MASK, text) if isinstance(text, str) else text
+# Last: the request id the app answered with (X-Request-ID), as in the app's own lines.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
 
 
 class TokenMaskingLogger(Logger):
-    """gunicorn's logger, writing the access log without the tokens of personal links."""
+    """gunicorn's logger, writing the access log without the tokens of personal links
+    (necreg.logs.TOKEN_IN_PATH)."""
 
     def atoms(self, resp, req, environ, request_time):
+        # Imported here: these settings are also used to serve other checkouts (bench/run.py).
+        from necreg.logs import mask_tokens
+
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "f", "{referer}i"):
             if key in atoms:
@@ -78,3 +103,19 @@ def post_fork(server, worker):
 
         with app.app_context():
             db.engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    """A worker has exited: its counts stay (they are added up still), its live gauges go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_reload(server):
+    """A reload (SIGHUP) has set gunicorn's log handlers up anew, in its own format."""
+    config = getattr(server.app.wsgi(), "config", {})
+    if "LOG_FORMAT" in config:
+        from necreg.logs import format_gunicorn_logs
+
+        format_gunicorn_logs(str(config["LOG_FORMAT"]))

@@ -15,13 +15,25 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides every other configuration source."""
     # triggers: the database triggers that metadata.create_all installs with the tables
-    from . import auth, database, faults, speed, triggers, web, webhooks  # noqa: F401
+    from . import (  # noqa: F401
+        auth,
+        database,
+        error_reports,
+        faults,
+        health,
+        logs,
+        speed,
+        triggers,
+        web,
+        webhooks,
+    )
     from . import config as settings
     from .api.v1 import bp as api_v1_bp
     from .api.views import STATS_ANSWER
     from .api.views import bp as api_bp
     from .cli import register_commands
     from .extensions import csrf, db, limiter, migrate
+    from .metrics import Request, RequestMetrics
     from .organizer import bp as organizer_bp
     from .public import bp as public_bp
     from .resources import resource_dir
@@ -47,8 +59,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["SESSION_COOKIE_PATH"] = "/"
         app.config["SESSION_COOKIE_DOMAIN"] = None
     app.json.sort_keys = False  # JSON keys in the order the contract lists them
+    app.request_class = Request  # leaves the route matched where the request metrics read it
+    logs.init_app(app)
     app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO))
 
+    error_reports.init_app(app)
     database.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     db.init_app(app)
     database.init_app(app)
@@ -59,7 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     web.init_app(app)
     webhooks.init_app(app)
-    speed.init_app(app, replayed={"/api/stats": STATS_ANSWER})
+    replayed = {"/api/stats": STATS_ANSWER}
+    speed.init_app(app, replayed=replayed)
     app.wsgi_app = web.PolicyHeaders(app.wsgi_app, production=production)  # type: ignore[method-assign]
     register_commands(app)
 
@@ -70,7 +86,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies["for"], x_proto=proxies["proto"], x_host=proxies["host"]
         )
+    # Outermost: every request counted and given its id, the ones answered before Flask too.
+    app.wsgi_app = RequestMetrics(app.wsgi_app, fixed_paths=replayed, left_out=health.PATHS)  # type: ignore[method-assign]
+    app.wsgi_app = logs.RequestId(app.wsgi_app)  # type: ignore[method-assign]
 
+    app.register_blueprint(health.bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(api_v1_bp)

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import metrics
 from .counters import PLACE_KINDS, places_from, tallied
 from .database import lock_for_update
 from .fees import (
@@ -362,6 +364,36 @@ def register(
     return attendee
 
 
+#: What a refused registration is counted as (metrics.REGISTRATIONS): the first that matches
+#: the error raised (FeeError, ProgramError and SupportError are ValueErrors: what was sent).
+_REFUSALS = (
+    (RegistrationClosed, "closed"),
+    (DuplicateRegistration, "duplicate"),
+    (RegistrationError, "refused"),
+    (ValueError, "invalid"),
+)
+
+
+def _outcome_counted(register_fn):
+    """``register_fn`` with the outcome of each call counted: the status the registration is
+    given, once its transaction commits, or what refused it ("error": the database, a bug)."""
+
+    @wraps(register_fn)
+    def counted(session: Session, *args: Any, **kwargs: Any) -> Attendee:
+        try:
+            attendee = register_fn(session, *args, **kwargs)
+        except Exception as exc:
+            metrics.count_registration(
+                next((kind for error, kind in _REFUSALS if isinstance(exc, error)), "error")
+            )
+            raise
+        metrics.count_registration_on_commit(session, attendee.status)
+        return attendee
+
+    return counted
+
+
+@_outcome_counted
 def register_with_fee(
     session: Session,
     event: Event,

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
+from ..metrics import WATCH_RECONNECTS
 from ..triggers import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,16 @@ class Watch:
         self._pid = 0
         self._retry_at = 0.0
         self._generation = 0
+        #: Whether this process's watch has been connected before: the next connection is
+        #: then a reconnection (counted in metrics.WATCH_RECONNECTS).
+        self._connected_before = False
 
     def token(self) -> Hashable | None:
         """A value that changes whenever the database may have; None when it cannot tell."""
         with self._lock:
             if self._pid != os.getpid():  # a forked worker never uses its parent's connection
                 self._conn, self._pid = None, os.getpid()
+                self._connected_before = False
             if self._conn is None and not self._open():
                 return None
             try:
@@ -90,6 +95,9 @@ class Watch:
             return False
         # Whatever happened before now is unknown to this connection: start a new generation.
         self._generation += 1
+        if self._connected_before:
+            WATCH_RECONNECTS.inc()
+        self._connected_before = True
         return True
 
     def _drop(self) -> None:
