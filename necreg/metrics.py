@@ -50,7 +50,7 @@ REGISTRATIONS = Counter(
     "necreg_registrations",
     "Registrations sent through the form, by outcome: the status given (confirmed, "
     "waitlisted, pending_payment; counted once stored) or why it was refused (closed, "
-    "duplicate, refused, invalid, error).",
+    "duplicate, refused, invalid, scripted, error).",
     ["outcome"],
     registry=REGISTRY,
 )

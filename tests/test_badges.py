@@ -118,8 +118,9 @@ def test_cli_export_writes_the_same_file(admin_client, runner, make_event, make_
     assert out.read_bytes() == web
     result = runner.invoke(args=["export-badges", "--excel", "--email"])
     assert result.exit_code == 0
-    assert result.output.startswith("\ufeff" + HEADER + ",email")
-    assert len(rows_of(result.output.lstrip("\ufeff"))) == 2
+    # The CSV is the standard output alone (the audit log line goes to the standard error).
+    assert result.stdout.startswith("\ufeff" + HEADER + ",email")
+    assert len(rows_of(result.stdout.lstrip("\ufeff"))) == 2
 
 
 def test_cli_export_rejects_bad_filters_and_unknown_event(app, runner, make_event):
@@ -131,4 +132,4 @@ def test_cli_export_rejects_bad_filters_and_unknown_event(app, runner, make_even
     result = runner.invoke(args=["export-badges", "--program", "ws-x:maybe"])
     assert result.exit_code == 2 and "program must be" in result.output
     result = runner.invoke(args=["export-badges", "--program", "ws-x"])  # nobody signed up
-    assert result.exit_code == 0 and result.output.strip() == HEADER
+    assert result.exit_code == 0 and result.stdout.strip() == HEADER

@@ -201,6 +201,14 @@ def test_registrations_are_counted_by_outcome(client, make_event):
     assert outcome(after, "confirmed") - outcome(before, "confirmed") == 1
     assert outcome(after, "waitlisted") - outcome(before, "waitlisted") == 1
     assert outcome(after, "duplicate") - outcome(before, "duplicate") == 1
+    incomplete = registration_form(csrf_token=token, email="not an address")
+    assert client.post("/register", data=incomplete).status_code == 400
+    assert outcome(scrape(client), "invalid") - outcome(after, "invalid") == 1
+    from necreg.public.landing import HONEYPOT_FIELD
+
+    bot = registration_form(csrf_token=token, email="bot@example.org", **{HONEYPOT_FIELD: "x"})
+    assert client.post("/register", data=bot).status_code == 303  # told nothing
+    assert outcome(scrape(client), "scripted") - outcome(after, "scripted") == 1
 
 
 def _person(email: str) -> Registrant:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ..events import past_editions
 from ..extensions import db, limiter
 from ..fees import FeeError, offered, prices_json, tiers
+from ..metrics import count_registration
 from ..models import Event, utcnow
 from ..pages import (
     CSRF_SLOT,
@@ -260,9 +261,11 @@ def register_page():
     event = current_event_or_404()
     form = RegistrationForm()
     if not event.registration_open(utcnow()):
+        count_registration("closed")
         return _render_form_page(form, event, 403)
     reason = scripted_reason()
     if reason is not None:
+        count_registration("scripted")
         # Answered as a registration taken, so that the script learns nothing; nothing is
         # stored and no e-mail is sent.
         security_log.info(
@@ -281,6 +284,7 @@ def register_page():
     except ProgramError as exc:
         program_error = str(exc)
     if not form.validate() or answer_errors or rows.errors or program_error:
+        count_registration("invalid")
         return _render_form_page(
             form, event, 400, answer_errors=answer_errors, program_error=program_error, **again
         )
