@@ -136,11 +136,12 @@ class RequestMetrics:
         else:
             endpoint = path if path in self.fixed_paths else UNMATCHED
         method = environ.get("REQUEST_METHOD", "")
-        key = (endpoint, method, status)
+        # Keyed by the method as counted: any word a client sends as its method is "other",
+        # so the dict cannot be grown by made-up methods.
+        key = (endpoint, method if method in METHODS else "other", status)
         child = self._children.get(key)
         if child is None:
-            shown = method if method in METHODS else "other"
-            child = self._children[key] = REQUEST_DURATION.labels(endpoint, shown, status)
+            child = self._children[key] = REQUEST_DURATION.labels(*key)
         child.observe(seconds)
 
 
