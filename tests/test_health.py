@@ -70,12 +70,20 @@ def test_readyz_is_503_until_the_migrations_are_applied(app_config):
 
 def test_the_operator_paths_are_never_rate_limited(app_config):
     """Even under a limit on every route (RATELIMIT_DEFAULT): a monitor polls them often."""
-    app = create_app({**app_config, "RATELIMIT_DEFAULT": "2 per minute"})
-    with app.app_context():
-        db.create_all()
-    client = app.test_client()
-    statuses = {path: [client.get(path).status_code for _ in range(5)] for path in
-                ("/healthz", "/readyz", "/metrics", "/api/stats")}  # fmt: skip
+    from necreg.extensions import limiter
+
+    # The limiter is one object for every app of the process: the default limit it takes
+    # from this app must not stay for the apps of the tests after this one.
+    kept = list(limiter.limit_manager._default_limits)
+    try:
+        app = create_app({**app_config, "RATELIMIT_DEFAULT": "2 per minute"})
+        with app.app_context():
+            db.create_all()
+        client = app.test_client()
+        statuses = {path: [client.get(path).status_code for _ in range(5)] for path in
+                    ("/healthz", "/readyz", "/metrics", "/api/stats")}  # fmt: skip
+    finally:
+        limiter.limit_manager.set_default_limits(kept)
     assert statuses["/api/stats"][-1] == 429  # the default limit is in force
     assert statuses["/healthz"] == [200] * 5
     assert statuses["/readyz"] == [503] * 5  # created, not migrated: but never 429
