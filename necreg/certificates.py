@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -164,7 +164,10 @@ def certificate_lines(
 
 def certificate_pdf(lines: CertificateLines) -> bytes:
     """The certificate as a PDF (A4 landscape), with the verification page's QR code."""
-    pdf = pdf_with_fonts("A4", f"Certificate of attendance, {lines.event}")
+    # Everything printed but the fixed English text, so fallback fonts are read only when a
+    # name or a title needs one.
+    printed = " ".join(str(value) for value in astuple(lines))
+    pdf = pdf_with_fonts("A4", f"Certificate of attendance, {lines.event}", text=printed)
     pdf.set_margins(20, 18, 20)
     pdf.add_page(orientation="landscape")
     width = pdf.w - 40

@@ -167,15 +167,31 @@ def _missing_message(face: Face, dirs: Sequence[Path], font_dir: str, broken: li
     )
 
 
-def add_fonts(pdf: FPDF, font_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+def _main_family_lacks(pdf: FPDF, text: str) -> bool:
+    """Whether a letter of ``text`` is missing from the main family's faces added to ``pdf``."""
+    letters = {ord(char) for char in text if not char.isspace()}
+    faces = [font for key, font in pdf.fonts.items() if key.startswith(MAIN_FAMILY)]
+    return any(letter not in font.cmap for font in faces for letter in letters)
+
+
+def add_fonts(
+    pdf: FPDF, font_dir: str | os.PathLike[str] | None = None, *, text: str | None = None
+) -> dict[str, Path]:
     """Add every face found to ``pdf`` and make the fallbacks found its fallback fonts; the
     file each face was loaded from, by fpdf2 font key ("sans", "sansB", "arabic" ...).
-    FontsMissing when no file of the main family loads."""
+    FontsMissing when no file of the main family loads.
+
+    ``text``, when the whole of what the PDF will print is known beforehand (a receipt, a
+    certificate): the fallbacks are added only if the main family lacks one of its letters.
+    Reading a fallback costs time (Noto Sans CJK, 20 MB, about 0.3 s a face), and most
+    documents need none. None (badges: names come one by one): every fallback found."""
     if font_dir is None:
         font_dir = configured_font_dir()
     dirs = font_dirs(font_dir)
     used: dict[str, Path] = {}
     for face in FACES:
+        if face.family != MAIN_FAMILY and text is not None and not _main_family_lacks(pdf, text):
+            break  # the fallbacks come after the main family in FACES
         broken: list[str] = []
         for path in candidates(face, dirs):
             try:
@@ -203,13 +219,15 @@ def pdf_with_fonts(
     title: str,
     *,
     font_dir: str | os.PathLike[str] | None = None,
+    text: str | None = None,
 ) -> FPDF:
     """A PDF (mm) with the fonts names of any script need, as family ``sans`` (regular and
     bold) with its fallbacks, and text shaping on. Badges, receipts and certificates use it.
-    ``font_dir`` overrides the FONT_DIR setting."""
+    ``font_dir`` overrides the FONT_DIR setting; ``text``: all the PDF will print, when known
+    (see add_fonts)."""
     pdf = FPDF(unit="mm", format=page)
     pdf.set_creator("necreg")
     pdf.set_title(title)
-    add_fonts(pdf, font_dir)
+    add_fonts(pdf, font_dir, text=text)
     pdf.set_text_shaping(True)
     return pdf

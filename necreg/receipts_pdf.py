@@ -12,7 +12,11 @@ from .pdf_fonts import pdf_with_fonts
 
 def receipt_pdf(lines: dict[str, Any]) -> bytes:
     """The receipt of ``lines`` (payments.receipt_lines)."""
-    pdf = pdf_with_fonts("A4", f"Receipt {lines['number']}")
+    # Everything printed but the fixed English labels, so fallback fonts are read only when
+    # a name needs one.
+    amount = format_amount(lines["amount"], lines["currency"])
+    printed = " ".join([amount, *(str(value) for value in lines.values())])
+    pdf = pdf_with_fonts("A4", f"Receipt {lines['number']}", text=printed)
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
     width = pdf.w - 40
@@ -24,7 +28,6 @@ def receipt_pdf(lines: dict[str, Any]) -> bytes:
     pdf.set_font("sans", "B", 14)
     pdf.cell(width, 8, f"Receipt no. {lines['number']}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    amount = format_amount(lines["amount"], lines["currency"])
     rows = [
         ("Received from", lines["payer"]),
         ("Institution", lines["institution"] or "—"),

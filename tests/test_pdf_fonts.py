@@ -197,3 +197,20 @@ def test_the_shipped_fonts_carry_their_licences_and_stay_small():
 )
 def test_only_text_that_prints_wrong_unshaped_needs_shaping(text, shaped):
     assert needs_shaping(text) is shaped
+
+
+def test_fallbacks_are_read_only_when_the_text_to_print_needs_them(no_system_fonts):
+    """A receipt or certificate says beforehand all it prints: Latin alone reads no fallback
+    (Noto Sans CJK is 20 MB), an Arabic or Hebrew name reads them and prints with them."""
+
+    def used_for(text):
+        pdf = FPDF()
+        used = add_fonts(pdf, "", text=text)
+        for font in pdf.fonts.values():
+            font.ttfont.close()
+        return set(used)
+
+    assert used_for("Zoë Núñez, Hôpital Necker — €120.00") == {"sans", "sansB"}
+    assert used_for("دانا حداد  Hôpital") == set(SHIPPED)
+    assert used_for("נועה כהן") == set(SHIPPED)
+    assert used_for(None) == set(SHIPPED)  # badges: every fallback found
