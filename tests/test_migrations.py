@@ -30,6 +30,15 @@ TABLES = {
 }
 
 
+#: One event, written as the migrated schema takes it (the models' defaults are not there).
+INSERT_EVENT = (
+    "INSERT INTO events (id, slug, name, tagline, starts_on, ends_on, venue, hosts, is_current,"
+    " sessions, faculty, capacity_by_role, description, testimonials, created_at, updated_at)"
+    " VALUES (1, 'e', 'E', '', '2025-09-07', '2025-09-10', '', '[]', true, 0, 0, '{}', '', '[]',"
+    " '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"
+)
+
+
 def _app(app_config):
     return create_app(app_config)
 
@@ -67,15 +76,7 @@ def test_migrated_schema_refuses_a_second_registration_in_other_letter_case(app_
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO events (id, slug, name, tagline, starts_on, ends_on, venue,"
-                    " hosts, is_current, sessions, faculty, capacity_by_role, description,"
-                    " testimonials, created_at, updated_at) VALUES (1, 'e', 'E', '',"
-                    " '2025-09-07', '2025-09-10', '', '[]', true, 0, 0, '{}', '', '[]',"
-                    " '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"
-                )
-            )
+            conn.execute(text(INSERT_EVENT))
             row = (
                 "INSERT INTO attendees (event_id, code, token, status, role, first_name,"
                 " last_name, email, institution, country, early_career, badge_name,"
@@ -112,15 +113,7 @@ def test_rows_folded_by_the_old_rule_are_found_after_0020(app_config):
     with app.app_context():
         upgrade(revision="0019_accounts_and_privacy")
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO events (id, slug, name, tagline, starts_on, ends_on, venue,"
-                    " hosts, is_current, sessions, faculty, capacity_by_role, description,"
-                    " testimonials, created_at, updated_at) VALUES (1, 'e', 'E', '',"
-                    " '2025-09-07', '2025-09-10', '', '[]', true, 0, 0, '{}', '', '[]',"
-                    " '2025-01-01 00:00:00+00', '2025-01-01 00:00:00+00')"
-                )
-            )
+            conn.execute(text(INSERT_EVENT))
             for code, (first, last, old) in people.items():
                 conn.execute(
                     text(
