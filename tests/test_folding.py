@@ -134,13 +134,10 @@ def test_text_in_ascii_is_only_lower_cased():
     assert fold("NEC-AB12 O'Brien x@Example.ORG 50%_") == "nec-ab12 o'brien x@example.org 50%_"
 
 
-def test_the_table_learns_a_character_once_and_no_more_than_its_limit(monkeypatch):
-    table = folding._Table()
-    monkeypatch.setattr(folding, "_TABLE", table)
-    assert fold("Søren") == "soren" and table[ord("ø")] == "o"
-    monkeypatch.setattr(folding, "TABLE_LIMIT", len(table))
-    assert fold("Ærø") == "aero"  # still folded, but not kept
-    assert ord("Æ") not in table
+def test_the_ascii_shortcut_is_the_rule_itself():
+    """fold() only lower-cases ASCII text: that is what the rule gives each ASCII character."""
+    for point in range(128):
+        assert folding.fold_character(chr(point)) == chr(point).lower(), point
 
 
 def test_every_character_of_the_basic_plane_folds_to_a_fixed_point_without_marks():
