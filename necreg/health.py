@@ -14,12 +14,13 @@ import logging
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db, limiter
 from .metrics import exposition
 from .resources import resource_dir
+from .speed.memo import kept
 
 log = logging.getLogger("necreg.health")
 
@@ -67,7 +68,8 @@ def not_ready_reason() -> str | None:
     except SQLAlchemyError as exc:
         log.warning("readyz: the database cannot be reached: %s", exc)
         return "the database cannot be reached"
-    expected = migration_heads(current_app)
+    # The files do not change while the process runs: read once (a probe asks every few s).
+    expected = kept("health.migration_heads", None, migration_heads, watched=False)
     if current != expected:
         at = ", ".join(sorted(current)) or "no migration"
         return (
@@ -77,16 +79,11 @@ def not_ready_reason() -> str | None:
     return None
 
 
-def migration_heads(app: Flask) -> set[str]:
-    """The revisions the code's migrations end at (read from their files once per app)."""
-    heads = app.extensions.get("necreg.migration_heads")
-    if heads is None:
-        config = Config()
-        config.set_main_option("script_location", str(resource_dir("migrations")))
-        heads = app.extensions["necreg.migration_heads"] = set(
-            ScriptDirectory.from_config(config).get_heads()
-        )
-    return heads
+def migration_heads() -> set[str]:
+    """The revisions the code's migrations end at, read from their files."""
+    config = Config()
+    config.set_main_option("script_location", str(resource_dir("migrations")))
+    return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def metrics_refusal() -> Response | None:

@@ -26,6 +26,7 @@ VIEWS = [
     "pages.py",
     "forms.py",
     "auth.py",
+    "health.py",
     *(str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.glob("*/views.py"))),
     *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "organizer").glob("*.py"))),
     *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "public").glob("*.py"))),
