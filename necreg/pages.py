@@ -3,10 +3,11 @@ while nothing changes), the event itself, or one of its attendees; else 404."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, render_template, request, session
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import Session
 
@@ -87,3 +88,33 @@ CSRF_SLOT = "csrf-token-of-this-visitor"
 def with_visitor_csrf(page: str) -> str:
     """A page rendered with CSRF_SLOT for its CSRF tokens, with this visitor's token."""
     return page.replace(CSRF_SLOT, generate_csrf())
+
+
+def organizer_page(
+    name: str,
+    key: Hashable,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    *,
+    slots: Mapping[str, str] | None = None,
+) -> str:
+    """An organizer page, ``template`` rendered with ``context()``, kept per ``key`` and per
+    signed-in organizer (the layout names them) under ``name``, whatever the change watch
+    says: ``key`` must name all it shows. Each request's CSRF token is put in (the sign-out
+    form's), then ``slots``: a placeholder the context rendered -> this request's HTML in its
+    place (e.g. a list's rows read afresh). Not kept while a flashed message waits."""
+
+    def render() -> str:
+        return render_template(template, csrf_token=lambda: CSRF_SLOT, **context())
+
+    if session.get("_flashes"):  # a message to show once: not a page to keep
+        page = render()
+    else:
+        user = current_user
+        key = (request.script_root, key, user.id, user.email, user.role)
+        page = kept(name, key, render, size=16, watched=False)
+    # The token first: what goes into the slots is this request's, and is not searched.
+    page = with_visitor_csrf(page)
+    for slot, html in (slots or {}).items():
+        page = page.replace(slot, html, 1)
+    return page

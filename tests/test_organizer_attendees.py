@@ -377,3 +377,55 @@ def test_companions_are_listed_with_their_role(app, admin_client, make_event, ma
     make_attendee(event, role="guest", party_id=lead.id, email="", last_name="Kid")
     page = admin_client.get("/organizer/attendees").get_data(as_text=True)
     assert "Kid," in page and "<td>Companion</td>" in page
+
+
+def test_without_the_watch_the_list_is_read_afresh_in_a_layout_kept_per_organizer(
+    app_config, app, make_organizer, make_event, make_attendee
+):
+    """Right after a change (here: no change watch at all) the list's rows are read and
+    rendered afresh, but not the layout around them: that is kept per organizer, each
+    request with its own sign-out token."""
+    from flask import template_rendered
+    from organizer_fixtures import STAFF_EMAIL, sign_in
+
+    from necreg import create_app
+
+    event = make_event()
+    make_attendee(event, last_name="Before")
+    make_organizer(ADMIN_EMAIL, role="admin")
+    make_organizer(STAFF_EMAIL, role="admin")
+    unwatched = create_app({**app_config, "CHANGE_WATCH": False})
+    try:
+        clients = {email: unwatched.test_client() for email in (ADMIN_EMAIL, STAFF_EMAIL)}
+        for email, client in clients.items():
+            assert sign_in(client, email).status_code == 303
+            client.get("/organizer/attendees")  # the layout is made
+        make_attendee(event, last_name="After")
+        rendered: list[str] = []
+
+        def record(_app, template, **_extra) -> None:
+            rendered.append(template.name)
+
+        template_rendered.connect(record, unwatched)
+        try:
+            pages = {
+                email: c.get("/organizer/attendees").get_data(as_text=True)
+                for email, c in clients.items()
+            }
+        finally:
+            template_rendered.disconnect(record, unwatched)
+        assert "organizer/attendees.html" not in rendered
+        assert rendered.count("organizer/_attendees_content.html") == 2  # the rows, each time
+        for email, page in pages.items():
+            assert "Before" in page and "After" in page
+            assert page.count(email) == 1  # its own organizer in the layout
+            assert "attendee-list-content-of-this-request" not in page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', pages[ADMIN_EMAIL]).group(1)
+        assert clients[ADMIN_EMAIL].post(
+            "/organizer/logout", data={"csrf_token": token}
+        ).status_code in (302, 303)
+        assert clients[ADMIN_EMAIL].get("/organizer/attendees").status_code in (302, 303)
+        assert clients[STAFF_EMAIL].get("/organizer/attendees").status_code == 200
+    finally:
+        with unwatched.app_context():
+            db.engine.dispose()  # its connections, closed now

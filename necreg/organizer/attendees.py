@@ -25,7 +25,7 @@ from ..extensions import db
 from ..formats import clock_text
 from ..forms import country_menu
 from ..models import ATTENDEE_ROLES, STATUS_LABELS
-from ..pages import current_snapshot, event_heading, program_of, questions_of
+from ..pages import current_snapshot, event_heading, organizer_page, program_of, questions_of
 from ..program import ItemSpec
 from ..questions import QuestionSpec
 from ..speed.memo import kept
@@ -185,4 +185,16 @@ def attendees():
     # else of the request goes in.
     key = (request.script_root, event.id, filters, page_number, count_all)
     content = kept("attendee_list", key, render, size=LIST_RENDERINGS_KEPT)
-    return render_template("organizer/attendees.html", event=event, content=content)
+    # The layout around the list, kept per event heading and organizer whatever the watch
+    # says: a list read afresh (right after a change) renders only its own content.
+    return organizer_page(
+        "attendee_list.page",
+        event,
+        "organizer/attendees.html",
+        lambda: {"event": event, "content": Markup(CONTENT_SLOT)},  # noqa: S704 - a constant
+        slots={CONTENT_SLOT: content},
+    )
+
+
+#: Stands for the list's content in the page around it kept per organizer.
+CONTENT_SLOT = "attendee-list-content-of-this-request"

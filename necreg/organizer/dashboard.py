@@ -7,22 +7,14 @@ version) and kept while nothing changes; the JSON that the page refreshes itself
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, render_template, request, session
-from flask_login import current_user
+from flask import Response, current_app, jsonify, render_template, request
 from markupsafe import Markup
 
 from ..auth import organizer_required
 from ..countries import country_name
 from ..extensions import db
 from ..models import Event
-from ..pages import (
-    CSRF_SLOT,
-    current_snapshot,
-    event_heading,
-    program_of,
-    questions_of,
-    with_visitor_csrf,
-)
+from ..pages import current_snapshot, event_heading, organizer_page, program_of, questions_of
 from ..speed.memo import kept
 from ..stats import (
     COUNTERS,
@@ -107,23 +99,16 @@ def dashboard():
     if snapshot is None:
         return render_template("organizer/no_event.html")
 
-    def render() -> str:
-        return render_template(
-            "organizer/dashboard.html",
-            event=event_heading(snapshot),
-            figures=_figures(snapshot),
-            figures_html=_figures_html(snapshot),
-            refresh_seconds=current_app.config["STATS_REFRESH_SECONDS"],
-            csrf_token=lambda: CSRF_SLOT,
-        )
+    def context() -> dict[str, object]:
+        return {
+            "event": event_heading(snapshot),
+            "figures": _figures(snapshot),
+            "figures_html": _figures_html(snapshot),
+            "refresh_seconds": current_app.config["STATS_REFRESH_SECONDS"],
+        }
 
-    if session.get("_flashes"):  # a message to show once: not a page to keep
-        return with_visitor_csrf(render())
-    # The whole page, per snapshot and per organizer (the layout names them); each request's
-    # CSRF token is put in (the sign-out form's).
-    user = current_user
-    key = (request.script_root, snapshot, user.id, user.email, user.role)
-    return with_visitor_csrf(kept("organizer.dashboard.page", key, render, size=16, watched=False))
+    # The whole page, per snapshot and per organizer.
+    return organizer_page("organizer.dashboard.page", snapshot, "organizer/dashboard.html", context)
 
 
 @bp.get("/stats.json")
