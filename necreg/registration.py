@@ -269,12 +269,17 @@ def register(
     guest_fee: Fee = FREE,
     payment: PaymentTerms | None = None,
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> Attendee:
     """Register ``person`` for ``event``, with the companions ``guests``: the whole party
     confirmed if there is room for all of it, else waitlisted together. ``fee`` is what the
     person owes (``fees.fee_for``, its code already claimed), ``guest_fee`` each companion.
     When ``payment`` is collected and the party owes money, its places are held until
     ``payment.hold`` from now (``pending_payment``) instead of confirmed.
+
+    ``fresh``: the session's transaction has only read so far (no change, no lock), so a
+    first try that the database refuses may undo the whole transaction instead of a
+    savepoint (``_add_with_free_codes``).
 
     ``answers`` (checked by ``questions.clean_answers``) to the event's ``questions`` are
     stored with the registration. Raises RegistrationClosed outside the registration window,
@@ -334,11 +339,13 @@ def register(
         make_room(
             session, event, [(m.role, m.attendance) for m in (attendee, *party) if m.takes_place]
         )
+    # Nothing to keep if the first try is refused: it can be the transaction itself.
+    whole = fresh and not (_single_writer(session) or fee.bypass_caps or fee.code_id)
     try:
         # The database claims a place in each of the event's pools that applies, for each
         # member of the party, side by side with other registrations (triggers.py), or
         # refuses.
-        _add_party(session, event, attendee, party, code_prefix)
+        _add_party(session, event, attendee, party, code_prefix, whole=whole)
     except _NoPlace:
         # No free place, as far as this transaction can see. Decide under the event lock:
         # with no registration in flight and no cancellation half-done, places are either
@@ -409,6 +416,7 @@ def register_with_fee(
     support: str | None = None,
     payment: PaymentTerms | None = None,
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> Attendee:
     """``register`` with the fee that the event's ``prices`` and the registration ``code``
     (if any) give the person and its companions, the code's use claimed under its own lock
@@ -416,7 +424,7 @@ def register_with_fee(
     ``program`` (a registration that waits chooses once it has a place). FeeError for a code
     that may not be used, ProgramError for items that cannot be chosen together (nothing
     stored once the caller rolls back). ``support``: the statement of a request for support
-    (None: none asked for; ignored where the event offers none)."""
+    (None: none asked for; ignored where the event offers none). ``fresh``: see ``register``."""
     now = now or utcnow()
     fee = fee_for(
         session,
@@ -440,6 +448,7 @@ def register_with_fee(
         guest_fee=companion_fee(prices, person.attendance, now),
         payment=payment,
         now=now,
+        fresh=fresh,
     )
     if program and attendee.holds_place:
         choose(session, attendee, program, now=now)
@@ -452,11 +461,17 @@ def register_with_fee(
 
 
 def _add_party(
-    session: Session, event: Event, lead: Attendee, party: Sequence[Attendee], prefix: str
+    session: Session,
+    event: Event,
+    lead: Attendee,
+    party: Sequence[Attendee],
+    prefix: str,
+    *,
+    whole: bool = False,
 ) -> None:
     """Add and flush ``lead`` and its companions ``party`` together: if one of them finds no
-    place (_NoPlace), none of them is added."""
-    _add_with_free_codes(session, event, [lead, *party], prefix)
+    place (_NoPlace), none of them is added. ``whole``: see ``_add_with_free_codes``."""
+    _add_with_free_codes(session, event, [lead, *party], prefix, whole=whole)
 
 
 #: How many codes to draw before giving up: with a million codes in use, ten draws in a row
@@ -465,7 +480,12 @@ CODE_TRIES = 10
 
 
 def _add_with_free_codes(
-    session: Session, event: Event, members: Sequence[Attendee], prefix: str
+    session: Session,
+    event: Event,
+    members: Sequence[Attendee],
+    prefix: str,
+    *,
+    whole: bool = False,
 ) -> None:
     """Add and flush ``members`` (one attendee, or a lead and then its companions, who get
     the lead's id as their party), drawing other codes while a code is taken.
@@ -477,18 +497,31 @@ def _add_with_free_codes(
     transaction, which then waits for the event lock too (a deadlock). Refused for the
     e-mail: a duplicate (DuplicateRegistration); for a code: draw again; for want of a
     place: _NoPlace.
+
+    ``whole``: the transaction has nothing to keep (it has only read), so a first try of one
+    attendee needs no savepoint: a refusal rolls the transaction back, which undoes the same,
+    and the attendee is added again by the next try. This spares a registration the two
+    round trips of SAVEPOINT and RELEASE (docs/performance.md).
     """
     lead, *party = members
+    alone = whole and not party
     for _attempt in range(CODE_TRIES):
         try:
-            with session.begin_nested():
+            if alone:
                 session.add(lead)
-                if party:
-                    session.flush()  # the lead's id, for its companions
-                    for companion in party:
-                        companion.party_id = lead.id
-                    session.add_all(party)
+                session.flush()
+            else:
+                with session.begin_nested():
+                    session.add(lead)
+                    if party:
+                        session.flush()  # the lead's id, for its companions
+                        for companion in party:
+                            companion.party_id = lead.id
+                        session.add_all(party)
         except IntegrityError as exc:
+            if alone:
+                session.rollback()  # the try was all the transaction held; lead is new again
+                alone = False  # a code drawn again is tried in a savepoint, as before
             if no_room_in(exc):
                 raise _NoPlace from None
             if lead.party_id is None and email_taken(session, event, lead.email):

@@ -49,8 +49,8 @@ def person(n: int, role: str = "clinician") -> Registrant:
     )
 
 
-def sign_up(event, n, role="clinician") -> Attendee:
-    attendee = register(db.session, event, person(n, role), code_prefix="NEC")
+def sign_up(event, n, role="clinician", *, fresh: bool = False) -> Attendee:
+    attendee = register(db.session, event, person(n, role), code_prefix="NEC", fresh=fresh)
     db.session.commit()
     return attendee
 
@@ -117,15 +117,17 @@ def test_waitlisted_registration_gets_the_notice_with_its_position(app, make_eve
         assert message.attachments == []
 
 
-def test_a_code_drawn_again_is_the_one_in_the_message(app, make_event, monkeypatch):
+@pytest.mark.parametrize("fresh", [False, True], ids=["savepoint", "fresh"])
+def test_a_code_drawn_again_is_the_one_in_the_message(app, make_event, monkeypatch, fresh):
     """The confirmation is rendered before the code is known to be free; when it was taken,
-    the registration gets another and the message is rendered again with it."""
+    the registration gets another and the message is rendered again with it. Fresh: the
+    first try, refused, was the whole transaction (PostgreSQL), rolled back."""
     with app.app_context():
         event = make_event()
         taken = sign_up(event, 1).code
         codes = iter([taken, "NEC-FRE5H2"])
         monkeypatch.setattr(registration, "new_code", lambda prefix: next(codes))
-        attendee = sign_up(event, 2)
+        attendee = sign_up(event, 2, fresh=fresh)
         assert attendee.code == "NEC-FRE5H2"
         [message] = messages(attendee_id=attendee.id)
         assert message.kind == "confirmation"

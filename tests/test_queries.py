@@ -65,10 +65,34 @@ def test_registration_runs_a_fixed_number_of_queries(app, client, make_event, ma
             assert client.post("/register", data=form).status_code == 303
         counts.append(len(statements))
     assert counts[0] == counts[1]
-    # The current event; the lock, which reads the event again; the counts; the attendee's
+    # The current event; on SQLite the lock, which reads the event again, and the attendee's
     # INSERT between SAVEPOINT and RELEASE (a taken code or e-mail undoes only the try); its
     # message. Nothing is read back after the commit.
     assert counts[0] <= 7
+
+
+def test_the_form_registers_without_a_savepoint_on_postgresql(app, client, make_event, is_postgres):
+    """The form's transaction has only read before the attendee's INSERT, so on PostgreSQL
+    the first try needs no savepoint: a refusal rolls back the transaction itself
+    (registration._add_with_free_codes). SQLite's single writer locks first, and keeps it."""
+    make_event(capacity=1)
+    form = registration_form(csrf_token=csrf_token(client), email="plain@example.org")
+    with count_queries(app) as statements:
+        assert client.post("/register", data=form).status_code == 303
+    savepoints = [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert (savepoints == []) is is_postgres, statements
+    # Refused first tries: a duplicate stores nothing and says so; with the event full, the
+    # next person waits in line.
+    again = registration_form(csrf_token=csrf_token(client), email="PLAIN@example.org")
+    assert client.post("/register", data=again).status_code == 409
+    late = registration_form(csrf_token=csrf_token(client), email="late@example.org")
+    assert client.post("/register", data=late).status_code == 303
+    with app.app_context():
+        rows = db.session.execute(select(Attendee.email, Attendee.status).order_by(Attendee.id))
+        assert [tuple(row) for row in rows] == [
+            ("plain@example.org", "confirmed"),
+            ("late@example.org", "waitlisted"),
+        ]
 
 
 def test_the_event_lock_reads_the_event_again_in_the_same_statement(app, make_event):

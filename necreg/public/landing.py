@@ -302,6 +302,7 @@ def register_page():
             program=chosen,
             support=form.support_statement.data or "" if form.support_request.data else None,
             payment=payment_terms(current_app.config),
+            fresh=True,  # this request has only read so far
         )
     except FeeError as exc:
         db.session.rollback()
