@@ -9,15 +9,21 @@ its own as under gunicorn, and prints pyinstrument's call tree. Examples:
 
 ``--no-watch`` turns CHANGE_WATCH off, so nothing is kept between requests: what a request
 costs when the database has just changed. Needs pyinstrument (`pip install pyinstrument`).
+
+``--cpu`` prints, instead of the call tree, the CPU time per request of this process and of
+the local PostgreSQL server's processes (read from /proc): with both cores busy under wrk,
+a path's throughput is about the machine's cores over their sum.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +46,32 @@ def registration(token: str, n: int) -> dict[str, str]:
     }
 
 
+def postgres_cpu_seconds() -> float:
+    """The CPU time used so far by the processes named postgres on this machine (the local
+    server's backends and helpers), from /proc."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if not comm.read().startswith("postgres"):
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", default="POST /register", help='"METHOD /path?query"')
     parser.add_argument("--attendees", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--no-watch", action="store_true", help="keep nothing between requests")
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU per request, here and in PostgreSQL's processes"
+    )
     options = parser.parse_args()
     try:
         from pyinstrument import Profiler
@@ -81,6 +107,14 @@ def main() -> int:
 
         for i in range(20):  # warm up: templates compiled, connections open
             send(-1 - i)
+        if options.cpu:
+            here, there = time.process_time(), postgres_cpu_seconds()
+            statuses = [send(i) for i in range(options.requests)]
+            here = (time.process_time() - here) / options.requests * 1000
+            there = (postgres_cpu_seconds() - there) / options.requests * 1000
+            print(f"{options.requests} x {options.path} ({n} attendees), answers {set(statuses)}")
+            print(f"CPU per request: {here:.2f} ms here, {there:.2f} ms in PostgreSQL")
+            return 0
         profiler = Profiler(interval=0.0002)
         profiler.start()
         statuses = [send(i) for i in range(options.requests)]
