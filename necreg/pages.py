@@ -111,8 +111,8 @@ def organizer_page(
         page = render()
     else:
         user = current_user
-        key = (request.script_root, key, user.id, user.email, user.role)
-        page = kept(name, key, render, size=16, watched=False)
+        whose = (request.script_root, key, user.id, user.email, user.role)
+        page = kept(name, whose, render, size=16, watched=False)
     # The token first: what goes into the slots is this request's, and is not searched.
     page = with_visitor_csrf(page)
     for slot, html in (slots or {}).items():
