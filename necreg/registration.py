@@ -340,7 +340,8 @@ def register(
             session, event, [(m.role, m.attendance) for m in (attendee, *party) if m.takes_place]
         )
     # Nothing to keep if the first try is refused: it can be the transaction itself.
-    whole = fresh and not (_single_writer(session) or fee.bypass_caps or fee.code_id)
+    claimed = fee.bypass_caps or fee.code_id is not None  # a code's row locked, its use counted
+    whole = fresh and not (claimed or _single_writer(session))
     try:
         # The database claims a place in each of the event's pools that applies, for each
         # member of the party, side by side with other registrations (triggers.py), or

@@ -37,6 +37,8 @@ PER_PAGE = 50
 MAX_PAGE = 100_000
 #: How many renderings of the list each process keeps (while no attendee or event changes).
 LIST_RENDERINGS_KEPT = 64
+#: Stands for the list's content in the page around it kept per organizer.
+CONTENT_SLOT = "attendee-list-content-of-this-request"
 
 
 def parse_list_args(
@@ -194,7 +196,3 @@ def attendees():
         lambda: {"event": event, "content": Markup(CONTENT_SLOT)},  # noqa: S704 - a constant
         slots={CONTENT_SLOT: content},
     )
-
-
-#: Stands for the list's content in the page around it kept per organizer.
-CONTENT_SLOT = "attendee-list-content-of-this-request"
