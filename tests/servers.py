@@ -227,6 +227,8 @@ class CuttableProxy:
         self.open: set[socket.socket] = set()
         self.down = False
         self.running = True
+        #: Bytes the clients have sent to the server through the proxy.
+        self.sent = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -248,12 +250,17 @@ class CuttableProxy:
             server.settimeout(None)
             with self.lock:
                 self.open.update((client, server))
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+            for source, target, upward in ((client, server, True), (server, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, target, upward), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, upward: bool) -> None:
         try:
             while chunk := source.recv(65536):
+                if upward:
+                    with self.lock:
+                        self.sent += len(chunk)
                 target.sendall(chunk)
         except OSError:
             pass

@@ -3,7 +3,7 @@ between the workers and the database is cut, as a restart cuts every connection 
 new ones, then restored. Each registration is either stored exactly once with its e-mail (and
 answered 303), or refused with 503 and Retry-After; nothing is half-stored, no 500, and the
 same workers take registrations again once the database is back (the pool checks each
-connection before use)."""
+connection before use, without a round trip)."""
 
 from __future__ import annotations
 
@@ -133,6 +133,66 @@ def test_a_database_lost_mid_burst_stores_each_registration_once_or_refuses_it(s
         f" (of which committed before the cut: {len(in_doubt)}), lost {len(lost)}"
     )
     assert set(stored) == accepted | in_doubt | {"after@example.org"}
+
+
+@needs_postgres
+def test_a_checkout_sends_nothing_yet_a_connection_the_server_closed_is_replaced(tmp_path):
+    """The pool takes a connection without a round trip (no ``SELECT 1`` per request), and a
+    connection the server has closed meanwhile (a restart, a terminated backend) is replaced
+    at checkout: the statement after it runs, with no error."""
+    from sqlalchemy import make_url
+
+    proxy = CuttableProxy(make_url(PG_URL).port or 5432)
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    app = create_app(
+        {
+            "DATABASE_URL": _through(PG_URL, proxy.port),
+            "SECRET_KEY": "x",
+            "INSTANCE_PATH": str(tmp_path),
+            "CHANGE_WATCH": False,
+        }
+    )
+    try:
+        with app.app_context():
+            engine = db.engine
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        before = proxy.sent
+        for _ in range(20):
+            with engine.connect():
+                pass
+        assert proxy.sent == before, "a checkout sent something to the database"
+
+        # The server ends the pooled connection's backend.
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 10
+            while conn.execute(
+                text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).first():
+                assert time.monotonic() < deadline, "the backend did not end"
+                time.sleep(0.02)
+        time.sleep(0.1)  # its last words cross the proxy
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+
+        # Every connection is cut, as a restart cuts them.
+        proxy.cut()
+        proxy.restore()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        admin.dispose()
+        proxy.stop()
+
+
+def test_drivers_other_than_psycopg_are_pinged_before_use():
+    from necreg.database import engine_options
+
+    assert engine_options({"DATABASE_URL": "postgresql+psycopg2://h/d"})["pool_pre_ping"]
+    assert not engine_options({"DATABASE_URL": "postgresql+psycopg://h/d"})["pool_pre_ping"]
+    assert not engine_options({"DATABASE_URL": "postgresql://h/d"})["pool_pre_ping"]
 
 
 def test_a_database_that_cannot_be_opened_answers_503_with_retry_after(tmp_path):
