@@ -40,9 +40,10 @@ def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
     A pooled connection is idle and listens to nothing, so its socket has nothing to read
     unless the server has gone: a restart or a terminated backend sends an error and closes
-    the socket, a network cut that is noticed closes it. Polling the socket costs
-    microseconds where ``pool_pre_ping``'s ``SELECT 1`` costs a round trip, about 0.4 ms of
-    the worker's CPU on every request here (docs/performance.md). A cut that is not noticed
+    the socket, a network cut that is noticed closes it (anything else the server might send
+    an idle connection, a rare notice, costs only a new connection). Polling the socket costs
+    microseconds where ``pool_pre_ping`` sends a query and waits for its answer on every
+    request (docs/performance.md, "The pool's ping"). A cut that is not noticed
     (no packet comes back) passes this check, as it would pass a ping that then hangs: the
     next statement fails, the pool is invalidated, and the request gets a 503 (faults.py)."""
     if dbapi_connection.closed:  # also when psycopg saw the connection break

@@ -3,8 +3,8 @@
 A request that meets a lost or refused database connection (PostgreSQL restarting, a failover,
 a network cut) has had its transaction rolled back by the database, so nothing of it is
 stored: the honest answer is "try again shortly". The pool checks each connection before use
-(``pool_pre_ping``, database.py), so the workers recover by themselves once the database is
-back; nothing needs a restart.
+(database.py: psycopg's socket is polled, other drivers are pinged), so the workers recover by
+themselves once the database is back; nothing needs a restart.
 """
 
 from __future__ import annotations
