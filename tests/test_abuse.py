@@ -76,6 +76,10 @@ def test_the_form_page_itself_is_not_limited(app, client, make_event):
     app.config["REGISTER_RATE_LIMIT"] = "1 per minute"
     for _ in range(3):
         assert client.get("/register").status_code == 200
+    # Nor checked: the limit's decorator would look up the limits on every request it wraps
+    # (GET too, only to find them for POST), about a fifth of the form page's cost.
+    assert not hasattr(app.view_functions["public.register_page"], "__wrapper-limiter-instance")
+    assert hasattr(app.view_functions["public.register_submit"], "__wrapper-limiter-instance")
 
 
 # --- the limit on changes from personal links -------------------------------------------------

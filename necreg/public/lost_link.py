@@ -47,7 +47,7 @@ def too_many_requests(exc: RateLimitExceeded):
     """Each limited page answers with itself, saying why (429): the form, the registration's
     page; for a lost link or an interest sign-up, the same answer whether or not the address
     is known."""
-    if request.endpoint == "public.register_page":
+    if request.endpoint == "public.register_submit":
         return registration_form_limited(exc.description)
     if "token" in (request.view_args or {}):  # a change sent from a personal link
         return limited_page(exc.description)
