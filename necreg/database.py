@@ -4,6 +4,7 @@ row locks, and the indexes that exist on one of them only."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -29,29 +30,47 @@ def engine_options(config: dict[str, Any]) -> dict[str, Any]:
     url = make_url(str(config["DATABASE_URL"]))
     if url.get_backend_name() == "sqlite":
         return {}
-    # With psycopg a connection is checked without a round trip (_closed_by_server, at
-    # checkout); other drivers are pinged with a query before each use.
+    # With psycopg a connection in use is checked without a round trip (_check_out); other
+    # drivers are pinged with a query before each use.
     return {"pool_pre_ping": url.get_driver_name() != "psycopg", "pool_size": 5, "max_overflow": 5}
 
 
-def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """At each checkout from the pool: refuse a psycopg connection that the server has closed
-    or is closing, so the pool opens a new one (the pool's reply to DisconnectionError).
+#: A pooled connection idle for longer than this is pinged at checkout (see _check_out).
+IDLE_PING_SECONDS = 30.0
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_out(dialect: Any) -> Callable[[Any, Any, Any], None]:
+    """The pool's check of a psycopg connection at each checkout: refuse one the server has
+    closed or is closing, so the pool opens a new one (its reply to DisconnectionError).
 
     A pooled connection is idle and listens to nothing, so its socket has nothing to read
     unless the server has gone: a restart or a terminated backend sends an error and closes
-    the socket, a network cut that is noticed closes it (anything else the server might send
-    an idle connection, a rare notice, costs only a new connection). Polling the socket costs
-    microseconds where ``pool_pre_ping`` sends a query and waits for its answer on every
-    request (docs/performance.md, "The pool's ping"). A cut that is not noticed
-    (no packet comes back) passes this check, as it would pass a ping that then hangs: the
-    next statement fails, the pool is invalidated, and the request gets a 503 (faults.py)."""
-    if dbapi_connection.closed:  # also when psycopg saw the connection break
-        raise DisconnectionError("the connection to the database is closed")
-    poller = poll()
-    poller.register(dbapi_connection.fileno(), POLLIN | POLLPRI)
-    if poller.poll(0):  # also POLLHUP and POLLERR, which poll reports unasked
-        raise DisconnectionError("the database closed the connection")
+    the socket (anything else the server might send an idle connection, a rare notice, costs
+    only a new connection). Polling the socket costs microseconds where ``pool_pre_ping``
+    sends a query and waits for its answer on every request (docs/performance.md, "Issue 11,
+    stop 26"). A connection can also die without a word: a firewall or a NAT that forgets an
+    idle connection drops it silently. So one idle for longer than IDLE_PING_SECONDS, which
+    a busy worker's connections never are, is pinged as before."""
+
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.closed:  # also when psycopg saw the connection break
+            raise DisconnectionError("the connection to the database is closed")
+        poller = poll()
+        poller.register(dbapi_connection.fileno(), POLLIN | POLLPRI)
+        if poller.poll(0):  # also POLLHUP and POLLERR, which poll reports unasked
+            raise DisconnectionError("the database closed the connection")
+        idle_since = record.info.pop("idle_since", None)  # None: a new connection
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                dialect.do_ping(dbapi_connection)
+            except dialect.loaded_dbapi.Error as exc:
+                raise DisconnectionError("the database did not answer a ping") from exc
+
+    return check
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -101,7 +120,8 @@ def init_app(app: Flask) -> None:
     elif engine.dialect.driver == "psycopg" and not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get(
         "pool_pre_ping"
     ):
-        event.listen(engine, "checkout", _closed_by_server)
+        event.listen(engine, "checkin", _checked_in)
+        event.listen(engine, "checkout", _check_out(engine.dialect))
 
 
 def lock_for_update(session: Session, instance: Any) -> None:

@@ -217,7 +217,9 @@ class SMTPServer:
 class CuttableProxy:
     """A TCP proxy on the loopback to another server (PostgreSQL) that can be cut: every
     connection through it is closed at once and new ones are closed as soon as they come,
-    as a restarting database does, until it is restored."""
+    as a restarting database does, until it is restored. Or its connections can be
+    forgotten, as a firewall or a NAT forgets an idle connection: the server's side is
+    closed, the client hears nothing until it sends, and then its connection is closed."""
 
     def __init__(self, upstream_port: int, upstream_host: str = HOST) -> None:
         self.upstream = (upstream_host, upstream_port)
@@ -229,6 +231,8 @@ class CuttableProxy:
         self.running = True
         #: Bytes the clients have sent to the server through the proxy.
         self.sent = 0
+        self.upstream_of: dict[socket.socket, socket.socket] = {}  # client -> server
+        self.forgotten: set[socket.socket] = set()  # clients not told their server went
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -250,6 +254,7 @@ class CuttableProxy:
             server.settimeout(None)
             with self.lock:
                 self.open.update((client, server))
+                self.upstream_of[client] = server
             for source, target, upward in ((client, server, True), (server, client, False)):
                 threading.Thread(
                     target=self._pump, args=(source, target, upward), daemon=True
@@ -265,12 +270,17 @@ class CuttableProxy:
         except OSError:
             pass
         finally:
+            if upward:  # the client sent or left: now it learns
+                with self.lock:
+                    self.forgotten.discard(source)
             self._close(source, target)
 
     def _close(self, *sockets: socket.socket) -> None:
         with self.lock:
+            sockets = tuple(sock for sock in sockets if sock not in self.forgotten)
             for sock in sockets:
                 self.open.discard(sock)
+                self.upstream_of.pop(sock, None)
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -279,8 +289,16 @@ class CuttableProxy:
     def cut(self) -> None:
         with self.lock:
             self.down = True
+            self.forgotten.clear()
             cut = list(self.open)
         self._close(*cut)
+
+    def forget(self) -> None:
+        """Close the server's side of every connection without a word to its client."""
+        with self.lock:
+            self.forgotten.update(self.upstream_of)
+            servers = list(self.upstream_of.values())
+        self._close(*servers)
 
     def restore(self) -> None:
         with self.lock:

@@ -187,6 +187,42 @@ def test_a_checkout_sends_nothing_yet_a_connection_the_server_closed_is_replaced
         proxy.stop()
 
 
+@needs_postgres
+def test_a_connection_idle_for_long_is_pinged_so_a_silent_drop_is_replaced(tmp_path, monkeypatch):
+    """A connection dropped without a word (a firewall forgot it) shows nothing on its
+    socket; one idle for longer than IDLE_PING_SECONDS is pinged, and replaced if the ping
+    fails."""
+    from sqlalchemy import make_url
+
+    monkeypatch.setattr("necreg.database.IDLE_PING_SECONDS", 0.2)
+    proxy = CuttableProxy(make_url(PG_URL).port or 5432)
+    app = create_app(
+        {
+            "DATABASE_URL": _through(PG_URL, proxy.port),
+            "SECRET_KEY": "x",
+            "INSTANCE_PATH": str(tmp_path),
+            "CHANGE_WATCH": False,
+        }
+    )
+    try:
+        with app.app_context():
+            engine = db.engine
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        before = proxy.sent
+        with engine.connect():  # used again at once: not pinged
+            pass
+        assert proxy.sent == before
+        proxy.forget()
+        time.sleep(0.3)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert proxy.sent > before  # the ping, then the new connection
+    finally:
+        engine.dispose()
+        proxy.stop()
+
+
 def test_drivers_other_than_psycopg_are_pinged_before_use():
     from necreg.database import engine_options
 
