@@ -54,7 +54,13 @@ def _check_out(dialect: Any) -> Callable[[Any, Any, Any], None]:
     sends a query and waits for its answer on every request (docs/performance.md, "Issue 11,
     stop 26"). A connection can also die without a word: a firewall or a NAT that forgets an
     idle connection drops it silently. So one idle for longer than IDLE_PING_SECONDS, which
-    a busy worker's connections never are, is pinged as before."""
+    a busy worker's connections never are, is pinged as before.
+
+    What the poll cannot see: a server that vanishes without a word within that time (a host
+    lost, an address moved by a failover). Its connections are handed out; their first
+    statement fails, that request gets a 503 (faults.py) and the pool takes new connections.
+    ``pool_pre_ping`` would have found a reset and reconnected unseen; against silence it
+    would have waited as long as the statement does."""
 
     def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         if dbapi_connection.closed:  # also when psycopg saw the connection break
