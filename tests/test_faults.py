@@ -135,26 +135,39 @@ def test_a_database_lost_mid_burst_stores_each_registration_once_or_refuses_it(s
     assert set(stored) == accepted | in_doubt | {"after@example.org"}
 
 
-@needs_postgres
-def test_a_checkout_sends_nothing_yet_a_connection_the_server_closed_is_replaced(tmp_path):
-    """The pool takes a connection without a round trip (no ``SELECT 1`` per request), and a
-    connection the server has closed meanwhile (a restart, a terminated backend) is replaced
-    at checkout: the statement after it runs, with no error."""
+@pytest.fixture
+def proxied(tmp_path):
+    """A proxy to PostgreSQL, and the engine of an app (no change watch) that goes through it."""
     from sqlalchemy import make_url
 
     proxy = CuttableProxy(make_url(PG_URL).port or 5432)
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    app = create_app(
-        {
-            "DATABASE_URL": _through(PG_URL, proxy.port),
-            "SECRET_KEY": "x",
-            "INSTANCE_PATH": str(tmp_path),
-            "CHANGE_WATCH": False,
-        }
-    )
     try:
+        app = create_app(
+            {
+                "DATABASE_URL": _through(PG_URL, proxy.port),
+                "SECRET_KEY": "x",
+                "INSTANCE_PATH": str(tmp_path),
+                "CHANGE_WATCH": False,
+            }
+        )
         with app.app_context():
             engine = db.engine
+        try:
+            yield proxy, engine
+        finally:
+            engine.dispose()
+    finally:
+        proxy.stop()
+
+
+@needs_postgres
+def test_a_checkout_sends_nothing_yet_a_connection_the_server_closed_is_replaced(proxied):
+    """The pool takes a connection without a round trip (no ``SELECT 1`` per request), and a
+    connection the server has closed meanwhile (a restart, a terminated backend) is replaced
+    at checkout: the statement after it runs, with no error."""
+    proxy, engine = proxied
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
         with engine.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         before = proxy.sent
@@ -184,47 +197,29 @@ def test_a_checkout_sends_nothing_yet_a_connection_the_server_closed_is_replaced
         with engine.connect() as conn:
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
     finally:
-        engine.dispose()
         admin.dispose()
-        proxy.stop()
 
 
 @needs_postgres
-def test_a_connection_idle_for_long_is_pinged_so_a_silent_drop_is_replaced(tmp_path, monkeypatch):
+def test_a_connection_idle_for_long_is_pinged_so_a_silent_drop_is_replaced(proxied, monkeypatch):
     """A connection dropped without a word (a firewall forgot it) shows nothing on its
     socket; one idle for longer than IDLE_PING_SECONDS is pinged, and replaced if the ping
     fails."""
-    from sqlalchemy import make_url
-
+    proxy, engine = proxied
     monkeypatch.setattr("necreg.database.IDLE_PING_SECONDS", 1.0)
-    proxy = CuttableProxy(make_url(PG_URL).port or 5432)
-    app = create_app(
-        {
-            "DATABASE_URL": _through(PG_URL, proxy.port),
-            "SECRET_KEY": "x",
-            "INSTANCE_PATH": str(tmp_path),
-            "CHANGE_WATCH": False,
-        }
-    )
-    try:
-        with app.app_context():
-            engine = db.engine
-        pings = []
-        ping = engine.dialect.do_ping
-        monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
-        with engine.connect() as conn:
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with engine.connect():  # used again at once: not pinged
-            pass
-        assert pings == []
-        proxy.forget()
-        time.sleep(1.5)
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
-        assert pings == [1]  # the dead connection's; the new one is not pinged
-    finally:
-        engine.dispose()
-        proxy.stop()
+    pings = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.connect():  # used again at once: not pinged
+        pass
+    assert pings == []
+    proxy.forget()
+    time.sleep(1.5)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    assert pings == [1]  # the dead connection's; the new one is not pinged
 
 
 def test_drivers_other_than_psycopg_are_pinged_before_use():
