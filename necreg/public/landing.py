@@ -255,7 +255,7 @@ def _register_limit() -> str:
 
 @bp.get("/register")
 def register_page():
-    """The form (the busiest page but the landing page). A view of its own, outside the rate
+    """The form, the busiest page after the landing page. A view of its own, outside the rate
     limit's decorator: that decorator checks its limits on every request it wraps, GET too,
     only to find that they are for POST (about 8% of this page's instructions)."""
     return _blank_form()
