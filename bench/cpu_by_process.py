@@ -29,7 +29,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from run import POST_REGISTER, Client, GunicornServer, drive, log_in, prepare  # noqa: E402
+from run import (  # noqa: E402
+    POST_REGISTER,
+    Client,
+    GunicornServer,
+    drive,
+    log_in,
+    prepare,
+    tear_down,
+)
 
 
 def cpu_ticks() -> dict[int, tuple[str, int]]:
@@ -108,10 +116,7 @@ def main() -> int:
         print(f"  {'all':<20} {sum(used.values()) * per_tick:7.3f} ms per request")
         return 0
     finally:
-        for server in servers:
-            server.stop()
-        for step in reversed(cleanup):
-            step()
+        tear_down(servers, cleanup)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -652,10 +652,15 @@ def main() -> int:
         print(f"seed-demo --attendees {n}: {seed_seconds:.1f} s (target <= 20 s)")
         return 0
     finally:
-        for server in servers:
-            server.stop()
-        for step in reversed(cleanup):
-            step()
+        tear_down(servers, cleanup)
+
+
+def tear_down(servers: list, cleanup: list) -> None:
+    """Stop ``servers`` (by their process ids), then undo what ``prepare`` made, last first."""
+    for server in servers:
+        server.stop()
+    for step in reversed(cleanup):
+        step()
 
 
 def two_instance_register(
