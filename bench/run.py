@@ -656,7 +656,7 @@ def main() -> int:
 
 
 def tear_down(servers: list, cleanup: list) -> None:
-    """Stop ``servers`` (by their process ids), then undo what ``prepare`` made, last first."""
+    """Stop ``servers`` (by their process ids), then run each step of ``cleanup``, last first."""
     for server in servers:
         server.stop()
     for step in reversed(cleanup):
