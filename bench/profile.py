@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+from cpu_by_process import cpu_ticks, used_by_name  # noqa: E402
 from run import ORGANIZER, prepare  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -44,23 +45,6 @@ def registration(token: str, n: int) -> dict[str, str]:
         "country": "US",
         "consent": "y",
     }
-
-
-def postgres_cpu_seconds() -> float:
-    """The CPU time used so far by the processes named postgres on this machine (the local
-    server's backends and helpers), from /proc."""
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/comm") as comm:
-                if not comm.read().startswith("postgres"):
-                    continue
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -108,10 +92,12 @@ def main() -> int:
         for i in range(20):  # warm up: templates compiled, connections open
             send(-1 - i)
         if options.cpu:
-            here, there = time.process_time(), postgres_cpu_seconds()
+            here, there = time.process_time(), cpu_ticks()
             statuses = [send(i) for i in range(options.requests)]
             here = (time.process_time() - here) / options.requests * 1000
-            there = (postgres_cpu_seconds() - there) / options.requests * 1000
+            used = used_by_name(there, cpu_ticks())  # the local server's processes
+            ticks = sum(n for name, n in used.items() if name.startswith("postgres"))
+            there = ticks / os.sysconf("SC_CLK_TCK") / options.requests * 1000
             print(f"{options.requests} x {options.path} ({n} attendees), answers {set(statuses)}")
             print(f"CPU per request: {here:.2f} ms here, {there:.2f} ms in PostgreSQL")
             return 0
